@@ -1,0 +1,90 @@
+//! Errors in the shape grpc-gateway gives them:
+//! `{"code": <grpc code>, "message": "...", "details": []}` with the HTTP
+//! status grpc-gateway maps that code to.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// gRPC status codes used by the node (numbers as in `google.rpc.Code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Code {
+    InvalidArgument = 3,
+    NotFound = 5,
+    ResourceExhausted = 8,
+    Unimplemented = 12,
+    Internal = 13,
+    Unavailable = 14,
+}
+
+/// An API error: an HTTP status plus the gRPC-style JSON body.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) code: Code,
+    pub(crate) message: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: i32,
+    message: &'a str,
+    details: [(); 0],
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// INVALID_ARGUMENT (3) -> 400.
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, Code::InvalidArgument, message)
+    }
+
+    /// NOT_FOUND (5) -> 404.
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, Code::NotFound, message)
+    }
+
+    /// RESOURCE_EXHAUSTED (8), but 413 rather than grpc-gateway's 429 because
+    /// the client must shrink the request, not retry it later.
+    pub(crate) fn too_large(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Code::ResourceExhausted,
+            message,
+        )
+    }
+
+    /// UNIMPLEMENTED (12) for a known path hit with the wrong method -> 405.
+    pub(crate) fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, Code::Unimplemented, message)
+    }
+
+    /// INTERNAL (13) -> 500.
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, Code::Internal, message)
+    }
+
+    /// UNAVAILABLE (14) -> 503; what injected faults answer, so clients retry.
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code as i32,
+            message: &self.message,
+            details: [],
+        };
+        (self.status, Json(body)).into_response()
+    }
+}

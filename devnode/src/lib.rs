@@ -1,0 +1,232 @@
+//! `devnode`: a local HTTP node speaking XMTP's message API v1
+//! (`xmtp.message_api.v1` over HTTP/JSON, as XMTP's grpc-gateway serves it),
+//! plus admin routes for fault injection and request statistics, so the SDK
+//! can be tested end to end without a network.
+//!
+//! Use [`app`] to get an [`axum::Router`] over an [`AppState`] (tests drive
+//! it in-process), or [`serve`] to run it on a listener.
+
+mod admin;
+mod api;
+mod cors;
+mod error;
+mod faults;
+mod routes;
+mod stats;
+mod store;
+mod stream;
+
+use std::future::{Future, IntoFuture as _};
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+
+pub use faults::FaultConfig;
+pub use stats::{RequestCounts, Stats};
+pub use store::StoreError;
+
+use faults::Faults;
+use stats::Counters;
+use store::{Store, StoredEnvelope};
+
+/// Largest accepted request body: 16 MiB (larger answers 413, code 8).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Largest accepted envelope message once decoded: 1 MiB.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Most content topics one query or subscribe may name.
+pub const MAX_TOPICS: usize = 100;
+/// Page size used for a limit of 0 or over this value, as XMTP nodes do.
+pub const MAX_PAGE_LIMIT: usize = 100;
+
+/// How long [`serve`] lets in-flight requests finish after the shutdown
+/// signal before returning anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How to build an [`AppState`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Persist envelopes to this JSON-lines file (loaded first if it
+    /// exists); `None` keeps everything in memory.
+    pub data: Option<PathBuf>,
+    /// Initial fault seed; every fault starts off either way.
+    pub seed: Option<u64>,
+    /// Envelopes a subscriber may fall behind by before its stream is ended
+    /// (clamped to `1..=1048576`).
+    pub stream_buffer: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            data: None,
+            seed: None,
+            stream_buffer: 1024,
+        }
+    }
+}
+
+/// Shared node state: storage, fault config, counters and the channel that
+/// feeds subscribe streams. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Mutex<Store>,
+    faults: Mutex<Faults>,
+    counters: Mutex<Counters>,
+    events: broadcast::Sender<Arc<StoredEnvelope>>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// Locks a mutex; a panic elsewhere must not take the whole node down, and
+/// every critical section leaves the data consistent, so poison is ignored.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl AppState {
+    /// Builds the state, loading `options.data` if given.
+    pub fn new(options: Options) -> Result<Self, StoreError> {
+        let store = match &options.data {
+            Some(path) => Store::open(path)?,
+            None => Store::in_memory(),
+        };
+        Ok(Self::from_parts(store, options))
+    }
+
+    /// An in-memory node with default options.
+    pub fn in_memory() -> Self {
+        Self::from_parts(Store::in_memory(), Options::default())
+    }
+
+    fn from_parts(store: Store, options: Options) -> Self {
+        // broadcast::channel panics on 0 or absurd capacities.
+        let (events, _) = broadcast::channel(options.stream_buffer.clamp(1, 1 << 20));
+        let (shutdown, _) = watch::channel(false);
+        Self {
+            inner: Arc::new(Inner {
+                store: Mutex::new(store),
+                faults: Mutex::new(Faults::new(FaultConfig {
+                    seed: options.seed.unwrap_or(0),
+                    ..FaultConfig::default()
+                })),
+                counters: Mutex::new(Counters::default()),
+                events,
+                shutdown,
+            }),
+        }
+    }
+
+    /// The fault config in force.
+    pub fn faults(&self) -> FaultConfig {
+        lock(&self.inner.faults).config().clone()
+    }
+
+    /// Replaces the fault config and reseeds its RNGs; rejects rates
+    /// outside `0..=1`.
+    pub fn set_faults(&self, config: FaultConfig) -> Result<(), String> {
+        config.validate()?;
+        *lock(&self.inner.faults) = Faults::new(config);
+        Ok(())
+    }
+
+    /// Request counters plus the stored envelope count.
+    pub fn stats(&self) -> Stats {
+        let envelopes = lock(&self.inner.store).len();
+        lock(&self.inner.counters).snapshot(envelopes)
+    }
+
+    /// Zeroes the request counters.
+    pub fn reset_stats(&self) {
+        *lock(&self.inner.counters) = Counters::default();
+    }
+
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.inner.store)
+    }
+
+    pub(crate) fn fault_state(&self) -> MutexGuard<'_, Faults> {
+        lock(&self.inner.faults)
+    }
+
+    pub(crate) fn counters(&self) -> MutexGuard<'_, Counters> {
+        lock(&self.inner.counters)
+    }
+
+    /// Hands freshly stored envelopes to the open streams. Called with the
+    /// store lock held so streams see envelopes in the order they were
+    /// stored.
+    pub(crate) fn announce(&self, envelope: Arc<StoredEnvelope>) {
+        // Err only means nobody is subscribed right now.
+        let _ = self.inner.events.send(envelope);
+    }
+
+    /// Receivers a new subscribe stream listens on.
+    pub(crate) fn listen(
+        &self,
+    ) -> (
+        broadcast::Receiver<Arc<StoredEnvelope>>,
+        watch::Receiver<bool>,
+    ) {
+        (
+            self.inner.events.subscribe(),
+            self.inner.shutdown.subscribe(),
+        )
+    }
+
+    /// Ends every open subscribe stream (and any opened later), so a
+    /// graceful server shutdown is not held up by endless bodies.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+}
+
+/// The full HTTP surface: message API v1, admin routes, JSON 404/405, CORS.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::router())
+        .merge(admin::router())
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(cors::layer())
+        .layer(axum::middleware::from_fn(cors::strip_for_foreign_origins))
+        .with_state(state)
+}
+
+/// Serves [`app`] on `listener` until `shutdown` resolves, then ends all
+/// subscribe streams and waits (at most a few seconds) for in-flight
+/// requests to finish.
+pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal_state = state.clone();
+    let signal = async move {
+        shutdown.await;
+        signal_state.shutdown();
+        let _ = fired_tx.send(());
+    };
+    let server = axum::serve(listener, app(state))
+        .with_graceful_shutdown(signal)
+        .into_future();
+    let deadline = async move {
+        match fired_rx.await {
+            Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
+            // The server ended on its own; let that branch win.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = deadline => Ok(()),
+    }
+}

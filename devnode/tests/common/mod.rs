@@ -1,0 +1,206 @@
+//! Helpers shared by the integration tests: drive the Router in-process.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, Response, StatusCode};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use devnode::{AppState, app};
+use http_body_util::BodyExt as _;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+/// A fresh in-memory node.
+pub(crate) fn node() -> Router {
+    app(AppState::in_memory())
+}
+
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+pub(crate) fn unb64(text: &str) -> Vec<u8> {
+    STANDARD.decode(text).unwrap()
+}
+
+/// A wire envelope with a string timestamp.
+pub(crate) fn env(topic: &str, ts: u64, message: &[u8]) -> Value {
+    json!({ "contentTopic": topic, "timestampNs": ts.to_string(), "message": b64(message) })
+}
+
+/// Sends a request with a raw body and returns the raw response.
+pub(crate) async fn send(
+    app: &Router,
+    method: Method,
+    path: &str,
+    body: impl Into<Body>,
+) -> Response<Body> {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .unwrap();
+    app.clone().oneshot(req).await.unwrap()
+}
+
+/// Reads a whole (finite) response body as JSON.
+pub(crate) async fn json_body(resp: Response<Body>) -> Value {
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+}
+
+/// POSTs JSON, returns status and parsed body.
+pub(crate) async fn post(app: &Router, path: &str, body: Value) -> (StatusCode, Value) {
+    let resp = send(app, Method::POST, path, body.to_string()).await;
+    let status = resp.status();
+    (status, json_body(resp).await)
+}
+
+/// GETs, returns status and parsed body.
+pub(crate) async fn get(app: &Router, path: &str) -> (StatusCode, Value) {
+    let resp = send(app, Method::GET, path, Body::empty()).await;
+    let status = resp.status();
+    (status, json_body(resp).await)
+}
+
+/// Publishes envelopes and asserts success.
+pub(crate) async fn publish(app: &Router, envelopes: Vec<Value>) {
+    let (status, body) = post(
+        app,
+        "/message/v1/publish",
+        json!({ "envelopes": envelopes }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({}));
+}
+
+/// Runs one query and asserts success.
+pub(crate) async fn query(app: &Router, request: Value) -> Value {
+    let (status, body) = post(app, "/message/v1/query", request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Pages through a query by sending the cursor back until there is none;
+/// returns every page's envelopes.
+pub(crate) async fn query_all_pages(app: &Router, mut request: Value) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    loop {
+        let resp = query(app, request.clone()).await;
+        pages.push(resp["envelopes"].as_array().cloned().unwrap_or_default());
+        match resp.get("pagingInfo").and_then(|p| p.get("cursor")) {
+            Some(cursor) => {
+                request["pagingInfo"]["cursor"] = cursor.clone();
+            }
+            None => return pages,
+        }
+        assert!(pages.len() < 1000, "paging does not terminate");
+    }
+}
+
+/// Asserts an error status and the gRPC-style JSON body; returns the message.
+pub(crate) fn assert_error(
+    status: StatusCode,
+    body: &Value,
+    want_status: u16,
+    want_code: i64,
+) -> String {
+    assert_eq!(status.as_u16(), want_status, "{body}");
+    assert_eq!(body["code"], json!(want_code), "{body}");
+    assert_eq!(body["details"], json!([]), "{body}");
+    let message = body["message"].as_str().expect("message string").to_owned();
+    assert!(!message.is_empty());
+    message
+}
+
+/// What reading a stream produced.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Next {
+    Line(Value),
+    End,
+    Timeout,
+}
+
+/// Reads newline-delimited JSON from a streaming response body.
+pub(crate) struct Lines {
+    body: Body,
+    buf: Vec<u8>,
+    ended: bool,
+}
+
+impl Lines {
+    pub(crate) fn new(resp: Response<Body>) -> Self {
+        Self {
+            body: resp.into_body(),
+            buf: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// The next line, waiting at most `wait`.
+    pub(crate) async fn next(&mut self, wait: Duration) -> Next {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return Next::Line(serde_json::from_slice(&line).unwrap());
+            }
+            if self.ended {
+                assert!(self.buf.is_empty(), "stream ended mid-line");
+                return Next::End;
+            }
+            match tokio::time::timeout_at(deadline, self.body.frame()).await {
+                Err(_) => return Next::Timeout,
+                Ok(None) => self.ended = true,
+                Ok(Some(frame)) => {
+                    if let Ok(data) = frame.unwrap().into_data() {
+                        self.buf.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next line's envelope (`result`), failing on end or timeout.
+    pub(crate) async fn envelope(&mut self) -> Value {
+        match self.next(Duration::from_secs(5)).await {
+            Next::Line(v) => v["result"].clone(),
+            other => panic!("expected a stream line, got {other:?}"),
+        }
+    }
+
+    /// Asserts that nothing arrives for a short while.
+    pub(crate) async fn assert_quiet(&mut self) {
+        match self.next(Duration::from_millis(200)).await {
+            Next::Timeout => {}
+            other => panic!("expected silence, got {other:?}"),
+        }
+    }
+
+    /// Asserts the stream ends (soon).
+    pub(crate) async fn assert_end(&mut self) {
+        match self.next(Duration::from_secs(5)).await {
+            Next::End => {}
+            other => panic!("expected end of stream, got {other:?}"),
+        }
+    }
+}
+
+/// Opens a subscribe stream and checks the response head.
+pub(crate) async fn subscribe(app: &Router, path: &str, body: Value) -> Lines {
+    let resp = send(app, Method::POST, path, body.to_string()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    Lines::new(resp)
+}
+
+/// The message bytes of a wire envelope, as text.
+pub(crate) fn text_of(envelope: &Value) -> String {
+    String::from_utf8(unb64(envelope["message"].as_str().unwrap())).unwrap()
+}

@@ -1,0 +1,141 @@
+//! The errors JS sees: an `Error` with a stable string `code` to branch on.
+
+use wasm_bindgen::prelude::*;
+
+use crate::{net::NetError, store::StoreError};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_ERRORS: &str = r#"
+/** Stable codes carried by every error the SDK throws, as `err.code`. */
+export type ErrorCode =
+  | "INVALID_ARGUMENT"
+  | "NETWORK"
+  | "NODE_REJECTED"
+  | "PROTOCOL"
+  | "STORAGE"
+  | "STORAGE_UNAVAILABLE"
+  | "QUOTA_EXCEEDED"
+  | "CLOSED";
+
+/** An error thrown by the SDK: a plain `Error` with a `code`. */
+export interface SdkError extends Error {
+  name: "SdkError";
+  code: ErrorCode;
+}
+"#;
+
+/// What kind of failure an error is; JS reads it as `err.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The app passed something unusable (a missing option, a malformed address).
+    InvalidArgument,
+    /// The node could not be reached or did not answer in time.
+    Network,
+    /// The node answered with an error.
+    NodeRejected,
+    /// The node's answer was not what the protocol promises.
+    Protocol,
+    /// A database operation failed; nothing of it was written.
+    Storage,
+    /// IndexedDB cannot be opened here (or holds a newer schema).
+    StorageUnavailable,
+    /// The origin's storage quota is used up.
+    QuotaExceeded,
+    /// The client was closed.
+    Closed,
+}
+
+impl ErrorCode {
+    /// The code as JS sees it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidArgument => "INVALID_ARGUMENT",
+            Self::Network => "NETWORK",
+            Self::NodeRejected => "NODE_REJECTED",
+            Self::Protocol => "PROTOCOL",
+            Self::Storage => "STORAGE",
+            Self::StorageUnavailable => "STORAGE_UNAVAILABLE",
+            Self::QuotaExceeded => "QUOTA_EXCEEDED",
+            Self::Closed => "CLOSED",
+        }
+    }
+}
+
+/// An error on its way to JS.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SdkError {
+    /// Its code.
+    pub code: ErrorCode,
+    /// A readable explanation.
+    pub message: String,
+}
+
+impl SdkError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<NetError> for SdkError {
+    fn from(error: NetError) -> Self {
+        let code = match &error {
+            NetError::Node { .. } | NetError::Http { .. } => ErrorCode::NodeRejected,
+            NetError::Network(_) | NetError::Timeout(_) | NetError::Aborted => ErrorCode::Network,
+            NetError::Decode(_) | NetError::Encode(_) => ErrorCode::Protocol,
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
+impl From<StoreError> for SdkError {
+    fn from(error: StoreError) -> Self {
+        let code = match &error {
+            StoreError::Unavailable(_) | StoreError::NewerSchema { .. } => {
+                ErrorCode::StorageUnavailable
+            }
+            StoreError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+            StoreError::Transaction(_) | StoreError::Encode { .. } | StoreError::Decode { .. } => {
+                ErrorCode::Storage
+            }
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
+impl From<SdkError> for JsValue {
+    fn from(error: SdkError) -> Self {
+        let js = js_sys::Error::new(&error.message);
+        js.set_name("SdkError");
+        // Setting a property on a fresh Error cannot fail; if it somehow did, the message
+        // still reaches JS.
+        let _ = js_sys::Reflect::set(&js, &"code".into(), &error.code.as_str().into());
+        js.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_errors_map_to_stable_codes() {
+        let code = |e: SdkError| e.code.as_str();
+        assert_eq!(code(NetError::Timeout(1).into()), "NETWORK");
+        assert_eq!(code(NetError::Http { status: 500 }.into()), "NODE_REJECTED");
+        assert_eq!(code(NetError::Decode("x".into()).into()), "PROTOCOL");
+        assert_eq!(
+            code(StoreError::NewerSchema { supported: 1 }.into()),
+            "STORAGE_UNAVAILABLE"
+        );
+        assert_eq!(
+            code(StoreError::QuotaExceeded("full".into()).into()),
+            "QUOTA_EXCEEDED"
+        );
+        assert_eq!(code(StoreError::Transaction("x".into()).into()), "STORAGE");
+    }
+}

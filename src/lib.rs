@@ -1,0 +1,23 @@
+//! An end-to-end encrypted 1:1 messaging SDK for the browser.
+//!
+//! Web apps use one JS class, [`Client`]. Messages are encrypted with Olm double-ratchet
+//! sessions (vodozemac) to every installation of both participants, every state change is an
+//! IndexedDB transaction, and the network is the XMTP message API v1 over `fetch`.
+//!
+//! The modules follow the architecture: [`engine`] is the pure state machine; [`store`]
+//! (IndexedDB) and [`net`] (HTTP) are the only parts that touch the browser; [`crypto`] holds
+//! the Olm accounts and sessions; [`wire`] the payload formats and topic names; and the
+//! `Client` binding only translates between JS and Rust. Dependencies point inward: the
+//! engine imports neither `store` nor `net`.
+
+mod client;
+pub mod crypto;
+pub mod engine;
+mod error;
+mod js;
+pub mod net;
+pub mod store;
+pub mod wire;
+
+pub use client::{Client, ClientOptions, version};
+pub use error::{ErrorCode, SdkError};

@@ -1,0 +1,23 @@
+//! JSON through the browser's own parser: `JSON.parse`/`JSON.stringify` plus
+//! `serde-wasm-bindgen`, so the wasm needs no JSON code of its own.
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::NetError;
+use crate::js::describe;
+
+/// Encodes a request body.
+pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String, NetError> {
+    let js = value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| NetError::Encode(e.to_string()))?;
+    js_sys::JSON::stringify(&js)
+        .map(String::from)
+        .map_err(|e| NetError::Encode(describe(&e)))
+}
+
+/// Decodes an answer; anything malformed is a [`NetError::Decode`].
+pub(super) fn decode<T: DeserializeOwned>(text: &str) -> Result<T, NetError> {
+    let js = js_sys::JSON::parse(text).map_err(|e| NetError::Decode(describe(&e)))?;
+    serde_wasm_bindgen::from_value(js).map_err(|e| NetError::Decode(e.to_string()))
+}

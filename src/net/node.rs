@@ -1,0 +1,251 @@
+//! [`NodeClient`]: one node's message API v1 over `fetch`.
+
+use std::{cell::Cell, rc::Rc};
+
+use gloo_net::http::Request;
+use gloo_timers::callback::Timeout;
+use serde::{Serialize, de::DeserializeOwned};
+use web_sys::{AbortController, AbortSignal};
+
+use super::{
+    NetError,
+    api::{
+        BatchQueryRequest, BatchQueryResponse, Cursor, Envelope, MAX_PAGE_LIMIT, NodeErrorBody,
+        PagingInfo, QueryRequest, QueryResponse, SortDirection,
+    },
+    json,
+    subscription::Subscription,
+};
+use crate::{js::describe, wire::Topic};
+
+/// A client of one node. Cheap to clone; holds no connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeClient {
+    base_url: String,
+    timeout_ms: u32,
+}
+
+#[derive(Serialize)]
+struct PublishBody<'a> {
+    envelopes: &'a [Envelope],
+}
+
+impl NodeClient {
+    /// How long a request may take before it fails with [`NetError::Timeout`].
+    pub const DEFAULT_TIMEOUT_MS: u32 = 15_000;
+
+    /// A client of the node at `base_url` (for example `http://127.0.0.1:5555`).
+    pub fn new(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            timeout_ms: Self::DEFAULT_TIMEOUT_MS,
+        }
+    }
+
+    /// The same client with another request timeout.
+    pub fn with_timeout_ms(mut self, timeout_ms: u32) -> Self {
+        self.timeout_ms = timeout_ms;
+        self
+    }
+
+    /// The node's base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Publishes a batch of envelopes; `Ok` means the node stored all of them.
+    pub async fn publish(&self, envelopes: &[Envelope]) -> Result<(), NetError> {
+        let _: serde::de::IgnoredAny = self
+            .post("/message/v1/publish", &PublishBody { envelopes })
+            .await?;
+        Ok(())
+    }
+
+    /// One page of a query.
+    pub async fn query(&self, request: &QueryRequest) -> Result<QueryResponse, NetError> {
+        self.post("/message/v1/query", request).await
+    }
+
+    /// Several queries in one request, answered in order.
+    pub async fn batch_query(
+        &self,
+        requests: Vec<QueryRequest>,
+    ) -> Result<Vec<QueryResponse>, NetError> {
+        let expected = requests.len();
+        let answer: BatchQueryResponse = self
+            .post("/message/v1/batch-query", &BatchQueryRequest { requests })
+            .await?;
+        if answer.responses.len() != expected {
+            return Err(NetError::Decode(format!(
+                "expected {expected} batch-query responses, got {}",
+                answer.responses.len()
+            )));
+        }
+        Ok(answer.responses)
+    }
+
+    /// Pages through `topics` oldest first, from `after` (a cursor saved from an earlier
+    /// pull) or from the start.
+    pub fn pages(&self, topics: &[Topic], after: Option<Cursor>) -> QueryPages {
+        QueryPages {
+            client: self.clone(),
+            request: QueryRequest {
+                content_topics: topics.iter().map(|t| t.to_string()).collect(),
+                paging_info: Some(PagingInfo {
+                    limit: Some(MAX_PAGE_LIMIT),
+                    cursor: after,
+                    direction: Some(SortDirection::Ascending),
+                }),
+                ..QueryRequest::default()
+            },
+            done: false,
+        }
+    }
+
+    /// Every envelope on `topics`, oldest first, following cursors to the last page.
+    pub async fn query_all(&self, topics: &[Topic]) -> Result<Vec<Envelope>, NetError> {
+        let mut pages = self.pages(topics, None);
+        let mut all = Vec::new();
+        while let Some(page) = pages.next_page().await? {
+            all.extend(page.envelopes);
+        }
+        Ok(all)
+    }
+
+    /// Follows `topics`: envelopes published from now on, reconnecting with backoff.
+    pub fn subscribe(&self, topics: &[Topic]) -> Subscription {
+        Subscription::new(self.clone(), topics.iter().map(|t| t.to_string()).collect())
+    }
+
+    /// POSTs `body` as JSON to `path` and decodes the answer, within the timeout.
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<T, NetError> {
+        let body = json::encode(body)?;
+        let deadline = Deadline::start(self.timeout_ms)?;
+        let response = self
+            .send(path, body, &deadline.signal())
+            .await
+            .map_err(|e| deadline.classify(e))?;
+        let text = response.text().await.map_err(|e| deadline.classify(e))?;
+        if !response.ok() {
+            return Err(NetError::from_answer(
+                response.status(),
+                json::decode::<NodeErrorBody>(&text).ok(),
+            ));
+        }
+        json::decode(&text)
+    }
+
+    /// Starts a POST of a JSON body; the answer's body is left unread.
+    pub(super) async fn send(
+        &self,
+        path: &str,
+        body: String,
+        signal: &AbortSignal,
+    ) -> Result<gloo_net::http::Response, gloo_net::Error> {
+        Request::post(&format!("{}{path}", self.base_url))
+            .header("Content-Type", "application/json")
+            .abort_signal(Some(signal))
+            .body(body)?
+            .send()
+            .await
+    }
+
+    pub(super) fn timeout_ms(&self) -> u32 {
+        self.timeout_ms
+    }
+}
+
+/// A query read page by page; see [`NodeClient::pages`].
+#[derive(Debug)]
+pub struct QueryPages {
+    client: NodeClient,
+    request: QueryRequest,
+    done: bool,
+}
+
+impl QueryPages {
+    /// The next page, or `None` after the last one. A failed page can be asked for again.
+    pub async fn next_page(&mut self) -> Result<Option<QueryResponse>, NetError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self.client.query(&self.request).await?;
+        let paging = self
+            .request
+            .paging_info
+            .get_or_insert_with(PagingInfo::default);
+        match page.next_cursor() {
+            // A node that hands back the cursor it was given would page forever.
+            Some(next) if paging.cursor.as_ref() == Some(next) => {
+                return Err(NetError::Decode("the node's cursor did not advance".into()));
+            }
+            Some(next) => paging.cursor = Some(next.clone()),
+            None => self.done = true,
+        }
+        Ok(Some(page))
+    }
+
+    /// The cursor after the last page read: save it to resume there later.
+    pub fn cursor(&self) -> Option<&Cursor> {
+        self.request.paging_info.as_ref()?.cursor.as_ref()
+    }
+}
+
+/// An `AbortController` that fires after a timeout, remembering whether the timer or the
+/// caller aborted, so the two surface as [`NetError::Timeout`] and [`NetError::Aborted`].
+pub(super) struct Deadline {
+    controller: AbortController,
+    timed_out: Rc<Cell<bool>>,
+    timer: Option<Timeout>,
+    timeout_ms: u32,
+}
+
+impl Deadline {
+    pub(super) fn start(timeout_ms: u32) -> Result<Self, NetError> {
+        let controller = AbortController::new().map_err(|e| NetError::Network(describe(&e)))?;
+        let timed_out = Rc::new(Cell::new(false));
+        let timer = {
+            let (controller, timed_out) = (controller.clone(), timed_out.clone());
+            Timeout::new(timeout_ms, move || {
+                timed_out.set(true);
+                controller.abort();
+            })
+        };
+        Ok(Self {
+            controller,
+            timed_out,
+            timer: Some(timer),
+            timeout_ms,
+        })
+    }
+
+    pub(super) fn signal(&self) -> AbortSignal {
+        self.controller.signal()
+    }
+
+    /// Stops the timer; the controller still aborts on [`Deadline::abort`].
+    pub(super) fn disarm(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.cancel();
+        }
+    }
+
+    pub(super) fn abort(&self) {
+        self.controller.abort();
+    }
+
+    pub(super) fn classify(&self, error: gloo_net::Error) -> NetError {
+        if self.timed_out.get() {
+            return NetError::Timeout(self.timeout_ms);
+        }
+        match error {
+            gloo_net::Error::JsError(e) if e.name == "AbortError" => NetError::Aborted,
+            gloo_net::Error::JsError(e) => NetError::Network(format!("{}: {}", e.name, e.message)),
+            other => NetError::Network(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! [`Store`]: the open database, its reads, and [`Store::save`] for a state step's writes.
+
+use std::collections::BTreeSet;
+
+use rexie::{KeyRange, Rexie, Transaction, TransactionMode};
+use serde::Serialize;
+use wasm_bindgen::JsValue;
+
+use super::{StoreError, records::Record, schema};
+
+/// One client's database, opened once and shared by its processors.
+pub struct Store {
+    db: Rexie,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("name", &self.db.name())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database `name`, creating or upgrading it to [`schema::SCHEMA_VERSION`].
+    pub async fn open(name: &str) -> Result<Self, StoreError> {
+        let db = schema::builder(name)
+            .build()
+            .await
+            .map_err(StoreError::opening)?;
+        Ok(Self { db })
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> String {
+        self.db.name()
+    }
+
+    /// The version the database is at.
+    pub fn version(&self) -> Result<u32, StoreError> {
+        self.db.version().map_err(StoreError::in_transaction)
+    }
+
+    /// Closes the connection (as a page unload does).
+    pub fn close(self) {
+        self.db.close();
+    }
+
+    /// Deletes the database `name`; resolves once no connection holds it open.
+    pub async fn delete(name: &str) -> Result<(), StoreError> {
+        Rexie::builder(name)
+            .delete()
+            .await
+            .map_err(StoreError::opening)
+    }
+
+    /// The record of type `R` with primary key `key`.
+    pub async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
+        let key = encode(R::STORE, key)?;
+        let tx = self.read(R::STORE)?;
+        let value = tx
+            .store(R::STORE)
+            .map_err(StoreError::in_transaction)?
+            .get(key)
+            .await;
+        value
+            .map_err(StoreError::in_transaction)?
+            .map(decode::<R>)
+            .transpose()
+    }
+
+    /// Every record of type `R`, in primary-key order.
+    pub async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
+        let tx = self.read(R::STORE)?;
+        let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
+        let values = store
+            .get_all(None, None)
+            .await
+            .map_err(StoreError::in_transaction)?;
+        values.into_iter().map(decode::<R>).collect()
+    }
+
+    /// Records of type `R` whose `index` key lies in `[lower, upper]`, in index order, at
+    /// most `limit` of them. Pass the same bound twice for an exact match.
+    pub async fn by_index<R: Record>(
+        &self,
+        index: &str,
+        lower: &(impl Serialize + ?Sized),
+        upper: &(impl Serialize + ?Sized),
+        limit: Option<u32>,
+    ) -> Result<Vec<R>, StoreError> {
+        let (lower, upper) = (encode(R::STORE, lower)?, encode(R::STORE, upper)?);
+        let range = KeyRange::bound(&lower, &upper, Some(false), Some(false))
+            .map_err(|e| StoreError::in_transaction(e.into()))?;
+        let tx = self.read(R::STORE)?;
+        let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
+        let index = store.index(index).map_err(StoreError::in_transaction)?;
+        let values = index
+            .get_all(Some(range), limit)
+            .await
+            .map_err(StoreError::in_transaction)?;
+        values.into_iter().map(decode::<R>).collect()
+    }
+
+    /// Writes every change in one read-write transaction: all of them are committed, or
+    /// (on any failure) none.
+    pub async fn save(&self, changes: Changes) -> Result<(), StoreError> {
+        if changes.ops.is_empty() {
+            return Ok(());
+        }
+        let stores: Vec<&str> = changes.stores.into_iter().collect();
+        let tx = self
+            .db
+            .transaction(&stores, TransactionMode::ReadWrite)
+            .map_err(StoreError::in_transaction)?;
+        for op in changes.ops {
+            if let Err(e) = apply(&tx, op).await {
+                // A failed request aborts the transaction anyway; make sure of it.
+                let _ = tx.abort().await;
+                return Err(StoreError::in_transaction(e));
+            }
+        }
+        match tx.done().await {
+            Ok(result) if result.is_committed() => Ok(()),
+            Ok(_) => Err(StoreError::Transaction(
+                "the browser aborted the transaction".into(),
+            )),
+            Err(e) => Err(StoreError::in_transaction(e)),
+        }
+    }
+
+    fn read(&self, store: &str) -> Result<Transaction, StoreError> {
+        self.db
+            .transaction(&[store], TransactionMode::ReadOnly)
+            .map_err(StoreError::in_transaction)
+    }
+}
+
+async fn apply(tx: &Transaction, op: Op) -> Result<(), rexie::Error> {
+    match op {
+        Op::Put { store, value } => tx.store(store)?.put(&value, None).await.map(drop),
+        Op::Insert { store, value } => tx.store(store)?.add(&value, None).await.map(drop),
+        Op::Delete { store, key } => tx.store(store)?.delete(key).await,
+    }
+}
+
+/// The writes of one state step, serialised up front so the transaction does nothing but
+/// IndexedDB requests.
+#[derive(Debug, Default)]
+pub struct Changes {
+    ops: Vec<Op>,
+    stores: BTreeSet<&'static str>,
+}
+
+#[derive(Debug)]
+enum Op {
+    Put { store: &'static str, value: JsValue },
+    Insert { store: &'static str, value: JsValue },
+    Delete { store: &'static str, key: JsValue },
+}
+
+impl Changes {
+    /// No changes yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Inserts or replaces `record`.
+    pub fn put<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
+        let value = encode(R::STORE, record)?;
+        self.stores.insert(R::STORE);
+        self.ops.push(Op::Put {
+            store: R::STORE,
+            value,
+        });
+        Ok(self)
+    }
+
+    /// Inserts `record`, failing the whole transaction if its key already exists: for a
+    /// step that must not overwrite what another tab wrote meanwhile.
+    pub fn insert<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
+        let value = encode(R::STORE, record)?;
+        self.stores.insert(R::STORE);
+        self.ops.push(Op::Insert {
+            store: R::STORE,
+            value,
+        });
+        Ok(self)
+    }
+
+    /// Deletes the record of type `R` with primary key `key` (nothing if there is none).
+    pub fn delete<R: Record>(&mut self, key: &R::Key) -> Result<&mut Self, StoreError> {
+        let key = encode(R::STORE, key)?;
+        self.stores.insert(R::STORE);
+        self.ops.push(Op::Delete {
+            store: R::STORE,
+            key,
+        });
+        Ok(self)
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Records become plain JS objects (`Uint8Array` for bytes, `null` for absent options), the
+/// shape IndexedDB key paths can evaluate.
+fn encode(store: &'static str, value: &(impl Serialize + ?Sized)) -> Result<JsValue, StoreError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| StoreError::Encode {
+            store,
+            reason: e.to_string(),
+        })
+}
+
+fn decode<R: Record>(value: JsValue) -> Result<R, StoreError> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| StoreError::Decode {
+        store: R::STORE,
+        reason: e.to_string(),
+    })
+}

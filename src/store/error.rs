@@ -1,0 +1,82 @@
+//! Everything that can go wrong with the database.
+
+use crate::js::{describe, error_name};
+
+/// A failed database operation. The browser's reason is kept as text for bug reports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// IndexedDB is missing or refused to open (a private window, a blocked origin, a
+    /// corrupted profile). The SDK never falls back to memory.
+    #[error("IndexedDB is unavailable: {0}")]
+    Unavailable(String),
+    /// The database was written by a newer version of the SDK.
+    #[error("expected a database of schema version {supported} or older, got a newer one")]
+    NewerSchema {
+        /// The newest version this code reads.
+        supported: u32,
+    },
+    /// The origin's storage quota is used up.
+    #[error("the storage quota is exceeded: {0}")]
+    QuotaExceeded(String),
+    /// A transaction failed or was aborted; nothing of it was written.
+    #[error("the transaction was not committed: {0}")]
+    Transaction(String),
+    /// A record could not be serialised for storage.
+    #[error("could not encode a {store} record: {reason}")]
+    Encode {
+        /// The object store.
+        store: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A stored record could not be read back as its type (a corrupted or foreign row).
+    #[error("could not decode a {store} record: {reason}")]
+    Decode {
+        /// The object store.
+        store: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Classifies a failure to open the database.
+    pub(super) fn opening(error: rexie::Error) -> Self {
+        match dom_exception_name(&error).as_deref() {
+            Some("VersionError") => Self::NewerSchema {
+                supported: super::SCHEMA_VERSION,
+            },
+            Some("QuotaExceededError") => Self::QuotaExceeded(error.to_string()),
+            _ => Self::Unavailable(error.to_string()),
+        }
+    }
+
+    /// Classifies a failure inside a transaction.
+    pub(super) fn in_transaction(error: rexie::Error) -> Self {
+        match dom_exception_name(&error).as_deref() {
+            Some("QuotaExceededError") => Self::QuotaExceeded(error.to_string()),
+            _ => Self::Transaction(error.to_string()),
+        }
+    }
+}
+
+/// The `DOMException` name behind an IndexedDB failure, where the browser gave one.
+fn dom_exception_name(error: &rexie::Error) -> Option<String> {
+    use idb::Error as E;
+    let rexie::Error::IdbError(error) = error else {
+        return None;
+    };
+    match error {
+        E::DomException(exception) => Some(exception.name()),
+        E::IndexedDbOpenFailed(value)
+        | E::TransactionOpenFailed(value)
+        | E::TransactionCommitError(value)
+        | E::TransactionAbortError(value)
+        | E::AddFailed(value)
+        | E::UpdateFailed(value)
+        | E::DeleteFailed(value)
+        | E::GetFailed(value)
+        | E::GetAllFailed(value) => error_name(value).or_else(|| Some(describe(value))),
+        _ => None,
+    }
+}

@@ -1,0 +1,19 @@
+//! IndexedDB: the schema, typed records and one transaction per state step.
+//!
+//! Reads are plain getters. Writes are collected in a [`Changes`] value — every record is
+//! serialised *before* the transaction opens — and [`Store::save`] puts and deletes them all
+//! in one read-write transaction that commits everything or nothing. Nothing but IndexedDB is
+//! awaited inside it (a fetch or timer would let the browser auto-commit half a step).
+
+mod db;
+mod error;
+mod records;
+mod schema;
+
+pub use db::{Changes, Store};
+pub use error::StoreError;
+pub use records::{
+    ConversationRecord, InboundPayloadRecord, InstallationRecord, MessageRecord, MetaRecord,
+    OutboundPayloadRecord, Record, SessionRecord, UserRecord,
+};
+pub use schema::{SCHEMA_VERSION, index, store_names};

@@ -1,0 +1,91 @@
+//! The database layout: every object store and index, created by one upgrade from one
+//! version number.
+//!
+//! To change the schema, bump [`SCHEMA_VERSION`] and describe the new layout here: the
+//! upgrade creates stores and indexes that are missing. A database written by a newer
+//! version of the SDK refuses to open ([`super::StoreError::NewerSchema`]) rather than being
+//! misread.
+
+use rexie::{Index, ObjectStore, Rexie, RexieBuilder};
+
+/// The schema version, which is the IndexedDB database version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Object store names.
+pub mod store_names {
+    /// Small named values of this installation (its encrypted account, cursors).
+    pub const META: &str = "meta";
+    /// Accounts this installation has talked to, with when their installations were fetched.
+    pub const USERS: &str = "users";
+    /// Verified installations of those accounts.
+    pub const INSTALLATIONS: &str = "installations";
+    /// Encrypted Olm sessions, one per peer installation.
+    pub const SESSIONS: &str = "sessions";
+    /// Conversations, keyed by the id derived from the two addresses.
+    pub const CONVERSATIONS: &str = "conversations";
+    /// Messages sent and received.
+    pub const MESSAGES: &str = "messages";
+    /// The ordered queue of encrypted payloads to publish (auto-increment key).
+    pub const OUTBOUND_PAYLOADS: &str = "outbound_payloads";
+    /// Payloads pulled from this installation's inbox, keyed by their sha-256.
+    pub const INBOUND_PAYLOADS: &str = "inbound_payloads";
+}
+
+/// Index names.
+pub mod index {
+    /// `installations` by `address`.
+    pub const INSTALLATIONS_BY_ADDRESS: &str = "by_address";
+    /// `conversations` by `state`.
+    pub const CONVERSATIONS_BY_STATE: &str = "by_state";
+    /// `messages` by `[state, sent_at_ms]`: the processor's queue in timestamp order.
+    pub const MESSAGES_BY_STATE_TIME: &str = "by_state_time";
+    /// `messages` by `[convo_id, sent_at_ms]`: a conversation's history in order.
+    pub const MESSAGES_BY_CONVERSATION_TIME: &str = "by_conversation_time";
+    /// `outbound_payloads` by `state` (ties in key, so sequential-id, order).
+    pub const OUTBOUND_BY_STATE: &str = "by_state";
+    /// `inbound_payloads` by `state`.
+    pub const INBOUND_BY_STATE: &str = "by_state";
+}
+
+/// The builder that opens (and if needed creates or upgrades) the database `name`.
+pub(super) fn builder(name: &str) -> RexieBuilder {
+    use store_names::*;
+    Rexie::builder(name)
+        .version(SCHEMA_VERSION)
+        .add_object_store(ObjectStore::new(META).key_path("key"))
+        .add_object_store(ObjectStore::new(USERS).key_path("address"))
+        .add_object_store(
+            ObjectStore::new(INSTALLATIONS)
+                .key_path("id")
+                .add_index(Index::new(index::INSTALLATIONS_BY_ADDRESS, "address")),
+        )
+        .add_object_store(ObjectStore::new(SESSIONS).key_path("installation_id"))
+        .add_object_store(
+            ObjectStore::new(CONVERSATIONS)
+                .key_path("id")
+                .add_index(Index::new(index::CONVERSATIONS_BY_STATE, "state")),
+        )
+        .add_object_store(
+            ObjectStore::new(MESSAGES)
+                .key_path("id")
+                .add_index(Index::new_array(
+                    index::MESSAGES_BY_STATE_TIME,
+                    ["state", "sent_at_ms"],
+                ))
+                .add_index(Index::new_array(
+                    index::MESSAGES_BY_CONVERSATION_TIME,
+                    ["convo_id", "sent_at_ms"],
+                )),
+        )
+        .add_object_store(
+            ObjectStore::new(OUTBOUND_PAYLOADS)
+                .key_path("seq")
+                .auto_increment(true)
+                .add_index(Index::new(index::OUTBOUND_BY_STATE, "state")),
+        )
+        .add_object_store(
+            ObjectStore::new(INBOUND_PAYLOADS)
+                .key_path("hash")
+                .add_index(Index::new(index::INBOUND_BY_STATE, "state")),
+        )
+}

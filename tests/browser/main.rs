@@ -1,0 +1,44 @@
+//! Browser tests: the real wasm in headless Chromium, against a real devnode over HTTP and
+//! the real IndexedDB. Run them with `cargo xtask test`, which starts devnode on a free port
+//! and passes its URL in `DEVNODE_URL` at build time.
+
+#![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use gloo_net::http::Request;
+use wasm_bindgen_test::wasm_bindgen_test_configure;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+mod client;
+mod net;
+mod store;
+
+/// The devnode the test command started. Read with `option_env!` so that clippy and editors
+/// can build the tests without one; only running them needs it.
+#[allow(clippy::option_env_unwrap)]
+fn devnode_url() -> &'static str {
+    option_env!("DEVNODE_URL").expect("DEVNODE_URL is set at build time by `cargo xtask test`")
+}
+
+/// A name no other test (or earlier run) uses.
+fn unique(prefix: &str) -> String {
+    let nonce = (js_sys::Math::random() * 1e9) as u64;
+    format!("{prefix}-{:x}-{nonce:x}", js_sys::Date::now() as u64)
+}
+
+/// Replaces devnode's fault configuration (`"{}"` turns every fault off).
+async fn set_faults(json: &str) {
+    let response = Request::post(&format!("{}/devnode/faults", devnode_url()))
+        .header("Content-Type", "application/json")
+        .body(json)
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.ok(),
+        "devnode refused faults {json}: {}",
+        response.status()
+    );
+}
