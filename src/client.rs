@@ -85,32 +85,20 @@ impl Client {
     /// identity issue stores it, encrypted, and links it to a wallet.
     pub async fn create(options: ClientOptions) -> Result<Client, JsValue> {
         let options: Options = serde_wasm_bindgen::from_value(options.into()).map_err(|e| {
-            SdkError::new(
-                ErrorCode::InvalidArgument,
-                format!("invalid ClientOptions: {e}"),
-            )
+            SdkError::new(ErrorCode::InvalidArgument, format!("invalid ClientOptions: {e}"))
         })?;
         if options.db_name.is_empty() {
             return Err(
-                SdkError::new(ErrorCode::InvalidArgument, "dbName must not be empty").into(),
+                SdkError::new(ErrorCode::InvalidArgument, "dbName must not be empty").into()
             );
         }
         let node = match options.request_timeout_ms {
             Some(ms) => NodeClient::new(&options.node_url).with_timeout_ms(ms),
             None => NodeClient::new(&options.node_url),
         };
-        let store = Store::open(&options.db_name)
-            .await
-            .map_err(SdkError::from)?;
+        let store = Store::open(&options.db_name).await.map_err(SdkError::from)?;
         let identity = Installation::generate().identity_keys();
-        Ok(Client {
-            inner: Rc::new(Inner {
-                node,
-                store,
-                identity,
-                closed: Cell::new(false),
-            }),
-        })
+        Ok(Client { inner: Rc::new(Inner { node, store, identity, closed: Cell::new(false) }) })
     }
 
     /// The node's base URL.

@@ -74,10 +74,7 @@ pub struct SdkError {
 impl SdkError {
     /// An error with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
+        Self { code, message: message.into() }
     }
 }
 
@@ -128,14 +125,8 @@ mod tests {
         assert_eq!(code(NetError::Timeout(1).into()), "NETWORK");
         assert_eq!(code(NetError::Http { status: 500 }.into()), "NODE_REJECTED");
         assert_eq!(code(NetError::Decode("x".into()).into()), "PROTOCOL");
-        assert_eq!(
-            code(StoreError::NewerSchema { supported: 1 }.into()),
-            "STORAGE_UNAVAILABLE"
-        );
-        assert_eq!(
-            code(StoreError::QuotaExceeded("full".into()).into()),
-            "QUOTA_EXCEEDED"
-        );
+        assert_eq!(code(StoreError::NewerSchema { supported: 1 }.into()), "STORAGE_UNAVAILABLE");
+        assert_eq!(code(StoreError::QuotaExceeded("full".into()).into()), "QUOTA_EXCEEDED");
         assert_eq!(code(StoreError::Transaction("x".into()).into()), "STORAGE");
     }
 }

@@ -6,18 +6,12 @@ use wasm_bindgen::{JsCast, JsValue};
 /// is, anything else as the browser would print it.
 pub(crate) fn describe(value: &JsValue) -> String {
     if let Some(error) = value.dyn_ref::<js_sys::Error>() {
-        return format!(
-            "{}: {}",
-            String::from(error.name()),
-            String::from(error.message())
-        );
+        return format!("{}: {}", String::from(error.name()), String::from(error.message()));
     }
     value.as_string().unwrap_or_else(|| format!("{value:?}"))
 }
 
 /// The `name` of a thrown `Error` or `DOMException` (`"AbortError"`, `"QuotaExceededError"`).
 pub(crate) fn error_name(value: &JsValue) -> Option<String> {
-    js_sys::Reflect::get(value, &JsValue::from_str("name"))
-        .ok()?
-        .as_string()
+    js_sys::Reflect::get(value, &JsValue::from_str("name")).ok()?.as_string()
 }

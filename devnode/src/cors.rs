@@ -31,10 +31,8 @@ pub(crate) fn layer() -> CorsLayer {
 /// foreign origin (only `allow-origin` is left out). Strip them so foreign
 /// origins get no CORS headers at all and nothing suggests they are welcome.
 pub(crate) async fn strip_for_foreign_origins(req: Request, next: Next) -> Response {
-    let foreign = req
-        .headers()
-        .get(header::ORIGIN)
-        .is_some_and(|o| !is_loopback_origin(o.as_bytes()));
+    let foreign =
+        req.headers().get(header::ORIGIN).is_some_and(|o| !is_loopback_origin(o.as_bytes()));
     let mut response = next.run(req).await;
     if foreign {
         let names: Vec<HeaderName> = response
@@ -56,9 +54,7 @@ pub(crate) fn is_loopback_origin(origin: &[u8]) -> bool {
     let Ok(origin) = std::str::from_utf8(origin) else {
         return false;
     };
-    let Some(rest) = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
+    let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"))
     else {
         return false;
     };
@@ -76,11 +72,7 @@ pub(crate) fn is_loopback_origin(origin: &[u8]) -> bool {
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
-    if head.eq_ignore_ascii_case(prefix) {
-        text.get(prefix.len()..)
-    } else {
-        None
-    }
+    if head.eq_ignore_ascii_case(prefix) { text.get(prefix.len()..) } else { None }
 }
 
 #[cfg(test)]

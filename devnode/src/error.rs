@@ -35,11 +35,7 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
+        Self { status, code, message: message.into() }
     }
 
     /// INVALID_ARGUMENT (3) -> 400.
@@ -55,11 +51,7 @@ impl ApiError {
     /// RESOURCE_EXHAUSTED (8), but 413 rather than grpc-gateway's 429 because
     /// the client must shrink the request, not retry it later.
     pub(crate) fn too_large(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Code::ResourceExhausted,
-            message,
-        )
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, Code::ResourceExhausted, message)
     }
 
     /// UNIMPLEMENTED (12) for a known path hit with the wrong method -> 405.
@@ -80,11 +72,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            code: self.code as i32,
-            message: &self.message,
-            details: [],
-        };
+        let body = ErrorBody { code: self.code as i32, message: &self.message, details: [] };
         (self.status, Json(body)).into_response()
     }
 }

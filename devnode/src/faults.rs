@@ -172,11 +172,7 @@ mod tests {
 
     #[test]
     fn same_seed_same_decisions() {
-        let config = FaultConfig {
-            seed: 7,
-            publish_fail_rate: 0.5,
-            ..FaultConfig::default()
-        };
+        let config = FaultConfig { seed: 7, publish_fail_rate: 0.5, ..FaultConfig::default() };
         let run = |c: &FaultConfig| {
             let mut f = Faults::new(c.clone());
             (0..64).map(|_| f.publish()).collect::<Vec<_>>()
@@ -188,10 +184,7 @@ mod tests {
 
     #[test]
     fn rates_outside_unit_interval_rejected() {
-        let bad = FaultConfig {
-            reorder_rate: 1.5,
-            ..FaultConfig::default()
-        };
+        let bad = FaultConfig { reorder_rate: 1.5, ..FaultConfig::default() };
         assert!(bad.validate().is_err());
         assert!(FaultConfig::default().validate().is_ok());
     }

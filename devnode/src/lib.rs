@@ -62,11 +62,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            data: None,
-            seed: None,
-            stream_buffer: 1024,
-        }
+        Self { data: None, seed: None, stream_buffer: 1024 }
     }
 }
 
@@ -172,14 +168,8 @@ impl AppState {
     /// Receivers a new subscribe stream listens on.
     pub(crate) fn listen(
         &self,
-    ) -> (
-        broadcast::Receiver<Arc<StoredEnvelope>>,
-        watch::Receiver<bool>,
-    ) {
-        (
-            self.inner.events.subscribe(),
-            self.inner.shutdown.subscribe(),
-        )
+    ) -> (broadcast::Receiver<Arc<StoredEnvelope>>, watch::Receiver<bool>) {
+        (self.inner.events.subscribe(), self.inner.shutdown.subscribe())
     }
 
     /// Ends every open subscribe stream (and any opened later), so a
@@ -215,9 +205,7 @@ where
         signal_state.shutdown();
         let _ = fired_tx.send(());
     };
-    let server = axum::serve(listener, app(state))
-        .with_graceful_shutdown(signal)
-        .into_future();
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(signal).into_future();
     let deadline = async move {
         match fired_rx.await {
             Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,

@@ -36,18 +36,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let state = AppState::new(Options {
-        data: args.data,
-        seed: args.seed,
-        ..Options::default()
-    })
-    .map_err(|e| e.to_string())?;
+    let state = AppState::new(Options { data: args.data, seed: args.seed, ..Options::default() })
+        .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let bound = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read bound address: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| format!("cannot read bound address: {e}"))?;
     // Scripts and tests parse this exact line to learn the real port.
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "devnode listening on http://{bound}")

@@ -61,15 +61,13 @@ pub(crate) async fn read_json<T: DeserializeOwned + Default>(req: Request) -> Re
     if let Some(len) = declared.filter(|&len| len > MAX_BODY_BYTES as u64) {
         return Err(too_large(format!(" of {len} bytes")));
     }
-    let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-        .await
-        .map_err(|e| {
-            if is_length_limit(&e) {
-                too_large(String::new())
-            } else {
-                ApiError::invalid(format!("could not read request body: {e}"))
-            }
-        })?;
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await.map_err(|e| {
+        if is_length_limit(&e) {
+            too_large(String::new())
+        } else {
+            ApiError::invalid(format!("could not read request body: {e}"))
+        }
+    })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -108,9 +106,7 @@ fn check_topic(topic: &str) -> Result<(), ApiError> {
 
 fn check_topics(topics: &[String]) -> Result<(), ApiError> {
     if topics.is_empty() {
-        return Err(ApiError::invalid(
-            "expected at least one content topic, got none",
-        ));
+        return Err(ApiError::invalid("expected at least one content topic, got none"));
     }
     if topics.len() > MAX_TOPICS {
         return Err(ApiError::invalid(format!(
@@ -142,9 +138,7 @@ async fn publish(
     // Decided only for valid requests, so bad ones do not shift the replay.
     let fault = state.fault_state().publish();
     if fault == PublishFault::Fail {
-        return Err(ApiError::unavailable(
-            "injected fault: publish failed, nothing stored",
-        ));
+        return Err(ApiError::unavailable("injected fault: publish failed, nothing stored"));
     }
     {
         let mut store = state.store();
@@ -174,10 +168,10 @@ fn run_query(state: &AppState, req: &QueryRequest) -> QueryResponse {
         Direction::Unspecified => Direction::Ascending,
         d => d,
     };
-    let cursor = paging.cursor.and_then(|c| c.index).map(|i| CursorKey {
-        timestamp_ns: i.sender_time_ns,
-        digest: i.digest,
-    });
+    let cursor = paging
+        .cursor
+        .and_then(|c| c.index)
+        .map(|i| CursorKey { timestamp_ns: i.sender_time_ns, digest: i.digest });
     let page = state.store().page(&PageQuery {
         topics: &req.content_topics,
         start_ns: req.start_time_ns,
@@ -207,10 +201,7 @@ fn run_query(state: &AppState, req: &QueryRequest) -> QueryResponse {
         }
         envelopes.push(env.wire.clone());
     }
-    QueryResponse {
-        envelopes,
-        paging_info,
-    }
+    QueryResponse { envelopes, paging_info }
 }
 
 async fn query(
@@ -271,9 +262,8 @@ fn open_stream(state: &AppState, filter: TopicFilter) -> Response {
     let faults = state.fault_state().open_stream();
     let body = Body::from_stream(stream::lines(rx, shutdown, filter, faults));
     let mut response = body.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

@@ -60,12 +60,7 @@ impl StoredEnvelope {
             timestamp_ns: env.timestamp_ns.to_string(),
             message: api::encode_b64(&env.message),
         };
-        Self {
-            topic: env.content_topic,
-            timestamp_ns: env.timestamp_ns,
-            digest,
-            wire,
-        }
+        Self { topic: env.content_topic, timestamp_ns: env.timestamp_ns, digest, wire }
     }
 
     /// The order key of this envelope.
@@ -128,16 +123,9 @@ impl Store {
     /// Opens (creating if needed) and loads a data file. A torn last line is
     /// cut off so later appends start on a fresh line.
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let io_err = |source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(io_err)?;
+        let io_err = |source| StoreError::Io { path: path.to_path_buf(), source };
+        let mut file =
+            OpenOptions::new().read(true).append(true).create(true).open(path).map_err(io_err)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io_err)?;
 
@@ -183,11 +171,7 @@ impl Store {
             file.write_all(b"\n").map_err(io_err)?;
             len += 1;
         }
-        store.file = Some(DataFile {
-            path: path.to_path_buf(),
-            file,
-            len,
-        });
+        store.file = Some(DataFile { path: path.to_path_buf(), file, len });
         Ok(store)
     }
 
@@ -206,13 +190,8 @@ impl Store {
         for env in envs {
             let stored = StoredEnvelope::new(env);
             let key = stored.key();
-            let known = self
-                .topics
-                .get(&stored.topic)
-                .is_some_and(|m| m.contains_key(&key))
-                || fresh
-                    .iter()
-                    .any(|s| s.topic == stored.topic && s.key() == key);
+            let known = self.topics.get(&stored.topic).is_some_and(|m| m.contains_key(&key))
+                || fresh.iter().any(|s| s.topic == stored.topic && s.key() == key);
             if !known {
                 fresh.push(stored);
             }
@@ -236,18 +215,12 @@ impl Store {
                 data.len += buf.len() as u64;
             }
         }
-        Ok(fresh
-            .into_iter()
-            .map(|stored| self.insert_stored(stored))
-            .collect())
+        Ok(fresh.into_iter().map(|stored| self.insert_stored(stored)).collect())
     }
 
     fn insert_in_memory(&mut self, env: EnvelopeIn) {
         let stored = StoredEnvelope::new(env);
-        let known = self
-            .topics
-            .get(&stored.topic)
-            .is_some_and(|m| m.contains_key(&stored.key()));
+        let known = self.topics.get(&stored.topic).is_some_and(|m| m.contains_key(&stored.key()));
         if !known {
             self.insert_stored(stored);
         }
@@ -277,10 +250,7 @@ impl Store {
         let mut out: Vec<Arc<StoredEnvelope>> = Vec::new();
         if lo > hi {
             // BTreeMap::range panics on an inverted range.
-            return Page {
-                envelopes: out,
-                more: false,
-            };
+            return Page { envelopes: out, more: false };
         }
         let range = (lo, [0u8; 32])..=(hi, [0xffu8; 32]);
         let take = q.limit.saturating_add(1);
@@ -297,11 +267,7 @@ impl Store {
                 None => true,
                 Some(c) => {
                     let ord = (k.0, &k.1[..]).cmp(&(c.timestamp_ns, &c.digest[..]));
-                    if q.descending {
-                        ord.is_lt()
-                    } else {
-                        ord.is_gt()
-                    }
+                    if q.descending { ord.is_lt() } else { ord.is_gt() }
                 }
             };
             if q.descending {
@@ -328,9 +294,6 @@ impl Store {
         }
         let more = out.len() > q.limit;
         out.truncate(q.limit);
-        Page {
-            envelopes: out,
-            more,
-        }
+        Page { envelopes: out, more }
     }
 }

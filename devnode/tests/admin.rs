@@ -36,12 +36,7 @@ async fn stats_count_requests_and_reset() {
         json!({ "requests": [{ "contentTopics": [A] }, { "contentTopics": [B] }] }),
     )
     .await;
-    let _s1 = subscribe(
-        &app,
-        "/message/v1/subscribe",
-        json!({ "contentTopics": [A] }),
-    )
-    .await;
+    let _s1 = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     let _s2 = subscribe(&app, "/message/v1/subscribe-all", json!({})).await;
     // An invalid request still counts as received.
     post(&app, "/message/v1/query", json!({ "contentTopics": [] })).await;
@@ -59,11 +54,7 @@ async fn stats_count_requests_and_reset() {
     assert_eq!(status, 200);
     assert_eq!(after["requests"]["query"], json!(0));
     assert_eq!(after["queriesByTopic"], json!({}));
-    assert_eq!(
-        after["envelopes"],
-        json!(2),
-        "stored envelopes are not a counter"
-    );
+    assert_eq!(after["envelopes"], json!(2), "stored envelopes are not a counter");
 }
 
 #[tokio::test]
@@ -105,34 +96,14 @@ async fn fault_config_round_trip_and_validation() {
 
 #[tokio::test]
 async fn seed_option_and_typed_api() {
-    let state = AppState::new(Options {
-        seed: Some(77),
-        ..Options::default()
-    })
-    .unwrap();
-    assert_eq!(
-        state.faults(),
-        FaultConfig {
-            seed: 77,
-            ..FaultConfig::default()
-        }
-    );
+    let state = AppState::new(Options { seed: Some(77), ..Options::default() }).unwrap();
+    assert_eq!(state.faults(), FaultConfig { seed: 77, ..FaultConfig::default() });
     let app = app(state.clone());
     assert_eq!(get(&app, "/devnode/faults").await.1["seed"], json!(77));
     assert!(
-        state
-            .set_faults(FaultConfig {
-                duplicate_rate: 3.0,
-                ..FaultConfig::default()
-            })
-            .is_err()
+        state.set_faults(FaultConfig { duplicate_rate: 3.0, ..FaultConfig::default() }).is_err()
     );
-    state
-        .set_faults(FaultConfig {
-            latency_ms: 1,
-            ..FaultConfig::default()
-        })
-        .unwrap();
+    state.set_faults(FaultConfig { latency_ms: 1, ..FaultConfig::default() }).unwrap();
     assert_eq!(get(&app, "/devnode/faults").await.1["latencyMs"], json!(1));
     assert_eq!(state.stats().envelopes, 0);
 }

@@ -26,23 +26,16 @@ async fn start(extra: &[&str]) -> (Child, SocketAddr) {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
-    timeout(
-        Duration::from_secs(20),
-        BufReader::new(stdout).read_line(&mut line),
-    )
-    .await
-    .expect("devnode printed its address in time")
-    .unwrap();
+    timeout(Duration::from_secs(20), BufReader::new(stdout).read_line(&mut line))
+        .await
+        .expect("devnode printed its address in time")
+        .unwrap();
     let addr = line
         .trim_end()
         .strip_prefix("devnode listening on http://")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     let addr: SocketAddr = addr.parse().unwrap();
-    assert_ne!(
-        addr.port(),
-        0,
-        "the bound port is printed, not the requested 0"
-    );
+    assert_ne!(addr.port(), 0, "the bound port is printed, not the requested 0");
     (child, addr)
 }
 
@@ -69,18 +62,11 @@ async fn http_post(addr: SocketAddr, path: &str, body: Value) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     write_post(&mut stream, addr, path, &body, true).await;
     let mut raw = Vec::new();
-    timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
-        .await
-        .unwrap()
-        .unwrap();
+    timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await.unwrap().unwrap();
     let text = String::from_utf8(raw).unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    assert!(
-        head.to_ascii_lowercase()
-            .contains("content-type: application/json"),
-        "{head}"
-    );
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
     (status, serde_json::from_str(body).unwrap())
 }
 
@@ -107,19 +93,11 @@ async fn real_binary_publish_query_subscribe_and_sigterm() {
 
     let message = STANDARD.encode(b"over real tcp");
     let envelope = json!({ "contentTopic": TOPIC, "timestampNs": "123", "message": message });
-    let (status, body) = http_post(
-        addr,
-        "/message/v1/publish",
-        json!({ "envelopes": [envelope] }),
-    )
-    .await;
+    let (status, body) =
+        http_post(addr, "/message/v1/publish", json!({ "envelopes": [envelope] })).await;
     assert_eq!((status, body), (200, json!({})));
-    let (status, body) = http_post(
-        addr,
-        "/message/v1/query",
-        json!({ "contentTopics": [TOPIC] }),
-    )
-    .await;
+    let (status, body) =
+        http_post(addr, "/message/v1/query", json!({ "contentTopics": [TOPIC] })).await;
     assert_eq!((status, body), (200, json!({ "envelopes": [envelope] })));
     let (status, faults) = http_post(addr, "/devnode/stats/reset", json!({})).await;
     assert_eq!(status, 200, "{faults}");
@@ -139,42 +117,23 @@ async fn real_binary_publish_query_subscribe_and_sigterm() {
     assert!(String::from_utf8_lossy(&received).starts_with("HTTP/1.1 200"));
     let later = STANDARD.encode(b"streamed");
     let envelope2 = json!({ "contentTopic": TOPIC, "timestampNs": "124", "message": later });
-    let (status, _) = http_post(
-        addr,
-        "/message/v1/publish",
-        json!({ "envelopes": [envelope2] }),
-    )
-    .await;
+    let (status, _) =
+        http_post(addr, "/message/v1/publish", json!({ "envelopes": [envelope2] })).await;
     assert_eq!(status, 200);
     read_until(&mut sub, &mut received, &later).await;
 
     // A client vanishing mid-stream does not hurt the node.
     let mut gone = TcpStream::connect(addr).await.unwrap();
-    write_post(
-        &mut gone,
-        addr,
-        "/message/v1/subscribe-all",
-        &json!({}),
-        false,
-    )
-    .await;
+    write_post(&mut gone, addr, "/message/v1/subscribe-all", &json!({}), false).await;
     drop(gone);
-    let (status, body) = http_post(
-        addr,
-        "/message/v1/query",
-        json!({ "contentTopics": [TOPIC] }),
-    )
-    .await;
+    let (status, body) =
+        http_post(addr, "/message/v1/query", json!({ "contentTopics": [TOPIC] })).await;
     assert_eq!(status, 200);
     assert_eq!(body["envelopes"].as_array().unwrap().len(), 2);
 
     // SIGTERM: clean exit even with a stream still open.
     let pid = child.id().unwrap().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
     assert!(killed.success());
     let exit = timeout(Duration::from_secs(10), child.wait())
         .await
@@ -184,12 +143,8 @@ async fn real_binary_publish_query_subscribe_and_sigterm() {
 
     // The data file outlives the process.
     let (mut child, addr) = start(&["--data", data.to_str().unwrap()]).await;
-    let (status, body) = http_post(
-        addr,
-        "/message/v1/query",
-        json!({ "contentTopics": [TOPIC] }),
-    )
-    .await;
+    let (status, body) =
+        http_post(addr, "/message/v1/query", json!({ "contentTopics": [TOPIC] })).await;
     assert_eq!(status, 200);
     assert_eq!(body["envelopes"].as_array().unwrap().len(), 2);
     child.kill().await.unwrap();

@@ -12,10 +12,7 @@ async fn preflight(origin: &str, path: &str) -> Response<Body> {
     let req = Request::options(path)
         .header("origin", origin)
         .header("access-control-request-method", "POST")
-        .header(
-            "access-control-request-headers",
-            "content-type,x-client-version",
-        )
+        .header("access-control-request-headers", "content-type,x-client-version")
         .body(Body::empty())
         .unwrap();
     node().oneshot(req).await.unwrap()
@@ -27,11 +24,7 @@ fn header<'a>(resp: &'a Response<Body>, name: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn preflight_from_loopback_origins_is_allowed() {
-    for origin in [
-        "http://localhost:3000",
-        "http://127.0.0.1:8080",
-        "https://[::1]:5173",
-    ] {
+    for origin in ["http://localhost:3000", "http://127.0.0.1:8080", "https://[::1]:5173"] {
         let resp = preflight(origin, "/message/v1/query").await;
         assert!(resp.status().is_success(), "{origin}: {}", resp.status());
         assert_eq!(header(&resp, "access-control-allow-origin"), Some(origin));
@@ -40,15 +33,8 @@ async fn preflight_from_loopback_origins_is_allowed() {
         for m in ["GET", "POST", "OPTIONS"] {
             assert!(methods.contains(m), "{methods}");
         }
-        let headers = header(&resp, "access-control-allow-headers")
-            .unwrap()
-            .to_ascii_lowercase();
-        for h in [
-            "content-type",
-            "authorization",
-            "x-client-version",
-            "x-app-version",
-        ] {
+        let headers = header(&resp, "access-control-allow-headers").unwrap().to_ascii_lowercase();
+        for h in ["content-type", "authorization", "x-client-version", "x-app-version"] {
             assert!(headers.contains(h), "{headers}");
         }
     }
@@ -56,17 +42,12 @@ async fn preflight_from_loopback_origins_is_allowed() {
 
 #[tokio::test]
 async fn preflight_from_other_origins_gets_no_cors_headers() {
-    for origin in [
-        "https://evil.example",
-        "http://localhost.evil.example",
-        "http://192.168.1.2:3000",
-    ] {
+    for origin in
+        ["https://evil.example", "http://localhost.evil.example", "http://192.168.1.2:3000"]
+    {
         let resp = preflight(origin, "/message/v1/query").await;
-        let cors: Vec<_> = resp
-            .headers()
-            .keys()
-            .filter(|k| k.as_str().starts_with("access-control-"))
-            .collect();
+        let cors: Vec<_> =
+            resp.headers().keys().filter(|k| k.as_str().starts_with("access-control-")).collect();
         assert!(cors.is_empty(), "{origin}: {cors:?}");
     }
 }
@@ -80,10 +61,7 @@ async fn actual_requests_and_errors_carry_cors_headers() {
             .unwrap();
         let resp = node().oneshot(req).await.unwrap();
         assert_eq!(resp.status(), status);
-        assert_eq!(
-            header(&resp, "access-control-allow-origin"),
-            Some("http://localhost:3000")
-        );
+        assert_eq!(header(&resp, "access-control-allow-origin"), Some("http://localhost:3000"));
     }
     let req = Request::get("/devnode/health")
         .header("origin", "https://evil.example")

@@ -17,33 +17,19 @@ async fn set_faults(app: &Router, config: Value) {
 }
 
 async fn stored(app: &Router) -> u64 {
-    get(app, "/devnode/stats").await.1["envelopes"]
-        .as_u64()
-        .unwrap()
+    get(app, "/devnode/stats").await.1["envelopes"].as_u64().unwrap()
 }
 
 #[tokio::test]
 async fn publish_fail_rate_one_fails_and_stores_nothing() {
     let app = node();
-    let mut lines = subscribe(
-        &app,
-        "/message/v1/subscribe",
-        json!({ "contentTopics": [A] }),
-    )
-    .await;
+    let mut lines = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     set_faults(&app, json!({ "publishFailRate": 1.0 })).await;
-    let (status, body) = post(
-        &app,
-        "/message/v1/publish",
-        json!({ "envelopes": [env(A, 1, b"x")] }),
-    )
-    .await;
+    let (status, body) =
+        post(&app, "/message/v1/publish", json!({ "envelopes": [env(A, 1, b"x")] })).await;
     assert_error(status, &body, 503, 14);
     assert_eq!(stored(&app).await, 0);
-    assert_eq!(
-        query(&app, json!({ "contentTopics": [A] })).await["envelopes"],
-        json!([])
-    );
+    assert_eq!(query(&app, json!({ "contentTopics": [A] })).await["envelopes"], json!([]));
     lines.assert_quiet().await;
     // Switching the fault off makes publishing work again.
     set_faults(&app, json!({})).await;
@@ -54,30 +40,17 @@ async fn publish_fail_rate_one_fails_and_stores_nothing() {
 #[tokio::test]
 async fn drop_ack_rate_one_stores_but_answers_503() {
     let app = node();
-    let mut lines = subscribe(
-        &app,
-        "/message/v1/subscribe",
-        json!({ "contentTopics": [A] }),
-    )
-    .await;
+    let mut lines = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     set_faults(&app, json!({ "dropAckRate": 1.0 })).await;
-    let (status, body) = post(
-        &app,
-        "/message/v1/publish",
-        json!({ "envelopes": [env(A, 1, b"x")] }),
-    )
-    .await;
+    let (status, body) =
+        post(&app, "/message/v1/publish", json!({ "envelopes": [env(A, 1, b"x")] })).await;
     let message = assert_error(status, &body, 503, 14);
     assert!(message.contains("acknowledgement dropped"), "{message}");
     assert_eq!(stored(&app).await, 1);
     assert_eq!(text_of(&lines.envelope().await), "x");
     // The client's retry is deduplicated by the node.
-    let (status, _) = post(
-        &app,
-        "/message/v1/publish",
-        json!({ "envelopes": [env(A, 1, b"x")] }),
-    )
-    .await;
+    let (status, _) =
+        post(&app, "/message/v1/publish", json!({ "envelopes": [env(A, 1, b"x")] })).await;
     assert_eq!(status, 503);
     assert_eq!(stored(&app).await, 1);
     lines.assert_quiet().await;
@@ -105,25 +78,12 @@ async fn latency_delays_publish_and_queries() {
 #[tokio::test]
 async fn duplicate_rate_one_doubles_query_results_and_stream_items() {
     let app = node();
-    publish(
-        &app,
-        (0..150)
-            .map(|i| env(A, i, format!("m{i}").as_bytes()))
-            .collect(),
-    )
-    .await;
+    publish(&app, (0..150).map(|i| env(A, i, format!("m{i}").as_bytes())).collect()).await;
     set_faults(&app, json!({ "duplicateRate": 1.0 })).await;
-    let mut lines = subscribe(
-        &app,
-        "/message/v1/subscribe",
-        json!({ "contentTopics": [A] }),
-    )
-    .await;
-    let pages = query_all_pages(
-        &app,
-        json!({ "contentTopics": [A], "pagingInfo": { "limit": 100 } }),
-    )
-    .await;
+    let mut lines = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
+    let pages =
+        query_all_pages(&app, json!({ "contentTopics": [A], "pagingInfo": { "limit": 100 } }))
+            .await;
     assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [200, 100]);
     let all = pages.concat();
     for (i, pair) in all.chunks(2).enumerate() {
@@ -159,12 +119,7 @@ async fn reorder_rate_one_swaps_neighbours_in_streams() {
     assert_eq!(got, ["b", "a", "d", "c"]);
     // Queries are not reordered.
     let q = query(&app, json!({ "contentTopics": [A] })).await;
-    let texts: Vec<String> = q["envelopes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(text_of)
-        .collect();
+    let texts: Vec<String> = q["envelopes"].as_array().unwrap().iter().map(text_of).collect();
     assert_eq!(texts, ["a", "b", "c", "d"]);
 }
 
@@ -172,12 +127,7 @@ async fn reorder_rate_one_swaps_neighbours_in_streams() {
 async fn stream_cut_after_ends_each_stream_after_n() {
     let app = node();
     set_faults(&app, json!({ "streamCutAfter": 2 })).await;
-    let mut one = subscribe(
-        &app,
-        "/message/v1/subscribe",
-        json!({ "contentTopics": [A] }),
-    )
-    .await;
+    let mut one = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     let mut all = subscribe(&app, "/message/v1/subscribe-all", json!({})).await;
     for i in 0..5u64 {
         publish(&app, vec![env(A, i, format!("m{i}").as_bytes())]).await;
@@ -188,22 +138,15 @@ async fn stream_cut_after_ends_each_stream_after_n() {
         lines.assert_end().await;
     }
     set_faults(&app, json!({ "streamCutAfter": 0 })).await;
-    subscribe(&app, "/message/v1/subscribe-all", json!({}))
-        .await
-        .assert_end()
-        .await;
+    subscribe(&app, "/message/v1/subscribe-all", json!({})).await.assert_end().await;
 }
 
 /// Publish outcomes, query duplication and stream faults for one run.
 async fn run(app: &Router, config: &Value, run_id: u32) -> (Vec<u16>, Vec<usize>, Vec<String>) {
     set_faults(app, config.clone()).await;
     let topic = format!("/xmtp/0/run-{run_id}");
-    let mut lines = subscribe(
-        app,
-        "/message/v1/subscribe",
-        json!({ "contentTopics": [topic] }),
-    )
-    .await;
+    let mut lines =
+        subscribe(app, "/message/v1/subscribe", json!({ "contentTopics": [topic] })).await;
     let mut statuses = Vec::new();
     for i in 0..40u64 {
         let (status, _) = post(
@@ -239,15 +182,9 @@ async fn same_seed_replays_the_same_decisions() {
     let second = run(&app, &config, 2).await;
     assert_eq!(first, second);
     let (statuses, per_query, streamed) = &first;
-    assert!(
-        statuses.contains(&200) && statuses.contains(&503),
-        "a rate of 0.5 mixes outcomes"
-    );
+    assert!(statuses.contains(&200) && statuses.contains(&503), "a rate of 0.5 mixes outcomes");
     let stored = statuses.iter().filter(|&&s| s == 200).count();
-    assert!(
-        per_query.iter().any(|&n| n > stored),
-        "some query results duplicated"
-    );
+    assert!(per_query.iter().any(|&n| n > stored), "some query results duplicated");
     let mut in_order = streamed.clone();
     in_order.sort_by_key(|m| m[1..].parse::<u32>().unwrap());
     assert_ne!(streamed, &in_order, "some stream items reordered");

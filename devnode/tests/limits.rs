@@ -87,10 +87,7 @@ async fn topic_without_prefix_is_400() {
     )
     .await;
     let message = assert_error(status, &body, 400, 3);
-    assert!(
-        message.contains("envelopes[1]") && message.contains("/xmtp/0/"),
-        "{message}"
-    );
+    assert!(message.contains("envelopes[1]") && message.contains("/xmtp/0/"), "{message}");
     // Nothing of a rejected batch is stored.
     let (_, stats) = get(&app, "/devnode/stats").await;
     assert_eq!(stats["envelopes"], json!(0));
@@ -113,17 +110,10 @@ async fn message_over_one_mib_is_400() {
     let exactly = vec![7u8; MAX_MESSAGE_BYTES];
     publish(&app, vec![env(TOPIC, 1, &exactly)]).await;
     let over = vec![7u8; MAX_MESSAGE_BYTES + 1];
-    let (status, body) = post(
-        &app,
-        "/message/v1/publish",
-        json!({ "envelopes": [env(TOPIC, 2, &over)] }),
-    )
-    .await;
+    let (status, body) =
+        post(&app, "/message/v1/publish", json!({ "envelopes": [env(TOPIC, 2, &over)] })).await;
     let message = assert_error(status, &body, 400, 3);
-    assert!(
-        message.contains("1048577") && message.contains("1048576"),
-        "{message}"
-    );
+    assert!(message.contains("1048577") && message.contains("1048576"), "{message}");
 }
 
 #[tokio::test]
@@ -133,10 +123,7 @@ async fn too_many_or_no_topics_is_400() {
     for path in ["/message/v1/query", "/message/v1/subscribe"] {
         let (status, body) = post(&app, path, json!({ "contentTopics": topics })).await;
         let message = assert_error(status, &body, 400, 3);
-        assert!(
-            message.contains("100") && message.contains("101"),
-            "{message}"
-        );
+        assert!(message.contains("100") && message.contains("101"), "{message}");
         let (status, body) = post(&app, path, json!({ "contentTopics": [] })).await;
         assert_error(status, &body, 400, 3);
         let (status, body) = post_raw(&app, path, "").await;
@@ -151,12 +138,8 @@ async fn too_many_or_no_topics_is_400() {
     let message = assert_error(status, &body, 400, 3);
     assert!(message.contains("requests[1]"), "{message}");
     // Exactly 100 is fine.
-    let (status, _) = post(
-        &app,
-        "/message/v1/query",
-        json!({ "contentTopics": &topics[..100] }),
-    )
-    .await;
+    let (status, _) =
+        post(&app, "/message/v1/query", json!({ "contentTopics": &topics[..100] })).await;
     assert_eq!(status, 200);
 }
 
@@ -173,10 +156,7 @@ async fn body_over_16_mib_is_413() {
     let status = resp.status();
     let body = json_body(resp).await;
     let message = assert_error(status, &body, 413, 8);
-    assert!(
-        message.contains("16777217 bytes") && message.contains("16777216"),
-        "{message}"
-    );
+    assert!(message.contains("16777217 bytes") && message.contains("16777216"), "{message}");
     // Without one (caught while reading).
     let (status, body) = post_raw(&app, "/message/v1/publish", big).await;
     let message = assert_error(status, &body, 413, 8);

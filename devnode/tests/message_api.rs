@@ -14,9 +14,8 @@ const TOPIC: &str = "/xmtp/0/dm-alice-bob/proto";
 /// 250 envelopes, three per timestamp so ties are ordered by digest.
 async fn seeded_node() -> (axum::Router, Vec<Value>) {
     let app = node();
-    let all: Vec<Value> = (0..250u64)
-        .map(|i| env(TOPIC, 1000 + i / 3, format!("msg-{i}").as_bytes()))
-        .collect();
+    let all: Vec<Value> =
+        (0..250u64).map(|i| env(TOPIC, 1000 + i / 3, format!("msg-{i}").as_bytes())).collect();
     // Publish in chunks and out of order: the node must sort.
     for chunk in all.rchunks(37) {
         publish(&app, chunk.to_vec()).await;
@@ -25,10 +24,7 @@ async fn seeded_node() -> (axum::Router, Vec<Value>) {
 }
 
 fn key(e: &Value) -> (u64, String) {
-    (
-        e["timestampNs"].as_str().unwrap().parse().unwrap(),
-        text_of(e),
-    )
+    (e["timestampNs"].as_str().unwrap().parse().unwrap(), text_of(e))
 }
 
 #[tokio::test]
@@ -52,10 +48,7 @@ async fn paging_ascending_and_descending_over_three_pages() {
         json!({ "contentTopics": [TOPIC], "pagingInfo": { "limit": 100, "direction": "SORT_DIRECTION_DESCENDING" } }),
     )
     .await;
-    assert_eq!(
-        desc.iter().map(Vec::len).collect::<Vec<_>>(),
-        [100, 100, 50]
-    );
+    assert_eq!(desc.iter().map(Vec::len).collect::<Vec<_>>(), [100, 100, 50]);
     let mut desc: Vec<Value> = desc.concat();
     desc.reverse();
     // Same total order, ties included, just reversed.
@@ -65,31 +58,21 @@ async fn paging_ascending_and_descending_over_three_pages() {
 #[tokio::test]
 async fn paging_info_present_only_while_more_remain() {
     let (app, _) = seeded_node().await;
-    let first = query(
-        &app,
-        json!({ "contentTopics": [TOPIC], "pagingInfo": { "limit": 100 } }),
-    )
-    .await;
+    let first =
+        query(&app, json!({ "contentTopics": [TOPIC], "pagingInfo": { "limit": 100 } })).await;
     let paging = &first["pagingInfo"];
     assert_eq!(paging["limit"], json!(100));
     assert_eq!(paging["direction"], json!("SORT_DIRECTION_ASCENDING"));
     let index = &paging["cursor"]["index"];
     assert_eq!(unb64(index["digest"].as_str().unwrap()).len(), 32);
-    let last = first["envelopes"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let last = first["envelopes"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(index["senderTimeNs"], last["timestampNs"]);
 
     // An exactly full last page (250 = 5 x 50) carries no cursor, so there
     // is no sixth, empty page.
-    let pages = query_all_pages(
-        &app,
-        json!({ "contentTopics": [TOPIC], "pagingInfo": { "limit": 50 } }),
-    )
-    .await;
+    let pages =
+        query_all_pages(&app, json!({ "contentTopics": [TOPIC], "pagingInfo": { "limit": 50 } }))
+            .await;
     assert_eq!(pages.len(), 5);
     let empty = query(&app, json!({ "contentTopics": ["/xmtp/0/nobody"] })).await;
     assert_eq!(empty, json!({ "envelopes": [] }));
@@ -111,11 +94,7 @@ async fn time_bounds_are_inclusive() {
         assert!(got.iter().all(|e| (1010..=1020).contains(&key(e).0)));
         assert_eq!(got.iter().map(text_of).collect::<HashSet<_>>().len(), 33);
     }
-    let only_start = query(
-        &app,
-        json!({ "contentTopics": [TOPIC], "startTimeNs": "1080" }),
-    )
-    .await;
+    let only_start = query(&app, json!({ "contentTopics": [TOPIC], "startTimeNs": "1080" })).await;
     assert_eq!(only_start["envelopes"].as_array().unwrap().len(), 250 - 240);
     let inverted = query(
         &app,
@@ -129,25 +108,16 @@ async fn time_bounds_are_inclusive() {
 async fn limits_zero_and_over_100_are_clamped() {
     let (app, _) = seeded_node().await;
     for limit in [json!(0), json!(500), json!("500"), Value::Null] {
-        let resp = query(
-            &app,
-            json!({ "contentTopics": [TOPIC], "pagingInfo": { "limit": limit } }),
-        )
-        .await;
-        assert_eq!(
-            resp["envelopes"].as_array().unwrap().len(),
-            100,
-            "limit {limit}"
-        );
+        let resp =
+            query(&app, json!({ "contentTopics": [TOPIC], "pagingInfo": { "limit": limit } }))
+                .await;
+        assert_eq!(resp["envelopes"].as_array().unwrap().len(), 100, "limit {limit}");
         assert_eq!(resp["pagingInfo"]["limit"], json!(100));
     }
     let no_paging = query(&app, json!({ "contentTopics": [TOPIC] })).await;
     assert_eq!(no_paging["envelopes"].as_array().unwrap().len(), 100);
-    let seven = query(
-        &app,
-        json!({ "contentTopics": [TOPIC], "pagingInfo": { "limit": "7" } }),
-    )
-    .await;
+    let seven =
+        query(&app, json!({ "contentTopics": [TOPIC], "pagingInfo": { "limit": "7" } })).await;
     assert_eq!(seven["envelopes"].as_array().unwrap().len(), 7);
 }
 
@@ -157,36 +127,18 @@ async fn multi_topic_query_merges_in_key_order() {
     let a = "/xmtp/0/a/proto";
     let b = "/xmtp/0/b/proto";
     let c = "/xmtp/0/c/proto";
-    publish(
-        &app,
-        vec![env(a, 1, b"a1"), env(a, 4, b"a4"), env(a, 5, b"a5")],
-    )
-    .await;
-    publish(
-        &app,
-        vec![env(b, 2, b"b2"), env(b, 3, b"b3"), env(b, 6, b"b6")],
-    )
-    .await;
+    publish(&app, vec![env(a, 1, b"a1"), env(a, 4, b"a4"), env(a, 5, b"a5")]).await;
+    publish(&app, vec![env(b, 2, b"b2"), env(b, 3, b"b3"), env(b, 6, b"b6")]).await;
     publish(&app, vec![env(c, 0, b"c0")]).await;
-    let pages = query_all_pages(
-        &app,
-        json!({ "contentTopics": [a, b, a], "pagingInfo": { "limit": 4 } }),
-    )
-    .await;
+    let pages =
+        query_all_pages(&app, json!({ "contentTopics": [a, b, a], "pagingInfo": { "limit": 4 } }))
+            .await;
     let texts: Vec<String> = pages.concat().iter().map(text_of).collect();
     assert_eq!(texts, ["a1", "b2", "b3", "a4", "a5", "b6"]);
     assert_eq!(pages.len(), 2);
-    let desc = query(
-        &app,
-        json!({ "contentTopics": [b, a], "pagingInfo": { "direction": 2 } }),
-    )
-    .await;
-    let texts: Vec<String> = desc["envelopes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(text_of)
-        .collect();
+    let desc =
+        query(&app, json!({ "contentTopics": [b, a], "pagingInfo": { "direction": 2 } })).await;
+    let texts: Vec<String> = desc["envelopes"].as_array().unwrap().iter().map(text_of).collect();
     assert_eq!(texts, ["b6", "a5", "a4", "b3", "b2", "a1"]);
 }
 
@@ -195,13 +147,7 @@ async fn batch_query_answers_each_request() {
     let app = node();
     let a = "/xmtp/0/a/proto";
     let b = "/xmtp/0/b/proto";
-    publish(
-        &app,
-        (0..5)
-            .map(|i| env(a, i, format!("a{i}").as_bytes()))
-            .collect(),
-    )
-    .await;
+    publish(&app, (0..5).map(|i| env(a, i, format!("a{i}").as_bytes())).collect()).await;
     publish(&app, vec![env(b, 9, b"b9")]).await;
     let (status, body) = post(
         &app,
@@ -216,12 +162,8 @@ async fn batch_query_answers_each_request() {
     assert_eq!(status, 200, "{body}");
     let responses = body["responses"].as_array().unwrap();
     assert_eq!(responses.len(), 3);
-    let first: Vec<String> = responses[0]["envelopes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(text_of)
-        .collect();
+    let first: Vec<String> =
+        responses[0]["envelopes"].as_array().unwrap().iter().map(text_of).collect();
     assert_eq!(first, ["a4", "a3"]);
     assert!(responses[0]["pagingInfo"]["cursor"].is_object());
     assert_eq!(responses[1]["envelopes"].as_array().unwrap().len(), 1);

@@ -13,21 +13,12 @@ use serde_json::json;
 const A: &str = "/xmtp/0/a/proto";
 
 fn open(path: &Path) -> Result<Router, StoreError> {
-    AppState::new(Options {
-        data: Some(path.to_path_buf()),
-        ..Options::default()
-    })
-    .map(app)
+    AppState::new(Options { data: Some(path.to_path_buf()), ..Options::default() }).map(app)
 }
 
 async fn texts(app: &Router) -> Vec<String> {
     let resp = query(app, json!({ "contentTopics": [A] })).await;
-    resp["envelopes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(text_of)
-        .collect()
+    resp["envelopes"].as_array().unwrap().iter().map(text_of).collect()
 }
 
 #[tokio::test]
@@ -40,11 +31,7 @@ async fn envelopes_survive_a_restart() {
         publish(&node, vec![env(A, 3, b"three"), env(A, 1, b"one")]).await;
     }
     let lines = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(
-        lines.lines().count(),
-        3,
-        "duplicates are not appended: {lines}"
-    );
+    assert_eq!(lines.lines().count(), 3, "duplicates are not appended: {lines}");
     let node = open(&path).unwrap();
     assert_eq!(texts(&node).await, ["one", "two", "three"]);
     assert_eq!(get(&node, "/devnode/stats").await.1["envelopes"], json!(3));

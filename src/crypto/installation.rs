@@ -19,27 +19,20 @@ pub struct Installation {
 
 impl std::fmt::Debug for Installation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Installation")
-            .field("identity_keys", &self.identity_keys())
-            .finish()
+        f.debug_struct("Installation").field("identity_keys", &self.identity_keys()).finish()
     }
 }
 
 impl Installation {
     /// A new account with fresh keys from the platform's secure random source.
     pub fn generate() -> Self {
-        Self {
-            account: Account::new(),
-        }
+        Self { account: Account::new() }
     }
 
     /// The account's public identity keys.
     pub fn identity_keys(&self) -> IdentityKeys {
         let keys = self.account.identity_keys();
-        IdentityKeys {
-            curve25519: keys.curve25519.to_base64(),
-            ed25519: keys.ed25519.to_base64(),
-        }
+        IdentityKeys { curve25519: keys.curve25519.to_base64(), ed25519: keys.ed25519.to_base64() }
     }
 }
 
@@ -49,10 +42,8 @@ mod tests {
 
     #[test]
     fn generated_installations_have_distinct_keys() {
-        let (a, b) = (
-            Installation::generate().identity_keys(),
-            Installation::generate().identity_keys(),
-        );
+        let (a, b) =
+            (Installation::generate().identity_keys(), Installation::generate().identity_keys());
         assert_ne!(a, b);
         // 32-byte keys in unpadded base64.
         assert_eq!(a.curve25519.len(), 43);

@@ -78,10 +78,7 @@ mod tests {
 
     #[test]
     fn states_are_stored_by_name() {
-        assert_eq!(
-            json(InstallationState::SessionCreated),
-            "\"SESSION_CREATED\""
-        );
+        assert_eq!(json(InstallationState::SessionCreated), "\"SESSION_CREATED\"");
         assert_eq!(json(MessageState::Uninitialized), "\"UNINITIALIZED\"");
         assert_eq!(json(OutboundPayloadState::Sent), "\"SENT\"");
         assert_eq!(json(InboundPayloadState::Processed), "\"PROCESSED\"");

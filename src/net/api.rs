@@ -78,18 +78,10 @@ pub struct QueryRequest {
     /// Topics to read; their envelopes are merged in order.
     pub content_topics: Vec<String>,
     /// Inclusive lower bound on `timestampNs`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "uint64::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "uint64::option")]
     pub start_time_ns: Option<u64>,
     /// Inclusive upper bound on `timestampNs`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "uint64::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "uint64::option")]
     pub end_time_ns: Option<u64>,
     /// Page size, cursor and direction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,8 +195,7 @@ mod uint64 {
         }
 
         fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-            v.parse()
-                .map_err(|_| E::custom(format!("expected a uint64 string, got {v:?}")))
+            v.parse().map_err(|_| E::custom(format!("expected a uint64 string, got {v:?}")))
         }
     }
 

@@ -25,10 +25,7 @@ fn envelope_uses_strings_for_uint64_and_padded_base64() {
             "message": "aGn/",
         })
     );
-    assert_eq!(
-        serde_json::from_value::<Envelope>(value).unwrap(),
-        envelope()
-    );
+    assert_eq!(serde_json::from_value::<Envelope>(value).unwrap(), envelope());
 }
 
 #[test]
@@ -53,10 +50,7 @@ fn decoding_rejects_bad_values_without_panicking() {
         json!({"contentTopic": "t", "message": ""}),
         json!({"contentTopic": 7, "timestampNs": "1", "message": ""}),
     ] {
-        assert!(
-            serde_json::from_value::<Envelope>(bad.clone()).is_err(),
-            "{bad}"
-        );
+        assert!(serde_json::from_value::<Envelope>(bad.clone()).is_err(), "{bad}");
     }
 }
 
@@ -68,12 +62,7 @@ fn query_omits_absent_fields_and_names_enums() {
         end_time_ns: None,
         paging_info: Some(PagingInfo {
             limit: Some(100),
-            cursor: Some(Cursor {
-                index: IndexCursor {
-                    digest: vec![1, 2],
-                    sender_time_ns: 9,
-                },
-            }),
+            cursor: Some(Cursor { index: IndexCursor { digest: vec![1, 2], sender_time_ns: 9 } }),
             direction: Some(SortDirection::Descending),
         }),
     };
@@ -90,10 +79,7 @@ fn query_omits_absent_fields_and_names_enums() {
             },
         })
     );
-    assert_eq!(
-        serde_json::from_value::<QueryRequest>(value).unwrap(),
-        request
-    );
+    assert_eq!(serde_json::from_value::<QueryRequest>(value).unwrap(), request);
 }
 
 #[test]

@@ -51,11 +51,7 @@ impl NetError {
     /// Builds the error for a non-2xx answer from its status and body text.
     pub(crate) fn from_answer(status: u16, body: Option<NodeErrorBody>) -> Self {
         match body {
-            Some(NodeErrorBody { code, message }) => Self::Node {
-                status,
-                code,
-                message,
-            },
+            Some(NodeErrorBody { code, message }) => Self::Node { status, code, message },
             None => Self::Http { status },
         }
     }
@@ -87,17 +83,10 @@ mod tests {
 
     #[test]
     fn only_transient_failures_are_retryable() {
-        let node = |status, code| NetError::Node {
-            status,
-            code,
-            message: String::new(),
-        };
+        let node = |status, code| NetError::Node { status, code, message: String::new() };
         assert!(node(503, 14).is_retryable());
         assert!(!node(400, 3).is_retryable());
-        assert!(
-            !node(413, 8).is_retryable(),
-            "a body too large stays too large"
-        );
+        assert!(!node(413, 8).is_retryable(), "a body too large stays too large");
         assert!(NetError::Http { status: 502 }.is_retryable());
         assert!(!NetError::Http { status: 404 }.is_retryable());
         assert!(NetError::Network("down".into()).is_retryable());
@@ -108,21 +97,11 @@ mod tests {
 
     #[test]
     fn answers_map_to_node_or_http_errors() {
-        let body = NodeErrorBody {
-            code: 3,
-            message: "bad topic".into(),
-        };
+        let body = NodeErrorBody { code: 3, message: "bad topic".into() };
         assert_eq!(
             NetError::from_answer(400, Some(body)),
-            NetError::Node {
-                status: 400,
-                code: 3,
-                message: "bad topic".into()
-            }
+            NetError::Node { status: 400, code: 3, message: "bad topic".into() }
         );
-        assert_eq!(
-            NetError::from_answer(502, None),
-            NetError::Http { status: 502 }
-        );
+        assert_eq!(NetError::from_answer(502, None), NetError::Http { status: 502 });
     }
 }

@@ -11,9 +11,7 @@ pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String, NetErro
     let js = value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| NetError::Encode(e.to_string()))?;
-    js_sys::JSON::stringify(&js)
-        .map(String::from)
-        .map_err(|e| NetError::Encode(describe(&e)))
+    js_sys::JSON::stringify(&js).map(String::from).map_err(|e| NetError::Encode(describe(&e)))
 }
 
 /// Decodes an answer; anything malformed is a [`NetError::Decode`].

@@ -55,9 +55,8 @@ impl NodeClient {
 
     /// Publishes a batch of envelopes; `Ok` means the node stored all of them.
     pub async fn publish(&self, envelopes: &[Envelope]) -> Result<(), NetError> {
-        let _: serde::de::IgnoredAny = self
-            .post("/message/v1/publish", &PublishBody { envelopes })
-            .await?;
+        let _: serde::de::IgnoredAny =
+            self.post("/message/v1/publish", &PublishBody { envelopes }).await?;
         Ok(())
     }
 
@@ -72,9 +71,8 @@ impl NodeClient {
         requests: Vec<QueryRequest>,
     ) -> Result<Vec<QueryResponse>, NetError> {
         let expected = requests.len();
-        let answer: BatchQueryResponse = self
-            .post("/message/v1/batch-query", &BatchQueryRequest { requests })
-            .await?;
+        let answer: BatchQueryResponse =
+            self.post("/message/v1/batch-query", &BatchQueryRequest { requests }).await?;
         if answer.responses.len() != expected {
             return Err(NetError::Decode(format!(
                 "expected {expected} batch-query responses, got {}",
@@ -125,10 +123,8 @@ impl NodeClient {
     ) -> Result<T, NetError> {
         let body = json::encode(body)?;
         let deadline = Deadline::start(self.timeout_ms)?;
-        let response = self
-            .send(path, body, &deadline.signal())
-            .await
-            .map_err(|e| deadline.classify(e))?;
+        let response =
+            self.send(path, body, &deadline.signal()).await.map_err(|e| deadline.classify(e))?;
         let text = response.text().await.map_err(|e| deadline.classify(e))?;
         if !response.ok() {
             return Err(NetError::from_answer(
@@ -174,10 +170,7 @@ impl QueryPages {
             return Ok(None);
         }
         let page = self.client.query(&self.request).await?;
-        let paging = self
-            .request
-            .paging_info
-            .get_or_insert_with(PagingInfo::default);
+        let paging = self.request.paging_info.get_or_insert_with(PagingInfo::default);
         match page.next_cursor() {
             // A node that hands back the cursor it was given would page forever.
             Some(next) if paging.cursor.as_ref() == Some(next) => {
@@ -215,12 +208,7 @@ impl Deadline {
                 controller.abort();
             })
         };
-        Ok(Self {
-            controller,
-            timed_out,
-            timer: Some(timer),
-            timeout_ms,
-        })
+        Ok(Self { controller, timed_out, timer: Some(timer), timeout_ms })
     }
 
     pub(super) fn signal(&self) -> AbortSignal {

@@ -112,9 +112,7 @@ impl Subscription {
             }
         }
         self.failures += 1;
-        let body = json::encode(&SubscribeRequest {
-            content_topics: self.topics.clone(),
-        })?;
+        let body = json::encode(&SubscribeRequest { content_topics: self.topics.clone() })?;
         let mut deadline = Deadline::start(self.client.timeout_ms())?;
         let response = self
             .client
@@ -123,19 +121,14 @@ impl Subscription {
             .map_err(|e| deadline.classify(e))?;
         if !response.ok() {
             let text = response.text().await.map_err(|e| deadline.classify(e))?;
-            return Err(NetError::from_answer(
-                response.status(),
-                json::decode(&text).ok(),
-            ));
+            return Err(NetError::from_answer(response.status(), json::decode(&text).ok()));
         }
         // The headers came in time; the body may stay quiet for as long as nothing is sent.
         deadline.disarm();
         let body = response
             .body()
             .ok_or_else(|| NetError::Decode("the subscription answer has no body".into()))?;
-        let reader = body
-            .get_reader()
-            .unchecked_into::<ReadableStreamDefaultReader>();
+        let reader = body.get_reader().unchecked_into::<ReadableStreamDefaultReader>();
         self.lines = LineBuffer::default();
         self.stream = Some(OpenStream { deadline, reader });
         Ok(())
@@ -147,9 +140,7 @@ impl Subscription {
         };
         let chunk = JsFuture::from(stream.reader.read()).await;
         let result = chunk.and_then(|chunk| {
-            let done = Reflect::get(&chunk, &JsValue::from_str("done"))?
-                .as_bool()
-                .unwrap_or(true);
+            let done = Reflect::get(&chunk, &JsValue::from_str("done"))?.as_bool().unwrap_or(true);
             let value = Reflect::get(&chunk, &JsValue::from_str("value"))?;
             Ok((done, value))
         });
@@ -171,11 +162,7 @@ impl Subscription {
             }
             Err(e) => {
                 self.drop_stream();
-                Err(if self.closed {
-                    NetError::Aborted
-                } else {
-                    NetError::Network(describe(&e))
-                })
+                Err(if self.closed { NetError::Aborted } else { NetError::Network(describe(&e)) })
             }
         }
     }
@@ -190,11 +177,7 @@ impl Subscription {
             (Some(envelope), _) => Ok(Some(envelope)),
             (None, Some(NodeErrorBody { code, message })) => {
                 self.drop_stream();
-                Err(NetError::Node {
-                    status: 200,
-                    code,
-                    message,
-                })
+                Err(NetError::Node { status: 200, code, message })
             }
             (None, None) => Ok(None),
         }
@@ -220,12 +203,8 @@ impl LineBuffer {
     /// Appends received bytes.
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), NetError> {
         self.buffer.extend_from_slice(bytes);
-        let pending = self.buffer.len()
-            - self
-                .buffer
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |i| i + 1);
+        let pending =
+            self.buffer.len() - self.buffer.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
         if pending > Self::MAX_LINE {
             self.buffer.clear();
             return Err(NetError::Decode(format!(
@@ -257,10 +236,7 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self {
-            base: Duration::from_millis(250),
-            max: Duration::from_secs(30),
-        }
+        Self { base: Duration::from_millis(250), max: Duration::from_secs(30) }
     }
 }
 

@@ -15,19 +15,14 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("name", &self.db.name())
-            .finish()
+        f.debug_struct("Store").field("name", &self.db.name()).finish()
     }
 }
 
 impl Store {
     /// Opens the database `name`, creating or upgrading it to [`schema::SCHEMA_VERSION`].
     pub async fn open(name: &str) -> Result<Self, StoreError> {
-        let db = schema::builder(name)
-            .build()
-            .await
-            .map_err(StoreError::opening)?;
+        let db = schema::builder(name).build().await.map_err(StoreError::opening)?;
         Ok(Self { db })
     }
 
@@ -48,35 +43,22 @@ impl Store {
 
     /// Deletes the database `name`; resolves once no connection holds it open.
     pub async fn delete(name: &str) -> Result<(), StoreError> {
-        Rexie::builder(name)
-            .delete()
-            .await
-            .map_err(StoreError::opening)
+        Rexie::builder(name).delete().await.map_err(StoreError::opening)
     }
 
     /// The record of type `R` with primary key `key`.
     pub async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
         let key = encode(R::STORE, key)?;
         let tx = self.read(R::STORE)?;
-        let value = tx
-            .store(R::STORE)
-            .map_err(StoreError::in_transaction)?
-            .get(key)
-            .await;
-        value
-            .map_err(StoreError::in_transaction)?
-            .map(decode::<R>)
-            .transpose()
+        let value = tx.store(R::STORE).map_err(StoreError::in_transaction)?.get(key).await;
+        value.map_err(StoreError::in_transaction)?.map(decode::<R>).transpose()
     }
 
     /// Every record of type `R`, in primary-key order.
     pub async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
         let tx = self.read(R::STORE)?;
         let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
-        let values = store
-            .get_all(None, None)
-            .await
-            .map_err(StoreError::in_transaction)?;
+        let values = store.get_all(None, None).await.map_err(StoreError::in_transaction)?;
         values.into_iter().map(decode::<R>).collect()
     }
 
@@ -95,10 +77,7 @@ impl Store {
         let tx = self.read(R::STORE)?;
         let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
         let index = store.index(index).map_err(StoreError::in_transaction)?;
-        let values = index
-            .get_all(Some(range), limit)
-            .await
-            .map_err(StoreError::in_transaction)?;
+        let values = index.get_all(Some(range), limit).await.map_err(StoreError::in_transaction)?;
         values.into_iter().map(decode::<R>).collect()
     }
 
@@ -122,17 +101,13 @@ impl Store {
         }
         match tx.done().await {
             Ok(result) if result.is_committed() => Ok(()),
-            Ok(_) => Err(StoreError::Transaction(
-                "the browser aborted the transaction".into(),
-            )),
+            Ok(_) => Err(StoreError::Transaction("the browser aborted the transaction".into())),
             Err(e) => Err(StoreError::in_transaction(e)),
         }
     }
 
     fn read(&self, store: &str) -> Result<Transaction, StoreError> {
-        self.db
-            .transaction(&[store], TransactionMode::ReadOnly)
-            .map_err(StoreError::in_transaction)
+        self.db.transaction(&[store], TransactionMode::ReadOnly).map_err(StoreError::in_transaction)
     }
 }
 
@@ -169,10 +144,7 @@ impl Changes {
     pub fn put<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
         let value = encode(R::STORE, record)?;
         self.stores.insert(R::STORE);
-        self.ops.push(Op::Put {
-            store: R::STORE,
-            value,
-        });
+        self.ops.push(Op::Put { store: R::STORE, value });
         Ok(self)
     }
 
@@ -181,10 +153,7 @@ impl Changes {
     pub fn insert<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
         let value = encode(R::STORE, record)?;
         self.stores.insert(R::STORE);
-        self.ops.push(Op::Insert {
-            store: R::STORE,
-            value,
-        });
+        self.ops.push(Op::Insert { store: R::STORE, value });
         Ok(self)
     }
 
@@ -192,10 +161,7 @@ impl Changes {
     pub fn delete<R: Record>(&mut self, key: &R::Key) -> Result<&mut Self, StoreError> {
         let key = encode(R::STORE, key)?;
         self.stores.insert(R::STORE);
-        self.ops.push(Op::Delete {
-            store: R::STORE,
-            key,
-        });
+        self.ops.push(Op::Delete { store: R::STORE, key });
         Ok(self)
     }
 
@@ -210,15 +176,10 @@ impl Changes {
 fn encode(store: &'static str, value: &(impl Serialize + ?Sized)) -> Result<JsValue, StoreError> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| StoreError::Encode {
-            store,
-            reason: e.to_string(),
-        })
+        .map_err(|e| StoreError::Encode { store, reason: e.to_string() })
 }
 
 fn decode<R: Record>(value: JsValue) -> Result<R, StoreError> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| StoreError::Decode {
-        store: R::STORE,
-        reason: e.to_string(),
-    })
+    serde_wasm_bindgen::from_value(value)
+        .map_err(|e| StoreError::Decode { store: R::STORE, reason: e.to_string() })
 }

@@ -43,9 +43,7 @@ impl StoreError {
     /// Classifies a failure to open the database.
     pub(super) fn opening(error: rexie::Error) -> Self {
         match dom_exception_name(&error).as_deref() {
-            Some("VersionError") => Self::NewerSchema {
-                supported: super::SCHEMA_VERSION,
-            },
+            Some("VersionError") => Self::NewerSchema { supported: super::SCHEMA_VERSION },
             Some("QuotaExceededError") => Self::QuotaExceeded(error.to_string()),
             _ => Self::Unavailable(error.to_string()),
         }

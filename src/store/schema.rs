@@ -68,10 +68,7 @@ pub(super) fn builder(name: &str) -> RexieBuilder {
         .add_object_store(
             ObjectStore::new(MESSAGES)
                 .key_path("id")
-                .add_index(Index::new_array(
-                    index::MESSAGES_BY_STATE_TIME,
-                    ["state", "sent_at_ms"],
-                ))
+                .add_index(Index::new_array(index::MESSAGES_BY_STATE_TIME, ["state", "sent_at_ms"]))
                 .add_index(Index::new_array(
                     index::MESSAGES_BY_CONVERSATION_TIME,
                     ["convo_id", "sent_at_ms"],

@@ -74,10 +74,7 @@ mod tests {
 
     #[test]
     fn topics_without_the_prefix_are_refused() {
-        assert!(matches!(
-            Topic::parse("/xmtp/1/x"),
-            Err(TopicError::MissingPrefix(_))
-        ));
+        assert!(matches!(Topic::parse("/xmtp/1/x"), Err(TopicError::MissingPrefix(_))));
         assert!(Topic::parse("/xmtp/0/").is_err());
         assert!(Topic::parse("").is_err());
     }

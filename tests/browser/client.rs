@@ -13,10 +13,7 @@ fn options(json: &str) -> ClientOptions {
 }
 
 fn code(error: &JsValue) -> String {
-    Reflect::get(error, &"code".into())
-        .unwrap()
-        .as_string()
-        .unwrap_or_default()
+    Reflect::get(error, &"code".into()).unwrap().as_string().unwrap_or_default()
 }
 
 fn field(value: &JsValue, name: &str) -> JsValue {
@@ -39,12 +36,7 @@ async fn creates_and_reaches_the_node() {
     let probe = JsFuture::from(client.probe_node()).await.unwrap();
     assert_eq!(field(&probe, "published").as_f64(), Some(1.0));
     assert_eq!(field(&probe, "readBack").as_f64(), Some(1.0));
-    assert!(
-        field(&probe, "topic")
-            .as_string()
-            .unwrap()
-            .starts_with("/xmtp/0/probe-")
-    );
+    assert!(field(&probe, "topic").as_string().unwrap().starts_with("/xmtp/0/probe-"));
 
     client.close();
     let closed = JsFuture::from(client.probe_node()).await.unwrap_err();
@@ -54,17 +46,11 @@ async fn creates_and_reaches_the_node() {
 
 #[wasm_bindgen_test]
 async fn errors_carry_codes() {
-    let missing = Client::create(options(r#"{"nodeUrl": "http://127.0.0.1:9"}"#))
-        .await
-        .err()
-        .unwrap();
+    let missing =
+        Client::create(options(r#"{"nodeUrl": "http://127.0.0.1:9"}"#)).await.err().unwrap();
     assert_eq!(code(&missing), "INVALID_ARGUMENT");
     assert!(
-        Reflect::get(&missing, &"message".into())
-            .unwrap()
-            .as_string()
-            .unwrap()
-            .contains("dbName")
+        Reflect::get(&missing, &"message".into()).unwrap().as_string().unwrap().contains("dbName")
     );
 
     let dead = Client::create(options(&format!(

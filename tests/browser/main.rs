@@ -36,9 +36,5 @@ async fn set_faults(json: &str) {
         .send()
         .await
         .unwrap();
-    assert!(
-        response.ok(),
-        "devnode refused faults {json}: {}",
-        response.status()
-    );
+    assert!(response.ok(), "devnode refused faults {json}: {}", response.status());
 }

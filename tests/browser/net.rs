@@ -36,10 +36,7 @@ async fn publishes_and_pages_through_a_query() {
         node.publish(batch).await.unwrap();
     }
 
-    assert_eq!(
-        node.query_all(std::slice::from_ref(&topic)).await.unwrap(),
-        sent
-    );
+    assert_eq!(node.query_all(std::slice::from_ref(&topic)).await.unwrap(), sent);
 
     // Page by page, resuming a fresh pager from the cursor saved after the first page.
     let mut pages = node.pages(std::slice::from_ref(&topic), None);
@@ -78,14 +75,9 @@ async fn batch_query_answers_each_request_in_order() {
     let (node, a, b) = (node(), topic(), topic());
     node.publish(&envelopes(&a, 0..2)).await.unwrap();
     node.publish(&envelopes(&b, 0..5)).await.unwrap();
-    let request = |t: &Topic| QueryRequest {
-        content_topics: vec![t.to_string()],
-        ..Default::default()
-    };
-    let answers = node
-        .batch_query(vec![request(&b), request(&a)])
-        .await
-        .unwrap();
+    let request =
+        |t: &Topic| QueryRequest { content_topics: vec![t.to_string()], ..Default::default() };
+    let answers = node.batch_query(vec![request(&b), request(&a)]).await.unwrap();
     let counts: Vec<usize> = answers.iter().map(|r| r.envelopes.len()).collect();
     assert_eq!(counts, [5, 2]);
 }
@@ -101,10 +93,7 @@ async fn subscription_receives_what_is_published_after_it_opens() {
     let sent = envelopes(&topic, 0..3);
     node.publish(&sent).await.unwrap();
     for expected in sent {
-        assert_eq!(
-            subscription.next().await.unwrap(),
-            SubscriptionEvent::Envelope(expected)
-        );
+        assert_eq!(subscription.next().await.unwrap(), SubscriptionEvent::Envelope(expected));
     }
     subscription.close();
     assert_eq!(subscription.next().await, Err(NetError::Aborted));
@@ -121,10 +110,7 @@ async fn subscription_reconnects_after_the_node_cuts_it() {
     );
     let sent = envelopes(&topic, 0..2);
     node.publish(&sent[..1]).await.unwrap();
-    assert_eq!(
-        subscription.next().await.unwrap(),
-        SubscriptionEvent::Envelope(sent[0].clone())
-    );
+    assert_eq!(subscription.next().await.unwrap(), SubscriptionEvent::Envelope(sent[0].clone()));
     // The node ends the stream after one envelope; the subscription reopens by itself and
     // says so, which is the caller's cue to pull the gap.
     assert_eq!(
@@ -132,10 +118,7 @@ async fn subscription_reconnects_after_the_node_cuts_it() {
         SubscriptionEvent::Connected { reconnect: true }
     );
     node.publish(&sent[1..]).await.unwrap();
-    assert_eq!(
-        subscription.next().await.unwrap(),
-        SubscriptionEvent::Envelope(sent[1].clone())
-    );
+    assert_eq!(subscription.next().await.unwrap(), SubscriptionEvent::Envelope(sent[1].clone()));
     set_faults("{}").await;
 }
 
@@ -143,54 +126,24 @@ async fn subscription_reconnects_after_the_node_cuts_it() {
 async fn failures_are_typed_errors() {
     let node = node();
     let refused = node
-        .query(&QueryRequest {
-            content_topics: vec!["/not-xmtp/x".into()],
-            ..Default::default()
-        })
+        .query(&QueryRequest { content_topics: vec!["/not-xmtp/x".into()], ..Default::default() })
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            refused,
-            NetError::Node {
-                status: 400,
-                code: 3,
-                ..
-            }
-        ),
-        "{refused:?}"
-    );
+    assert!(matches!(refused, NetError::Node { status: 400, code: 3, .. }), "{refused:?}");
     assert!(!refused.is_retryable());
 
     set_faults(r#"{"publishFailRate": 1.0}"#).await;
     let unavailable = node.publish(&envelopes(&topic(), 0..1)).await.unwrap_err();
     set_faults("{}").await;
-    assert!(
-        matches!(
-            unavailable,
-            NetError::Node {
-                status: 503,
-                code: 14,
-                ..
-            }
-        ),
-        "{unavailable:?}"
-    );
+    assert!(matches!(unavailable, NetError::Node { status: 503, code: 14, .. }), "{unavailable:?}");
     assert!(unavailable.is_retryable());
 
     set_faults(r#"{"latencyMs": 3000}"#).await;
-    let slow = node
-        .clone()
-        .with_timeout_ms(200)
-        .query_all(&[topic()])
-        .await
-        .unwrap_err();
+    let slow = node.clone().with_timeout_ms(200).query_all(&[topic()]).await.unwrap_err();
     set_faults("{}").await;
     assert_eq!(slow, NetError::Timeout(200));
 
     // Nothing listens on the discard port.
-    let dead = NodeClient::new("http://127.0.0.1:9")
-        .publish(&envelopes(&topic(), 0..1))
-        .await;
+    let dead = NodeClient::new("http://127.0.0.1:9").publish(&envelopes(&topic(), 0..1)).await;
     assert!(matches!(dead, Err(NetError::Network(_))), "{dead:?}");
 }

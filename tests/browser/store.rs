@@ -16,10 +16,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 use super::unique;
 
 fn user() -> UserRecord {
-    UserRecord {
-        address: "0xaaaa".into(),
-        installations_fetched_at_ms: Some(1_700_000_000_000),
-    }
+    UserRecord { address: "0xaaaa".into(), installations_fetched_at_ms: Some(1_700_000_000_000) }
 }
 
 fn conversation() -> ConversationRecord {
@@ -54,17 +51,8 @@ fn outbound(installation: &str) -> OutboundPayloadRecord {
 }
 
 /// One record of every kind, written in one transaction.
-fn every_kind() -> (
-    Changes,
-    MetaRecord,
-    InstallationRecord,
-    SessionRecord,
-    InboundPayloadRecord,
-) {
-    let meta = MetaRecord {
-        key: "cursor".into(),
-        value: vec![9; 32],
-    };
+fn every_kind() -> (Changes, MetaRecord, InstallationRecord, SessionRecord, InboundPayloadRecord) {
+    let meta = MetaRecord { key: "cursor".into(), value: vec![9; 32] };
     let installation = InstallationRecord {
         id: "i1".into(),
         address: "0xaaaa".into(),
@@ -72,11 +60,7 @@ fn every_kind() -> (
         bundle: vec![1; 40],
         expires_at_ms: 1_800_000_000_000,
     };
-    let session = SessionRecord {
-        installation_id: "i1".into(),
-        version: 3,
-        pickle: vec![7; 64],
-    };
+    let session = SessionRecord { installation_id: "i1".into(), version: 3, pickle: vec![7; 64] };
     let inbound = InboundPayloadRecord {
         hash: "ab".repeat(32),
         state: InboundPayloadState::Received,
@@ -113,56 +97,25 @@ async fn writes_and_reads_every_object_store() {
     let (changes, meta, installation, session, inbound) = every_kind();
     store.save(changes).await.unwrap();
 
-    assert_eq!(
-        store.get::<MetaRecord>(&meta.key).await.unwrap(),
-        Some(meta)
-    );
-    assert_eq!(
-        store.get::<UserRecord>(&"0xaaaa".into()).await.unwrap(),
-        Some(user())
-    );
-    assert_eq!(
-        store.get::<InstallationRecord>(&"i1".into()).await.unwrap(),
-        Some(installation)
-    );
-    assert_eq!(
-        store.get::<SessionRecord>(&"i1".into()).await.unwrap(),
-        Some(session)
-    );
-    assert_eq!(
-        store.get::<ConversationRecord>(&"c1".into()).await.unwrap(),
-        Some(conversation())
-    );
+    assert_eq!(store.get::<MetaRecord>(&meta.key).await.unwrap(), Some(meta));
+    assert_eq!(store.get::<UserRecord>(&"0xaaaa".into()).await.unwrap(), Some(user()));
+    assert_eq!(store.get::<InstallationRecord>(&"i1".into()).await.unwrap(), Some(installation));
+    assert_eq!(store.get::<SessionRecord>(&"i1".into()).await.unwrap(), Some(session));
+    assert_eq!(store.get::<ConversationRecord>(&"c1".into()).await.unwrap(), Some(conversation()));
     assert_eq!(
         store.get::<MessageRecord>(&"m1".into()).await.unwrap(),
         Some(message("m1", 20, MessageState::Uninitialized))
     );
-    assert_eq!(
-        store
-            .get::<InboundPayloadRecord>(&inbound.hash)
-            .await
-            .unwrap(),
-        Some(inbound)
-    );
-    assert_eq!(
-        store.get::<UserRecord>(&"0xnobody".into()).await.unwrap(),
-        None
-    );
+    assert_eq!(store.get::<InboundPayloadRecord>(&inbound.hash).await.unwrap(), Some(inbound));
+    assert_eq!(store.get::<UserRecord>(&"0xnobody".into()).await.unwrap(), None);
 
     // The outbound queue's keys are assigned in insertion order.
     let queue = store.all::<OutboundPayloadRecord>().await.unwrap();
-    let keys: Vec<(Option<u64>, &str)> = queue
-        .iter()
-        .map(|p| (p.seq, p.installation_id.as_str()))
-        .collect();
+    let keys: Vec<(Option<u64>, &str)> =
+        queue.iter().map(|p| (p.seq, p.installation_id.as_str())).collect();
     assert_eq!(keys, [(Some(1), "i1"), (Some(2), "i2")]);
     assert_eq!(
-        store
-            .get::<OutboundPayloadRecord>(&2)
-            .await
-            .unwrap()
-            .unwrap()
-            .payload,
+        store.get::<OutboundPayloadRecord>(&2).await.unwrap().unwrap().payload,
         [0, 1, 2, 255]
     );
 }
@@ -220,22 +173,13 @@ async fn a_failed_step_writes_nothing() {
     let mut step = Changes::new();
     step.put(&user()).unwrap().insert(&conversation()).unwrap();
     let failed = store.save(step).await;
-    assert!(
-        matches!(failed, Err(StoreError::Transaction(_))),
-        "{failed:?}"
-    );
-    assert_eq!(
-        store.get::<UserRecord>(&"0xaaaa".into()).await.unwrap(),
-        None
-    );
+    assert!(matches!(failed, Err(StoreError::Transaction(_))), "{failed:?}");
+    assert_eq!(store.get::<UserRecord>(&"0xaaaa".into()).await.unwrap(), None);
 
     let mut delete = Changes::new();
     delete.delete::<ConversationRecord>(&"c1".into()).unwrap();
     store.save(delete).await.unwrap();
-    assert_eq!(
-        store.get::<ConversationRecord>(&"c1".into()).await.unwrap(),
-        None
-    );
+    assert_eq!(store.get::<ConversationRecord>(&"c1".into()).await.unwrap(), None);
 }
 
 #[wasm_bindgen_test]
@@ -247,24 +191,13 @@ async fn reopens_with_its_data_after_a_reload() {
     store.close();
 
     let reopened = Store::open(&name).await.unwrap();
-    assert_eq!(
-        reopened.get::<MetaRecord>(&meta.key).await.unwrap(),
-        Some(meta)
-    );
-    assert_eq!(
-        reopened.all::<OutboundPayloadRecord>().await.unwrap().len(),
-        2
-    );
+    assert_eq!(reopened.get::<MetaRecord>(&meta.key).await.unwrap(), Some(meta));
+    assert_eq!(reopened.all::<OutboundPayloadRecord>().await.unwrap().len(), 2);
     // The queue's key generator continues where it was.
     let mut more = Changes::new();
     more.put(&outbound("i3")).unwrap();
     reopened.save(more).await.unwrap();
-    let last = reopened
-        .all::<OutboundPayloadRecord>()
-        .await
-        .unwrap()
-        .pop()
-        .unwrap();
+    let last = reopened.all::<OutboundPayloadRecord>().await.unwrap().pop().unwrap();
     assert_eq!((last.seq, last.installation_id.as_str()), (Some(3), "i3"));
     reopened.close();
     Store::delete(&name).await.unwrap();
@@ -275,20 +208,10 @@ async fn reopens_with_its_data_after_a_reload() {
 #[wasm_bindgen_test]
 async fn refuses_a_database_from_a_newer_sdk() {
     let name = unique("db");
-    rexie::Rexie::builder(&name)
-        .version(SCHEMA_VERSION + 1)
-        .build()
-        .await
-        .unwrap()
-        .close();
+    rexie::Rexie::builder(&name).version(SCHEMA_VERSION + 1).build().await.unwrap().close();
     let opened = Store::open(&name).await;
     assert!(
-        matches!(
-            opened,
-            Err(StoreError::NewerSchema {
-                supported: SCHEMA_VERSION
-            })
-        ),
+        matches!(opened, Err(StoreError::NewerSchema { supported: SCHEMA_VERSION })),
         "{opened:?}"
     );
 }
@@ -297,16 +220,7 @@ async fn refuses_a_database_from_a_newer_sdk() {
 async fn records_that_cannot_be_stored_are_refused_before_the_transaction() {
     // Nanosecond-sized numbers do not fit a JS number exactly; the row is refused, not rounded.
     let mut changes = Changes::new();
-    let too_big = MessageRecord {
-        sent_at_ms: u64::MAX,
-        ..message("m", 0, MessageState::Sent)
-    };
-    assert!(matches!(
-        changes.put(&too_big),
-        Err(StoreError::Encode {
-            store: "messages",
-            ..
-        })
-    ));
+    let too_big = MessageRecord { sent_at_ms: u64::MAX, ..message("m", 0, MessageState::Sent) };
+    assert!(matches!(changes.put(&too_big), Err(StoreError::Encode { store: "messages", .. })));
     assert!(changes.is_empty());
 }

@@ -1,1 +1,147 @@
-fn main() {}
+//! The project's two commands (see the README):
+//!
+//! - `cargo xtask demo`: builds `pkg/`, starts devnode, serves `www/` and prints the URL.
+//! - `cargo xtask test`: formatting, clippy, native tests, the release size check, the
+//!   browser tests in headless Chromium against a fresh devnode, and the demo page's
+//!   end-to-end test.
+//!
+//! Both first install whatever this machine lacks (see `tools.rs`) and skip what is there.
+
+mod process;
+mod serve;
+mod size;
+mod tools;
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Instant,
+};
+
+use process::{Devnode, cmd};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+const USAGE: &str = "usage: cargo xtask <demo [--node-port N] [--www-port N] | test>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("demo") => demo(&args[1..]),
+        _ => Err(USAGE.to_owned()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// Runs every check; the first failure stops the run (devnode is stopped on the way out).
+fn test() -> Result {
+    let root = root();
+    let mut steps = Steps::default();
+    steps.run("install missing tools", || tools::ensure(&root, tools::Need::Test))?;
+    steps.run("cargo fmt --check", || cmd("cargo", &["fmt", "--all", "--", "--check"]).run())?;
+    steps.run("clippy (native)", || {
+        cmd("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run()
+    })?;
+    steps.run("clippy (wasm32)", || {
+        cmd("cargo", &["clippy", "-p", "e2ee-sdk", "--all-targets"])
+            .args(&["--target", "wasm32-unknown-unknown", "--", "-D", "warnings"])
+            .run()
+    })?;
+    steps.run("native tests", || cmd("cargo", &["test", "--workspace"]).run())?;
+    steps.run("release build and size check", || {
+        build_pkg(&root).and_then(|()| size::check(&root))
+    })?;
+    let devnode = steps.run("start devnode", || Devnode::start(&root, "127.0.0.1:0"))?;
+    steps.run("browser tests (headless Chromium)", || {
+        cmd("wasm-pack", &["test", "--headless", "--chrome", "--", "--test", "browser"])
+            .env("CHROMEDRIVER", tools::CHROMEDRIVER)
+            .env("DEVNODE_URL", devnode.url())
+            .run()
+    })?;
+    steps.run("demo page end-to-end (Playwright)", || {
+        let site = serve::Site::start(&root, "127.0.0.1:0")?;
+        cmd("node", &["--test", "www/tests/"])
+            .dir(&root)
+            .env("DEMO_URL", &format!("{}/?node={}", site.url(), devnode.url()))
+            .env("CHROMIUM", tools::CHROMIUM)
+            .run()
+    })?;
+    drop(devnode);
+    steps.report();
+    Ok(())
+}
+
+/// Builds the package, starts devnode and serves the demo until ctrl-c.
+fn demo(args: &[String]) -> Result {
+    let port = |flag: &str, default: u16| -> Result<u16> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| format!("{flag} needs a port number\n{USAGE}")),
+            None => Ok(default),
+        }
+    };
+    let (node_port, www_port) = (port("--node-port", 5555)?, port("--www-port", 8080)?);
+    let root = root();
+    tools::ensure(&root, tools::Need::Demo)?;
+    build_pkg(&root)?;
+    size::check(&root)?;
+    let devnode = Devnode::start(&root, &format!("127.0.0.1:{node_port}"))?;
+    let site = serve::Site::start(&root, &format!("127.0.0.1:{www_port}"))?;
+    println!(
+        "\nDemo running. Open:\n\n    {}/?node={}\n\nCtrl-C stops it.",
+        site.url(),
+        devnode.url()
+    );
+    site.wait_for_ctrl_c();
+    drop(devnode);
+    Ok(())
+}
+
+/// `pkg/`: the release build apps install, for the browser's native ES modules. wasm-pack
+/// finds wasm-opt on `PATH`: the npm package's comes first.
+fn build_pkg(root: &Path) -> Result {
+    let bin = root.join("node_modules/.bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path)))
+        .map_err(|e| format!("cannot extend PATH: {e}"))?;
+    cmd("wasm-pack", &["build", "--release", "--target", "web", "--out-dir", "pkg"])
+        .dir(root)
+        .env_os("PATH", &path)
+        .run()
+}
+
+/// Named steps with their durations, printed at the end so slow steps are visible.
+#[derive(Default)]
+struct Steps(Vec<(&'static str, f64)>);
+
+impl Steps {
+    fn run<T>(&mut self, name: &'static str, step: impl FnOnce() -> Result<T>) -> Result<T> {
+        println!("\n==> {name}");
+        let started = Instant::now();
+        let outcome = step().map_err(|e| format!("{name} failed: {e}"));
+        self.0.push((name, started.elapsed().as_secs_f64()));
+        outcome
+    }
+
+    fn report(&self) {
+        println!("\nAll checks passed:");
+        for (name, seconds) in &self.0 {
+            println!("  {seconds:>7.1} s  {name}");
+        }
+    }
+}

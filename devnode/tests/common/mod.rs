@@ -70,12 +70,7 @@ pub(crate) async fn get(app: &Router, path: &str) -> (StatusCode, Value) {
 
 /// Publishes envelopes and asserts success.
 pub(crate) async fn publish(app: &Router, envelopes: Vec<Value>) {
-    let (status, body) = post(
-        app,
-        "/message/v1/publish",
-        json!({ "envelopes": envelopes }),
-    )
-    .await;
+    let (status, body) = post(app, "/message/v1/publish", json!({ "envelopes": envelopes })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({}));
 }
@@ -136,11 +131,7 @@ pub(crate) struct Lines {
 
 impl Lines {
     pub(crate) fn new(resp: Response<Body>) -> Self {
-        Self {
-            body: resp.into_body(),
-            buf: Vec::new(),
-            ended: false,
-        }
+        Self { body: resp.into_body(), buf: Vec::new(), ended: false }
     }
 
     /// The next line, waiting at most `wait`.

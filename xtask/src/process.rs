@@ -1,0 +1,114 @@
+//! Running commands, and devnode as a child process.
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use crate::Result;
+
+/// A command about to run, printed before it does.
+pub(crate) struct Cmd(Command);
+
+pub(crate) fn cmd(program: &str, args: &[&str]) -> Cmd {
+    let mut command = Command::new(program);
+    command.args(args);
+    Cmd(command)
+}
+
+impl Cmd {
+    pub(crate) fn args(mut self, args: &[&str]) -> Self {
+        self.0.args(args);
+        self
+    }
+
+    pub(crate) fn env(mut self, key: &str, value: &str) -> Self {
+        self.0.env(key, value);
+        self
+    }
+
+    pub(crate) fn env_os(mut self, key: &str, value: &std::ffi::OsStr) -> Self {
+        self.0.env(key, value);
+        self
+    }
+
+    pub(crate) fn dir(mut self, dir: &Path) -> Self {
+        self.0.current_dir(dir);
+        self
+    }
+
+    /// Runs to completion, failing unless it exits 0.
+    pub(crate) fn run(mut self) -> Result {
+        println!("$ {}", self.describe());
+        let status = self.0.status().map_err(|e| format!("cannot run {}: {e}", self.describe()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{} exited with {status}", self.describe()))
+        }
+    }
+
+    /// Whether it runs and exits 0, quietly (for probing what is installed).
+    pub(crate) fn succeeds(mut self) -> bool {
+        self.0.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    }
+
+    /// Its standard output, if it exits 0.
+    pub(crate) fn output(mut self) -> Option<String> {
+        let output = self.0.stderr(Stdio::null()).output().ok()?;
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    fn describe(&self) -> String {
+        let args: Vec<_> = self.0.get_args().map(|a| a.to_string_lossy()).collect();
+        format!("{} {}", self.0.get_program().to_string_lossy(), args.join(" "))
+    }
+}
+
+/// A devnode child process, stopped when dropped (also when a step fails).
+pub(crate) struct Devnode {
+    child: Child,
+    url: String,
+}
+
+impl Devnode {
+    /// Builds and starts devnode on `listen` (port 0 picks a free port) and reads the URL
+    /// it prints.
+    pub(crate) fn start(root: &Path, listen: &str) -> Result<Self> {
+        cmd("cargo", &["build", "--quiet", "-p", "devnode"]).dir(root).run()?;
+        let binary = root.join("target/debug/devnode");
+        let mut child = Command::new(&binary)
+            .args(["--listen", listen])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let mut stdout = BufReader::new(child.stdout.take().ok_or("devnode has no stdout")?);
+        let mut line = String::new();
+        let read = stdout.read_line(&mut line);
+        let mut devnode = Self { child, url: String::new() };
+        read.map_err(|e| format!("cannot read devnode's address: {e}"))?;
+        devnode.url = line
+            .trim()
+            .strip_prefix("devnode listening on ")
+            .ok_or_else(|| format!("devnode did not start: {line:?}"))?
+            .to_owned();
+        // Keep draining its output so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let _ = stdout.read_to_end(&mut Vec::new());
+        });
+        println!("devnode listening on {}", devnode.url);
+        Ok(devnode)
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for Devnode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
