@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::{
-    crypto::{IdentityKeys, Installation},
+    crypto::{IdentityKeys, Installation, random_hex},
     error::{ErrorCode, SdkError},
     net::{Envelope, NodeClient},
     store::Store,
@@ -149,10 +149,11 @@ impl Inner {
 
     async fn probe_node(&self) -> Result<JsValue, SdkError> {
         self.check_open()?;
-        let now_ms = js_sys::Date::now() as u64;
-        let nonce = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
-        let topic = Topic::parse(&format!("/xmtp/0/probe-{now_ms:x}{nonce:08x}/proto"))
+        let nonce = random_hex::<16>()
+            .ok_or_else(|| SdkError::new(ErrorCode::Unsupported, "no secure random source"))?;
+        let topic = Topic::parse(&format!("/xmtp/0/probe-{nonce}/proto"))
             .map_err(|e| SdkError::new(ErrorCode::InvalidArgument, e.to_string()))?;
+        let now_ms = js_sys::Date::now() as u64;
         let envelope = Envelope {
             content_topic: topic.to_string(),
             timestamp_ns: now_ms.saturating_mul(1_000_000),

@@ -15,7 +15,8 @@ export type ErrorCode =
   | "STORAGE"
   | "STORAGE_UNAVAILABLE"
   | "QUOTA_EXCEEDED"
-  | "CLOSED";
+  | "CLOSED"
+  | "UNSUPPORTED";
 
 /** An error thrown by the SDK: a plain `Error` with a `code`. */
 export interface SdkError extends Error {
@@ -43,6 +44,8 @@ pub enum ErrorCode {
     QuotaExceeded,
     /// The client was closed.
     Closed,
+    /// This environment lacks something the SDK needs (secure randomness, IndexedDB).
+    Unsupported,
 }
 
 impl ErrorCode {
@@ -57,6 +60,7 @@ impl ErrorCode {
             Self::StorageUnavailable => "STORAGE_UNAVAILABLE",
             Self::QuotaExceeded => "QUOTA_EXCEEDED",
             Self::Closed => "CLOSED",
+            Self::Unsupported => "UNSUPPORTED",
         }
     }
 }

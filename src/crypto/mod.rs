@@ -5,5 +5,7 @@
 //! the identity issue adds encrypted pickles for storage.
 
 mod installation;
+mod random;
 
 pub use installation::{IdentityKeys, Installation};
+pub use random::random_hex;

@@ -2,7 +2,9 @@
 //! version number.
 //!
 //! To change the schema, bump [`SCHEMA_VERSION`] and describe the new layout here: the
-//! upgrade creates stores and indexes that are missing. A database written by a newer
+//! upgrade (idb's builder, run in `onupgradeneeded`) creates the stores and indexes that are
+//! missing and deletes those no longer listed. It moves no data: a changed key path needs a
+//! new store and a copy step written here. A database written by a newer
 //! version of the SDK refuses to open ([`super::StoreError::NewerSchema`]) rather than being
 //! misread.
 
