@@ -1,18 +1,25 @@
 //! The `#[wasm_bindgen]` layer: converts between JS and Rust and nothing more.
 //!
 //! Every async method returns a typed `Promise`; every error is an `SdkError` with a `code`
-//! (see [`crate::error`]). The client is cheap to hold: its state lives behind an `Rc` that
-//! each call's future keeps alive, so a call in flight survives the JS object being freed.
+//! (see [`crate::error`]). The client's state lives behind an `Rc` that each call's future
+//! keeps alive, and no `RefCell` borrow is ever held across an `await`.
 
-use std::{cell::Cell, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+};
 
+use js_sys::{Array, Function, Promise};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::{
-    crypto::{IdentityKeys, Installation, random_hex},
+    crypto::{Address, Installation, PickleKey, random_hex},
+    engine::{InstallationRecord, OwnInstallationRecord, RejectedEntry},
     error::{ErrorCode, SdkError},
+    identity::{self, EvictionMarker, WalletSigner},
+    js::describe,
     net::{Envelope, NodeClient},
     store::Store,
     wire::Topic,
@@ -20,23 +27,57 @@ use crate::{
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
+/** The wallet: ethers' and viem's signers have this shape. */
+export interface Signer {
+  /** The wallet address (`0x` + 40 hex digits, any case). */
+  getAddress(): Promise<string>;
+  /** An EIP-191 `personal_sign` signature over `message`, as 65-byte hex. */
+  signMessage(message: string): Promise<string>;
+}
+
 /** Options of `Client.create`. */
 export interface ClientOptions {
+  /** The wallet; asked to sign once per installation (and to revoke one). */
+  signer: Signer;
   /** Base URL of a node serving the XMTP message API v1, e.g. `"http://127.0.0.1:5555"`. */
   nodeUrl: string;
   /** Name of the IndexedDB database: one per account and browser profile. */
   dbName: string;
+  /** How old an account's installation list may be before it is fetched again (ms, default 300000). */
+  refreshThresholdMs?: number;
+  /** A 32-byte key to encrypt keys at rest with; by default the SDK keeps a non-extractable WebCrypto key. */
+  pickleKey?: Uint8Array;
   /** How long one request to the node may take, in milliseconds (default 15000). */
   requestTimeoutMs?: number;
 }
 
+/** One installation of an account. */
+export interface InstallationInfo {
+  id: string;
+  /** The account, lower-case. */
+  address: string;
+  state: "UNINITIALIZED" | "SESSION_CREATED";
+  /** When the wallet link expires (ms since 1970). */
+  expiresAt: number;
+  isThisInstallation: boolean;
+}
+
+/** Why a refresh refused an entry of an account's contact topic. */
+export type BundleErrorCode =
+  | "MALFORMED" | "OVERSIZED" | "INVALID_ADDRESS" | "ADDRESS_MISMATCH" | "SIGNATURE_INVALID"
+  | "KEY_MISMATCH" | "FALLBACK_SIGNATURE_INVALID" | "BUNDLE_EXPIRED" | "INSTALLATION_REVOKED";
+
+/** An entry the last refresh refused. */
+export interface RejectedBundle {
+  installationId: string | null;
+  code: BundleErrorCode;
+  reason: string;
+}
+
 /** What `client.probeNode()` found: an envelope published and read back. */
 export interface NodeProbe {
-  /** The throw-away topic used. */
   topic: string;
-  /** Envelopes published (1). */
   published: number;
-  /** Envelopes read back from the topic (1 when the node stored it). */
   readBack: number;
 }
 "#;
@@ -48,20 +89,18 @@ extern "C" {
     pub type ClientOptions;
 }
 
+const DEFAULT_REFRESH_THRESHOLD_MS: u64 = 5 * 60 * 1000;
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Options {
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    signer: JsValue,
     node_url: String,
     db_name: String,
+    refresh_threshold_ms: Option<u64>,
+    pickle_key: Option<serde_bytes::ByteBuf>,
     request_timeout_ms: Option<u32>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct NodeProbe {
-    topic: String,
-    published: u32,
-    read_back: u32,
 }
 
 /// A messaging client: one account on one installation (browser profile).
@@ -73,32 +112,53 @@ pub struct Client {
 struct Inner {
     node: NodeClient,
     store: Store,
-    identity: IdentityKeys,
+    signer: JsSigner,
+    address: Address,
+    installation: RefCell<Installation>,
+    own: RefCell<OwnInstallationRecord>,
+    refresh_threshold_ms: u64,
     closed: Cell<bool>,
 }
 
 #[wasm_bindgen]
 impl Client {
-    /// Opens the database `dbName` and connects to the node at `nodeUrl`.
-    ///
-    /// For now the installation's Olm account is created in memory on each start; the
-    /// identity issue stores it, encrypted, and links it to a wallet.
+    /// Opens the database `dbName`, loads this profile's installation or creates one (the
+    /// wallet signs once), and makes sure its bundle is published.
     pub async fn create(options: ClientOptions) -> Result<Client, JsValue> {
-        let options: Options = serde_wasm_bindgen::from_value(options.into()).map_err(|e| {
-            SdkError::new(ErrorCode::InvalidArgument, format!("invalid ClientOptions: {e}"))
-        })?;
-        if options.db_name.is_empty() {
-            return Err(
-                SdkError::new(ErrorCode::InvalidArgument, "dbName must not be empty").into()
-            );
-        }
-        let node = match options.request_timeout_ms {
-            Some(ms) => NodeClient::new(&options.node_url).with_timeout_ms(ms),
-            None => NodeClient::new(&options.node_url),
-        };
-        let store = Store::open(&options.db_name).await.map_err(SdkError::from)?;
-        let identity = Installation::generate().identity_keys();
-        Ok(Client { inner: Rc::new(Inner { node, store, identity, closed: Cell::new(false) }) })
+        Ok(Self::open(options).await?)
+    }
+
+    /// Deletes this profile's database and forgets that it had an installation: the next
+    /// `create` makes a new one. Close every client of it first.
+    #[wasm_bindgen(js_name = deleteLocalData)]
+    pub async fn delete_local_data(db_name: String) -> Result<(), JsValue> {
+        Store::delete(&db_name).await.map_err(SdkError::from)?;
+        EvictionMarker::new(&db_name).clear();
+        Ok(())
+    }
+
+    /// The account's address, lower-case.
+    #[wasm_bindgen(getter)]
+    pub fn address(&self) -> String {
+        self.inner.address.to_string()
+    }
+
+    /// This installation's id.
+    #[wasm_bindgen(getter, js_name = installationId)]
+    pub fn installation_id(&self) -> String {
+        self.inner.own.borrow().id.clone()
+    }
+
+    /// This installation's curve25519 identity key (base64).
+    #[wasm_bindgen(getter, js_name = identityKey)]
+    pub fn identity_key(&self) -> String {
+        self.inner.installation.borrow().identity_keys().curve25519
+    }
+
+    /// Whether the wallet revoked this installation (found on a refresh of its own account).
+    #[wasm_bindgen(getter)]
+    pub fn revoked(&self) -> bool {
+        self.inner.own.borrow().revoked
     }
 
     /// The node's base URL.
@@ -119,16 +179,36 @@ impl Client {
         self.inner.store.version().unwrap_or_default()
     }
 
-    /// This installation's curve25519 identity key (base64).
-    #[wasm_bindgen(getter, js_name = identityKey)]
-    pub fn identity_key(&self) -> String {
-        self.inner.identity.curve25519.clone()
+    /// The installations of `address` (default: this account), fetched from the node first
+    /// if the last fetch is older than `refreshThresholdMs`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<InstallationInfo[]>")]
+    pub fn installations(&self, address: Option<String>) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move { Ok(inner.installations(address).await?) })
+    }
+
+    /// The entries of `address`'s contact topic that its last refresh refused, and why.
+    #[wasm_bindgen(js_name = rejectedBundles, unchecked_return_type = "Promise<RejectedBundle[]>")]
+    pub fn rejected_bundles(&self, address: Option<String>) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move { Ok(inner.rejected_bundles(address).await?) })
+    }
+
+    /// Revokes an installation of this account (the wallet signs once). Other clients drop it
+    /// on their next refresh; if it is running, it learns it and stops sending.
+    #[wasm_bindgen(js_name = revokeInstallation, unchecked_return_type = "Promise<void>")]
+    pub fn revoke_installation(&self, installation_id: String) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            inner.revoke(&installation_id).await?;
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
     /// Publishes one envelope to a throw-away topic and reads it back: proof that the node
     /// is reachable, accepts writes and serves queries.
     #[wasm_bindgen(js_name = probeNode, unchecked_return_type = "Promise<NodeProbe>")]
-    pub fn probe_node(&self) -> js_sys::Promise {
+    pub fn probe_node(&self) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move { Ok(inner.probe_node().await?) })
     }
@@ -139,11 +219,131 @@ impl Client {
     }
 }
 
+impl Client {
+    async fn open(options: ClientOptions) -> Result<Client, SdkError> {
+        let options: Options = serde_wasm_bindgen::from_value(options.into()).map_err(|e| {
+            SdkError::new(ErrorCode::InvalidArgument, format!("invalid ClientOptions: {e}"))
+        })?;
+        if options.db_name.is_empty() {
+            return Err(SdkError::new(ErrorCode::InvalidArgument, "dbName must not be empty"));
+        }
+        let app_key = match &options.pickle_key {
+            None => None,
+            Some(bytes) => Some(PickleKey::from_slice(bytes).ok_or_else(|| {
+                SdkError::new(ErrorCode::InvalidArgument, "pickleKey must be 32 bytes")
+            })?),
+        };
+        let node = match options.request_timeout_ms {
+            Some(ms) => NodeClient::new(&options.node_url).with_timeout_ms(ms),
+            None => NodeClient::new(&options.node_url),
+        };
+        let signer = JsSigner(options.signer);
+        request_persistent_storage().await;
+        let store = Store::open(&options.db_name).await?;
+        let marker = EvictionMarker::new(&options.db_name);
+        let identity =
+            identity::open_or_create(&store, &node, &signer, &marker, app_key, now_ms()).await?;
+        Ok(Client {
+            inner: Rc::new(Inner {
+                node,
+                store,
+                signer,
+                address: identity.address,
+                installation: RefCell::new(identity.installation),
+                own: RefCell::new(identity.own),
+                refresh_threshold_ms: options
+                    .refresh_threshold_ms
+                    .unwrap_or(DEFAULT_REFRESH_THRESHOLD_MS),
+                closed: Cell::new(false),
+            }),
+        })
+    }
+
+    /// The account's private key bytes (test builds only), to prove they never reach
+    /// storage in the clear.
+    #[cfg(feature = "test-export")]
+    pub fn secret_keys_for_tests(&self) -> Vec<Vec<u8>> {
+        self.inner.installation.borrow().secret_keys_for_tests()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InstallationInfo {
+    id: String,
+    address: String,
+    state: crate::engine::InstallationState,
+    expires_at: u64,
+    is_this_installation: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeProbe {
+    topic: String,
+    published: u32,
+    read_back: u32,
+}
+
 impl Inner {
     fn check_open(&self) -> Result<(), SdkError> {
         if self.closed.get() {
             return Err(SdkError::new(ErrorCode::Closed, "the client is closed"));
         }
+        Ok(())
+    }
+
+    fn target(&self, address: Option<String>) -> Result<Address, SdkError> {
+        address.map_or(Ok(self.address), |a| identity::parse_address(&a))
+    }
+
+    async fn installations(&self, address: Option<String>) -> Result<JsValue, SdkError> {
+        self.check_open()?;
+        let address = self.target(address)?;
+        let own = self.own.borrow().clone();
+        let found = identity::installations(
+            &self.store,
+            &self.node,
+            &own,
+            &address,
+            self.refresh_threshold_ms,
+            now_ms(),
+        )
+        .await?;
+        let this = found.own.id.clone();
+        *self.own.borrow_mut() = found.own;
+        let infos: Vec<InstallationInfo> = found
+            .installations
+            .into_iter()
+            .map(|i: InstallationRecord| InstallationInfo {
+                is_this_installation: i.id == this,
+                id: i.id,
+                address: i.address,
+                state: i.state,
+                expires_at: i.expires_at_ms,
+            })
+            .collect();
+        to_js(&infos)
+    }
+
+    async fn rejected_bundles(&self, address: Option<String>) -> Result<JsValue, SdkError> {
+        self.check_open()?;
+        let address = self.target(address)?.to_string();
+        let user = self.store.get::<crate::engine::UserRecord>(&address).await?;
+        let rejected: Vec<RejectedEntry> = user.map(|u| u.rejected).unwrap_or_default();
+        to_js(&rejected)
+    }
+
+    async fn revoke(&self, installation_id: &str) -> Result<(), SdkError> {
+        self.check_open()?;
+        identity::revoke(&self.node, &self.signer, &self.address, installation_id, now_ms())
+            .await?;
+        // Take it out of this client's view at once: a refresh that ignores THRESHOLD.
+        let own = self.own.borrow().clone();
+        let found =
+            identity::installations(&self.store, &self.node, &own, &self.address, 0, now_ms())
+                .await?;
+        *self.own.borrow_mut() = found.own;
         Ok(())
     }
 
@@ -153,24 +353,79 @@ impl Inner {
             .ok_or_else(|| SdkError::new(ErrorCode::Unsupported, "no secure random source"))?;
         let topic = Topic::parse(&format!("/xmtp/0/probe-{nonce}/proto"))
             .map_err(|e| SdkError::new(ErrorCode::InvalidArgument, e.to_string()))?;
-        let now_ms = js_sys::Date::now() as u64;
         let envelope = Envelope {
             content_topic: topic.to_string(),
-            timestamp_ns: now_ms.saturating_mul(1_000_000),
+            timestamp_ns: now_ms().saturating_mul(1_000_000),
             message: b"probe".to_vec(),
         };
         self.node.publish(std::slice::from_ref(&envelope)).await?;
         let read = self.node.query_all(std::slice::from_ref(&topic)).await?;
         let read_back = read.iter().filter(|e| **e == envelope).count();
-        let probe = NodeProbe {
+        to_js(&NodeProbe {
             topic: topic.into(),
             published: 1,
             read_back: u32::try_from(read_back).unwrap_or(u32::MAX),
-        };
-        probe
-            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))
+        })
     }
+}
+
+/// The app's signer object, called as JS would.
+struct JsSigner(JsValue);
+
+impl JsSigner {
+    async fn call(&self, method: &str, args: &Array) -> Result<String, SdkError> {
+        let function = js_sys::Reflect::get(&self.0, &method.into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+            .ok_or_else(|| {
+                SdkError::new(
+                    ErrorCode::InvalidArgument,
+                    format!("signer.{method} is not a function"),
+                )
+            })?;
+        let rejected = |e: JsValue| {
+            SdkError::new(ErrorCode::SignerRejected, format!("signer.{method}: {}", describe(&e)))
+        };
+        let mut value = function.apply(&self.0, args).map_err(rejected)?;
+        if let Some(promise) = value.dyn_ref::<Promise>() {
+            value = JsFuture::from(promise.clone()).await.map_err(rejected)?;
+        }
+        value.as_string().ok_or_else(|| {
+            SdkError::new(
+                ErrorCode::SignerRejected,
+                format!("signer.{method} did not give a string"),
+            )
+        })
+    }
+}
+
+impl WalletSigner for JsSigner {
+    async fn address(&self) -> Result<String, SdkError> {
+        self.call("getAddress", &Array::new()).await
+    }
+
+    async fn sign(&self, text: &str) -> Result<String, SdkError> {
+        self.call("signMessage", &Array::of1(&text.into())).await
+    }
+}
+
+/// Asks the browser not to evict this origin's storage; the answer does not change what the
+/// SDK does (it detects eviction either way), so failures are ignored.
+async fn request_persistent_storage() {
+    let Some(window) = web_sys::window() else { return };
+    if let Ok(promise) = window.navigator().storage().persist() {
+        let _ = JsFuture::from(promise).await;
+    }
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn to_js(value: &impl Serialize) -> Result<JsValue, SdkError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))
 }
 
 /// The SDK's version, for bug reports.

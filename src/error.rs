@@ -16,7 +16,12 @@ export type ErrorCode =
   | "STORAGE_UNAVAILABLE"
   | "QUOTA_EXCEEDED"
   | "CLOSED"
-  | "UNSUPPORTED";
+  | "UNSUPPORTED"
+  | "INVALID_ADDRESS"
+  | "SIGNER_REJECTED"
+  | "SIGNATURE_INVALID"
+  | "STORAGE_EVICTED"
+  | "INSTALLATION_REVOKED";
 
 /** An error thrown by the SDK: a plain `Error` with a `code`. */
 export interface SdkError extends Error {
@@ -46,6 +51,17 @@ pub enum ErrorCode {
     Closed,
     /// This environment lacks something the SDK needs (secure randomness, IndexedDB).
     Unsupported,
+    /// An address is not `0x` + 40 hex digits (or has a bad checksum).
+    InvalidAddress,
+    /// The wallet (signer) refused or failed to sign, or to give its address.
+    SignerRejected,
+    /// A signature does not recover to the address it claims.
+    SignatureInvalid,
+    /// This profile's installation is gone from IndexedDB (evicted or deleted) although the
+    /// app had one: the SDK will not silently make a new identity.
+    StorageEvicted,
+    /// The wallet revoked this installation: it no longer sends.
+    InstallationRevoked,
 }
 
 impl ErrorCode {
@@ -61,6 +77,11 @@ impl ErrorCode {
             Self::QuotaExceeded => "QUOTA_EXCEEDED",
             Self::Closed => "CLOSED",
             Self::Unsupported => "UNSUPPORTED",
+            Self::InvalidAddress => "INVALID_ADDRESS",
+            Self::SignerRejected => "SIGNER_REJECTED",
+            Self::SignatureInvalid => "SIGNATURE_INVALID",
+            Self::StorageEvicted => "STORAGE_EVICTED",
+            Self::InstallationRevoked => "INSTALLATION_REVOKED",
         }
     }
 }

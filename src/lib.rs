@@ -14,6 +14,7 @@ mod client;
 pub mod crypto;
 pub mod engine;
 mod error;
+mod identity;
 mod js;
 pub mod net;
 pub mod store;

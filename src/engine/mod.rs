@@ -5,11 +5,17 @@
 //! `store/` persists what it returns, `net/` carries what it asks for, and `client.rs` wires
 //! the two together.
 //!
-//! For now it holds the states every record carries (see [`states`]); the processors of the
-//! sending and receiving issues grow here.
+//! It holds the records and the states they carry; the processors grow here.
 
+mod records;
+mod refresh;
 mod states;
 
+pub use records::{
+    ConversationRecord, InboundPayloadRecord, InstallationRecord, MessageRecord, MetaRecord,
+    OWN_INSTALLATION, OutboundPayloadRecord, OwnInstallationRecord, SessionRecord, UserRecord,
+};
+pub use refresh::{RefreshPlan, RejectedEntry, needs_refresh, plan_refresh};
 pub use states::{
     ConversationState, InboundPayloadState, InstallationState, MessageState, OutboundPayloadState,
 };

@@ -5,15 +5,14 @@
 //! in one read-write transaction that commits everything or nothing. Nothing but IndexedDB is
 //! awaited inside it (a fetch or timer would let the browser auto-commit half a step).
 
+mod at_rest;
 mod db;
 mod error;
 mod records;
 mod schema;
 
+pub use at_rest::{WRAPPED_PICKLE_KEY, WrappedPickleKey};
 pub use db::{Changes, Store};
 pub use error::StoreError;
-pub use records::{
-    ConversationRecord, InboundPayloadRecord, InstallationRecord, MessageRecord, MetaRecord,
-    OutboundPayloadRecord, Record, SessionRecord, UserRecord,
-};
+pub use records::Record;
 pub use schema::{SCHEMA_VERSION, index, store_names};

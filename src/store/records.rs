@@ -1,134 +1,19 @@
-//! Row types: what each object store holds.
-//!
-//! Rows are separate from domain types: secrets are stored only as encrypted blobs, and only
-//! the plain fields an index or a state step needs are stored in the clear. Times are
-//! milliseconds since the Unix epoch (IndexedDB keys cannot hold a 64-bit nanosecond value).
+//! Which object store holds each engine record.
 
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Serialize, de::DeserializeOwned};
 
 use super::schema::store_names;
 use crate::engine::{
-    ConversationState, InboundPayloadState, InstallationState, MessageState, OutboundPayloadState,
+    ConversationRecord, InboundPayloadRecord, InstallationRecord, MessageRecord, MetaRecord,
+    OutboundPayloadRecord, OwnInstallationRecord, SessionRecord, UserRecord,
 };
 
-/// A row type and the object store that holds it.
+/// A record type and the object store that holds it.
 pub trait Record: Serialize + DeserializeOwned {
     /// The object store's name.
     const STORE: &'static str;
     /// The primary key's type.
     type Key: Serialize;
-}
-
-/// A named value of this installation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MetaRecord {
-    /// The name.
-    pub key: String,
-    /// The value (encrypted where it is secret).
-    #[serde(with = "serde_bytes")]
-    pub value: Vec<u8>,
-}
-
-/// An account this installation knows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserRecord {
-    /// Lower-case `0x` wallet address.
-    pub address: String,
-    /// When its installations were last fetched from the network, if ever.
-    pub installations_fetched_at_ms: Option<u64>,
-}
-
-/// A verified installation of some account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InstallationRecord {
-    /// The installation id.
-    pub id: String,
-    /// Its account's address.
-    pub address: String,
-    /// Whether a session with it exists.
-    pub state: InstallationState,
-    /// Its verified public bundle, as received.
-    #[serde(with = "serde_bytes")]
-    pub bundle: Vec<u8>,
-    /// When the bundle expires.
-    pub expires_at_ms: u64,
-}
-
-/// The Olm session with one peer installation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionRecord {
-    /// The peer installation.
-    pub installation_id: String,
-    /// Bumped on every write: a step that read version N commits only if it is still N, so
-    /// two tabs can never fork a ratchet.
-    pub version: u32,
-    /// The encrypted session pickle.
-    #[serde(with = "serde_bytes")]
-    pub pickle: Vec<u8>,
-}
-
-/// A 1:1 conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConversationRecord {
-    /// Derived from the two lower-case addresses, so both sides agree.
-    pub id: String,
-    /// The other account's address.
-    pub peer_address: String,
-    /// Whether an invite went out.
-    pub state: ConversationState,
-    /// When it was created here.
-    pub created_at_ms: u64,
-}
-
-/// A message, sent or received.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MessageRecord {
-    /// Stable id chosen by the sender, so a resend is shown once.
-    pub id: String,
-    /// Its conversation.
-    pub convo_id: String,
-    /// The sender's address.
-    pub sender_address: String,
-    /// The sender's timestamp.
-    pub sent_at_ms: u64,
-    /// Where it is in its life.
-    pub state: MessageState,
-    /// MIME-like type of `content` (`text/plain` for text).
-    pub content_type: String,
-    /// The content.
-    #[serde(with = "serde_bytes")]
-    pub content: Vec<u8>,
-}
-
-/// An encrypted payload queued for one installation's inbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboundPayloadRecord {
-    /// Sequential id assigned by IndexedDB on insert; absent until then.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seq: Option<u64>,
-    /// The recipient installation.
-    pub installation_id: String,
-    /// The messages it carries.
-    pub message_ids: Vec<String>,
-    /// Where it is in the queue.
-    pub state: OutboundPayloadState,
-    /// The envelope's bytes (kept, not re-encrypted, for retries).
-    #[serde(with = "serde_bytes")]
-    pub payload: Vec<u8>,
-}
-
-/// A payload pulled from this installation's inbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InboundPayloadRecord {
-    /// Hex sha-256 of the payload: a hash seen before is a duplicate.
-    pub hash: String,
-    /// Where it is in processing.
-    pub state: InboundPayloadState,
-    /// When it was received here.
-    pub received_at_ms: u64,
-    /// The raw payload, stored before processing.
-    #[serde(with = "serde_bytes")]
-    pub payload: Vec<u8>,
 }
 
 macro_rules! record {
@@ -142,6 +27,7 @@ macro_rules! record {
 
 record! {
     MetaRecord => META, String;
+    OwnInstallationRecord => META, String;
     UserRecord => USERS, String;
     InstallationRecord => INSTALLATIONS, String;
     SessionRecord => SESSIONS, String;

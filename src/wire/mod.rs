@@ -1,9 +1,14 @@
 //! Payload formats and topic names.
 //!
 //! Topic names live here, not in `net/`, because they are part of the protocol both sides
-//! must agree on; `net/` only carries envelopes. The protobuf payloads (bundles, invites,
-//! messages) join this module with the identity and sending issues.
+//! must agree on; `net/` only carries envelopes. Payloads are protobuf (prost): the contact
+//! topic's bundles and revocations so far; invites and messages join with sending.
 
+mod contact;
 mod topic;
 
+pub use contact::{
+    ContactEntry, ContactEntryKind, InstallationBundle, MAX_CONTACT_ENTRY_BYTES, Revocation,
+    SignedFallbackKey, fallback_signing_bytes, link_text, revocation_text,
+};
 pub use topic::{TOPIC_PREFIX, Topic, TopicError};

@@ -11,8 +11,10 @@ use wasm_bindgen_test::wasm_bindgen_test_configure;
 wasm_bindgen_test_configure!(run_in_browser);
 
 mod client;
+mod identity;
 mod net;
 mod store;
+mod wallet;
 
 /// The devnode the test command started. Read with `option_env!` so that clippy and editors
 /// can build the tests without one; only running them needs it.

@@ -2,21 +2,22 @@
 
 use e2ee_sdk::{
     engine::{
-        ConversationState, InboundPayloadState, InstallationState, MessageState,
-        OutboundPayloadState,
+        ConversationRecord, ConversationState, InboundPayloadRecord, InboundPayloadState,
+        InstallationRecord, InstallationState, MessageRecord, MessageState, MetaRecord,
+        OutboundPayloadRecord, OutboundPayloadState, SessionRecord, UserRecord,
     },
-    store::{
-        Changes, ConversationRecord, InboundPayloadRecord, InstallationRecord, MessageRecord,
-        MetaRecord, OutboundPayloadRecord, SCHEMA_VERSION, SessionRecord, Store, StoreError,
-        UserRecord, index,
-    },
+    store::{Changes, SCHEMA_VERSION, Store, StoreError, index},
 };
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use super::unique;
 
 fn user() -> UserRecord {
-    UserRecord { address: "0xaaaa".into(), installations_fetched_at_ms: Some(1_700_000_000_000) }
+    UserRecord {
+        address: "0xaaaa".into(),
+        installations_fetched_at_ms: Some(1_700_000_000_000),
+        rejected: Vec::new(),
+    }
 }
 
 fn conversation() -> ConversationRecord {

@@ -66,7 +66,9 @@ fn test() -> Result {
     })?;
     let devnode = steps.run("start devnode", || Devnode::start(&root, "127.0.0.1:0"))?;
     steps.run("browser tests (headless Chromium)", || {
+        // `test-export` lets the tests read key bytes to prove they are never stored in the clear.
         cmd("wasm-pack", &["test", "--headless", "--chrome", "--", "--test", "browser"])
+            .args(&["--features", "test-export"])
             .env("CHROMEDRIVER", tools::CHROMEDRIVER)
             .env("DEVNODE_URL", devnode.url())
             .run()

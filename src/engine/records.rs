@@ -1,0 +1,155 @@
+//! The records the engine reads and writes: one per object store.
+//!
+//! They are plain data, so the engine can take them in and hand back the ones to write
+//! without knowing IndexedDB; `store/` maps each to its object store. Secrets are held only
+//! as encrypted blobs, and only the plain fields an index or a state step needs are in the
+//! clear. Times are
+//! milliseconds since the Unix epoch (IndexedDB keys cannot hold a 64-bit nanosecond value).
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ConversationState, InboundPayloadState, InstallationState, MessageState, OutboundPayloadState,
+};
+
+/// A named value of this installation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaRecord {
+    /// The name.
+    pub key: String,
+    /// The value (encrypted where it is secret).
+    #[serde(with = "serde_bytes")]
+    pub value: Vec<u8>,
+}
+
+/// An account this installation knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Lower-case `0x` wallet address.
+    pub address: String,
+    /// When its installations were last fetched from the network, if ever.
+    pub installations_fetched_at_ms: Option<u64>,
+    /// What the last fetch refused, and why.
+    #[serde(default)]
+    pub rejected: Vec<super::RejectedEntry>,
+}
+
+/// A verified installation of some account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallationRecord {
+    /// The installation id.
+    pub id: String,
+    /// Its account's address.
+    pub address: String,
+    /// Whether a session with it exists.
+    pub state: InstallationState,
+    /// Its verified public bundle, as received.
+    #[serde(with = "serde_bytes")]
+    pub bundle: Vec<u8>,
+    /// When the bundle expires.
+    pub expires_at_ms: u64,
+}
+
+/// The Olm session with one peer installation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The peer installation.
+    pub installation_id: String,
+    /// Bumped on every write: a step that read version N commits only if it is still N, so
+    /// two tabs can never fork a ratchet.
+    pub version: u32,
+    /// The encrypted session pickle.
+    #[serde(with = "serde_bytes")]
+    pub pickle: Vec<u8>,
+}
+
+/// A 1:1 conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationRecord {
+    /// Derived from the two lower-case addresses, so both sides agree.
+    pub id: String,
+    /// The other account's address.
+    pub peer_address: String,
+    /// Whether an invite went out.
+    pub state: ConversationState,
+    /// When it was created here.
+    pub created_at_ms: u64,
+}
+
+/// A message, sent or received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// Stable id chosen by the sender, so a resend is shown once.
+    pub id: String,
+    /// Its conversation.
+    pub convo_id: String,
+    /// The sender's address.
+    pub sender_address: String,
+    /// The sender's timestamp.
+    pub sent_at_ms: u64,
+    /// Where it is in its life.
+    pub state: MessageState,
+    /// MIME-like type of `content` (`text/plain` for text).
+    pub content_type: String,
+    /// The content.
+    #[serde(with = "serde_bytes")]
+    pub content: Vec<u8>,
+}
+
+/// An encrypted payload queued for one installation's inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundPayloadRecord {
+    /// Sequential id assigned by IndexedDB on insert; absent until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// The recipient installation.
+    pub installation_id: String,
+    /// The messages it carries.
+    pub message_ids: Vec<String>,
+    /// Where it is in the queue.
+    pub state: OutboundPayloadState,
+    /// The envelope's bytes (kept, not re-encrypted, for retries).
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+}
+
+/// A payload pulled from this installation's inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundPayloadRecord {
+    /// Hex sha-256 of the payload: a hash seen before is a duplicate.
+    pub hash: String,
+    /// Where it is in processing.
+    pub state: InboundPayloadState,
+    /// When it was received here.
+    pub received_at_ms: u64,
+    /// The raw payload, stored before processing.
+    #[serde(with = "serde_bytes")]
+    pub payload: Vec<u8>,
+}
+
+/// The `meta` key of the [`OwnInstallationRecord`].
+pub const OWN_INSTALLATION: &str = "own_installation";
+
+/// This profile's own installation, kept in the `meta` store under [`OWN_INSTALLATION`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnInstallationRecord {
+    /// Always [`OWN_INSTALLATION`].
+    pub key: String,
+    /// The installation id.
+    pub id: String,
+    /// The wallet it is linked to, lower-case `0x` form.
+    pub address: String,
+    /// The vodozemac account, encrypted under the pickle key.
+    pub pickle: String,
+    /// The signed contact entry (bundle) as last published or to be published.
+    #[serde(with = "serde_bytes")]
+    pub bundle: Vec<u8>,
+    /// Whether the node acknowledged `bundle`.
+    pub bundle_published: bool,
+    /// When the current fallback key was made (rotation is due a week later).
+    pub fallback_created_at_ms: u64,
+    /// When the wallet link expires (a new wallet signature is needed before then).
+    pub expires_at_ms: u64,
+    /// Set when a refresh finds the wallet revoked this installation: it stops sending.
+    pub revoked: bool,
+}
