@@ -111,7 +111,10 @@ pub struct Client {
 
 struct Inner {
     node: NodeClient,
-    store: Store,
+    /// Taken out by `close()`; calls in flight hold their own `Rc`, and the connection closes
+    /// when the last one finishes.
+    store: RefCell<Option<Rc<Store>>>,
+    db_name: String,
     signer: JsSigner,
     address: Address,
     installation: RefCell<Installation>,
@@ -170,13 +173,13 @@ impl Client {
     /// The IndexedDB database's name.
     #[wasm_bindgen(getter, js_name = dbName)]
     pub fn db_name(&self) -> String {
-        self.inner.store.name()
+        self.inner.db_name.clone()
     }
 
-    /// The database's schema version.
+    /// The database's schema version (0 once closed).
     #[wasm_bindgen(getter, js_name = schemaVersion)]
     pub fn schema_version(&self) -> u32 {
-        self.inner.store.version().unwrap_or_default()
+        self.inner.store().and_then(|s| Ok(s.version()?)).unwrap_or_default()
     }
 
     /// The installations of `address` (default: this account), fetched from the node first
@@ -213,9 +216,11 @@ impl Client {
         future_to_promise(async move { Ok(inner.probe_node().await?) })
     }
 
-    /// Stops using the client; later calls throw `CLOSED`. Idempotent.
+    /// Stops using the client and releases its database connection; later calls throw
+    /// `CLOSED`. Idempotent.
     pub fn close(&self) {
         self.inner.closed.set(true);
+        self.inner.store.borrow_mut().take();
     }
 }
 
@@ -246,7 +251,8 @@ impl Client {
         Ok(Client {
             inner: Rc::new(Inner {
                 node,
-                store,
+                db_name: options.db_name,
+                store: RefCell::new(Some(Rc::new(store))),
                 signer,
                 address: identity.address,
                 installation: RefCell::new(identity.installation),
@@ -287,10 +293,15 @@ struct NodeProbe {
 
 impl Inner {
     fn check_open(&self) -> Result<(), SdkError> {
-        if self.closed.get() {
-            return Err(SdkError::new(ErrorCode::Closed, "the client is closed"));
+        self.store().map(drop)
+    }
+
+    /// The open store, or `CLOSED`.
+    fn store(&self) -> Result<Rc<Store>, SdkError> {
+        match (self.closed.get(), self.store.borrow().as_ref()) {
+            (false, Some(store)) => Ok(store.clone()),
+            _ => Err(SdkError::new(ErrorCode::Closed, "the client is closed")),
         }
-        Ok(())
     }
 
     fn target(&self, address: Option<String>) -> Result<Address, SdkError> {
@@ -298,11 +309,11 @@ impl Inner {
     }
 
     async fn installations(&self, address: Option<String>) -> Result<JsValue, SdkError> {
-        self.check_open()?;
+        let store = self.store()?;
         let address = self.target(address)?;
         let own = self.own.borrow().clone();
         let found = identity::installations(
-            &self.store,
+            &store,
             &self.node,
             &own,
             &address,
@@ -327,22 +338,21 @@ impl Inner {
     }
 
     async fn rejected_bundles(&self, address: Option<String>) -> Result<JsValue, SdkError> {
-        self.check_open()?;
+        let store = self.store()?;
         let address = self.target(address)?.to_string();
-        let user = self.store.get::<crate::engine::UserRecord>(&address).await?;
+        let user = store.get::<crate::engine::UserRecord>(&address).await?;
         let rejected: Vec<RejectedEntry> = user.map(|u| u.rejected).unwrap_or_default();
         to_js(&rejected)
     }
 
     async fn revoke(&self, installation_id: &str) -> Result<(), SdkError> {
-        self.check_open()?;
+        let store = self.store()?;
         identity::revoke(&self.node, &self.signer, &self.address, installation_id, now_ms())
             .await?;
         // Take it out of this client's view at once: a refresh that ignores THRESHOLD.
         let own = self.own.borrow().clone();
         let found =
-            identity::installations(&self.store, &self.node, &own, &self.address, 0, now_ms())
-                .await?;
+            identity::installations(&store, &self.node, &own, &self.address, 0, now_ms()).await?;
         *self.own.borrow_mut() = found.own;
         Ok(())
     }

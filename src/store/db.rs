@@ -8,14 +8,25 @@ use wasm_bindgen::JsValue;
 
 use super::{StoreError, records::Record, schema};
 
-/// One client's database, opened once and shared by its processors.
+/// One client's database, opened once and shared by its processors. Dropping it closes the
+/// connection (a connection left to the garbage collector would block deleting or upgrading
+/// the database from another tab).
 pub struct Store {
-    db: Rexie,
+    db: Option<Rexie>,
+    name: String,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("name", &self.db.name()).finish()
+        f.debug_struct("Store").field("name", &self.name).finish()
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            db.close();
+        }
     }
 }
 
@@ -23,22 +34,26 @@ impl Store {
     /// Opens the database `name`, creating or upgrading it to [`schema::SCHEMA_VERSION`].
     pub async fn open(name: &str) -> Result<Self, StoreError> {
         let db = schema::builder(name).build().await.map_err(StoreError::opening)?;
-        Ok(Self { db })
+        Ok(Self { db: Some(db), name: name.to_owned() })
     }
 
     /// The database's name.
     pub fn name(&self) -> String {
-        self.db.name()
+        self.name.clone()
     }
 
     /// The version the database is at.
     pub fn version(&self) -> Result<u32, StoreError> {
-        self.db.version().map_err(StoreError::in_transaction)
+        self.db()?.version().map_err(StoreError::in_transaction)
     }
 
     /// Closes the connection (as a page unload does).
     pub fn close(self) {
-        self.db.close();
+        drop(self);
+    }
+
+    fn db(&self) -> Result<&Rexie, StoreError> {
+        self.db.as_ref().ok_or_else(|| StoreError::Transaction("the database is closed".into()))
     }
 
     /// Deletes the database `name`; resolves once no connection holds it open.
@@ -89,7 +104,7 @@ impl Store {
         }
         let stores: Vec<&str> = changes.stores.into_iter().collect();
         let tx = self
-            .db
+            .db()?
             .transaction(&stores, TransactionMode::ReadWrite)
             .map_err(StoreError::in_transaction)?;
         for op in changes.ops {
@@ -107,7 +122,9 @@ impl Store {
     }
 
     fn read(&self, store: &str) -> Result<Transaction, StoreError> {
-        self.db.transaction(&[store], TransactionMode::ReadOnly).map_err(StoreError::in_transaction)
+        self.db()?
+            .transaction(&[store], TransactionMode::ReadOnly)
+            .map_err(StoreError::in_transaction)
     }
 }
 
@@ -172,11 +189,13 @@ impl Changes {
 }
 
 /// Records become plain JS objects (`Uint8Array` for bytes, `null` for absent options), the
-/// shape IndexedDB key paths can evaluate.
+/// shape IndexedDB key paths can evaluate. (`json_compatible()` would store bytes as arrays
+/// of numbers, several times larger.)
 fn encode(store: &'static str, value: &(impl Serialize + ?Sized)) -> Result<JsValue, StoreError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| StoreError::Encode { store, reason: e.to_string() })
+    let serializer = serde_wasm_bindgen::Serializer::new()
+        .serialize_missing_as_null(true)
+        .serialize_maps_as_objects(true);
+    value.serialize(&serializer).map_err(|e| StoreError::Encode { store, reason: e.to_string() })
 }
 
 fn decode<R: Record>(value: JsValue) -> Result<R, StoreError> {

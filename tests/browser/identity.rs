@@ -209,11 +209,14 @@ async fn no_private_key_byte_is_stored_in_the_clear() {
             app_key.iter().map(|k| ("pickleKey", Uint8Array::from(&k[..]).into())).collect();
         let client = Client::create(options(&wallet.signer(), &db, &extra)).await.unwrap();
         let secrets = client.secret_keys_for_tests();
+        let id = client.installation_id();
         assert!(secrets.len() >= 2, "the account has at least its two identity secrets");
         client.close();
 
         let stored = every_stored_value(&db).await;
-        assert!(stored.len() > 4, "the scan sees the stored records");
+        // The scan must see what is there: the id, and the bundle's and pickle's bytes.
+        assert!(stored.iter().any(|v| *v == id.as_bytes()), "the scan sees the records");
+        assert!(stored.iter().filter(|v| v.len() > 100).count() >= 2, "and their bytes");
         for secret in &secrets {
             let b64 = base64_standard(secret);
             for bytes in &stored {
@@ -244,11 +247,21 @@ async fn every_stored_value(db: &str) -> Vec<Vec<u8>> {
 }
 
 fn collect_bytes(value: &JsValue, found: &mut Vec<Vec<u8>>) {
-    if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
-        found.push(bytes.to_vec());
+    if value.is_instance_of::<js_sys::ArrayBuffer>() || js_sys::ArrayBuffer::is_view(value) {
+        found.push(Uint8Array::new(value).to_vec());
     } else if let Some(text) = value.as_string() {
         found.push(text.into_bytes());
     } else if let Some(array) = value.dyn_ref::<Array>() {
+        // An array of byte-sized numbers is bytes too, whatever produced it.
+        let bytes: Vec<u8> = array
+            .iter()
+            .filter_map(|v| v.as_f64())
+            .filter(|n| (0.0..256.0).contains(n))
+            .map(|n| n as u8)
+            .collect();
+        if !bytes.is_empty() && bytes.len() == array.length() as usize {
+            found.push(bytes);
+        }
         array.iter().for_each(|v| collect_bytes(&v, found));
     } else if value.is_object() && !value.is_instance_of::<web_sys::CryptoKey>() {
         let entries = js_sys::Object::entries(value.unchecked_ref());
