@@ -1,5 +1,5 @@
-// The demo page in real headless Chromium: the wasm loads, the database opens and the node
-// answers. Run by `cargo xtask test`, which serves the page and starts devnode (DEMO_URL).
+// The demo page in real headless Chromium: the wasm loads, the wallet links an installation,
+// the database opens and the node answers. Run by `cargo xtask test`, which serves the page and starts devnode (DEMO_URL).
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
@@ -37,6 +37,8 @@ test("the demo page loads the wasm, opens IndexedDB and reaches devnode", async 
     assert.match(await page.textContent("#db"), /schema version 1$/);
     assert.match(await page.textContent("#node"), /published 1, read back 1 on \/xmtp\/0\/probe-/);
     assert.match(await page.textContent("#key"), /^[A-Za-z0-9+/]{43}$/);
+    assert.match(await page.textContent("#address"), /^0x[0-9a-f]{40}$/);
+    assert.match(await page.textContent("#installation"), /^[0-9a-f]{32}$/);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

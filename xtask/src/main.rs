@@ -56,7 +56,7 @@ fn test() -> Result {
         cmd("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).run()
     })?;
     steps.run("clippy (wasm32)", || {
-        cmd("cargo", &["clippy", "-p", "e2ee-sdk", "--all-targets"])
+        cmd("cargo", &["clippy", "-p", "e2ee-sdk", "--all-targets", "--features", "test-export"])
             .args(&["--target", "wasm32-unknown-unknown", "--", "-D", "warnings"])
             .run()
     })?;

@@ -1,5 +1,6 @@
-//! A static server for the demo: `www/` at `/` and the built package at `/pkg/`, so the page
-//! imports the SDK exactly as an app that serves `pkg/` would.
+//! A static server for the demo: `www/` at `/`, the built package at `/pkg/` (so the page
+//! imports the SDK exactly as an app that serves `pkg/` would) and ethers' browser build at
+//! `/vendor/ethers/` for the visitor's wallet.
 
 use std::{net::SocketAddr, path::Path};
 
@@ -25,6 +26,7 @@ impl Site {
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let app = Router::new()
             .nest_service("/pkg", ServeDir::new(root.join("pkg")))
+            .nest_service("/vendor/ethers", ServeDir::new(root.join("node_modules/ethers/dist")))
             .fallback_service(ServeDir::new(root.join("www")));
         let (stop, stopped) = oneshot::channel::<()>();
         runtime.spawn(async move {
