@@ -16,7 +16,7 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::{
     crypto::{Address, Installation, PickleKey, random_hex},
-    engine::{InstallationRecord, OwnInstallationRecord, RejectedEntry},
+    engine::{InstallationRecord, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry},
     error::{ErrorCode, SdkError},
     identity::{self, EvictionMarker, WalletSigner},
     js::describe,
@@ -248,6 +248,7 @@ impl Client {
         let marker = EvictionMarker::new(&options.db_name);
         let identity =
             identity::open_or_create(&store, &node, &signer, &marker, app_key, now_ms()).await?;
+        store.set_sentinel::<OwnInstallationRecord>(&OWN_INSTALLATION.to_owned())?;
         Ok(Client {
             inner: Rc::new(Inner {
                 node,
@@ -270,6 +271,14 @@ impl Client {
     #[cfg(feature = "test-export")]
     pub fn secret_keys_for_tests(&self) -> Vec<Vec<u8>> {
         self.inner.installation.borrow().secret_keys_for_tests()
+    }
+
+    /// Closes the database connection under the client, as a browser may (test builds only).
+    #[cfg(feature = "test-export")]
+    pub fn lose_connection_for_tests(&self) {
+        if let Ok(store) = self.inner.store() {
+            store.lose_connection_for_tests();
+        }
     }
 }
 

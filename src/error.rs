@@ -121,6 +121,7 @@ impl From<StoreError> for SdkError {
                 ErrorCode::StorageUnavailable
             }
             StoreError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+            StoreError::Evicted => ErrorCode::StorageEvicted,
             StoreError::Transaction(_) | StoreError::Encode { .. } | StoreError::Decode { .. } => {
                 ErrorCode::Storage
             }

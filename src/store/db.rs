@@ -1,6 +1,9 @@
 //! [`Store`]: the open database, its reads, and [`Store::save`] for a state step's writes.
 
-use std::collections::BTreeSet;
+use std::{
+    cell::{Cell, RefCell},
+    collections::BTreeSet,
+};
 
 use rexie::{KeyRange, Rexie, Transaction, TransactionMode};
 use serde::Serialize;
@@ -11,9 +14,17 @@ use super::{StoreError, records::Record, schema};
 /// One client's database, opened once and shared by its processors. Dropping it closes the
 /// connection (a connection left to the garbage collector would block deleting or upgrading
 /// the database from another tab).
+///
+/// Browsers close connections under the page (Safari for background tabs, any browser when
+/// another tab deletes the database): a step that finds its connection closed reopens it and
+/// runs again. If a [sentinel](Store::set_sentinel) record is gone after reopening, the data
+/// was evicted; the store then refuses every call with [`StoreError::Evicted`] rather than
+/// writing into an empty database.
 pub struct Store {
-    db: Option<Rexie>,
+    db: RefCell<Option<Rexie>>,
     name: String,
+    sentinel: RefCell<Option<(&'static str, JsValue)>>,
+    evicted: Cell<bool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -24,7 +35,7 @@ impl std::fmt::Debug for Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        if let Some(db) = self.db.take() {
+        if let Some(db) = self.db.get_mut().take() {
             db.close();
         }
     }
@@ -34,7 +45,19 @@ impl Store {
     /// Opens the database `name`, creating or upgrading it to [`schema::SCHEMA_VERSION`].
     pub async fn open(name: &str) -> Result<Self, StoreError> {
         let db = schema::builder(name).build().await.map_err(StoreError::opening)?;
-        Ok(Self { db: Some(db), name: name.to_owned() })
+        Ok(Self {
+            db: RefCell::new(Some(db)),
+            name: name.to_owned(),
+            sentinel: RefCell::new(None),
+            evicted: Cell::new(false),
+        })
+    }
+
+    /// Names a record that must survive for the data to be intact (this profile's
+    /// installation): after a reconnection, its absence means the database was evicted.
+    pub fn set_sentinel<R: Record>(&self, key: &R::Key) -> Result<(), StoreError> {
+        *self.sentinel.borrow_mut() = Some((R::STORE, encode(R::STORE, key)?));
+        Ok(())
     }
 
     /// The database's name.
@@ -44,7 +67,10 @@ impl Store {
 
     /// The version the database is at.
     pub fn version(&self) -> Result<u32, StoreError> {
-        self.db()?.version().map_err(StoreError::in_transaction)
+        match self.db.borrow().as_ref() {
+            Some(db) => db.version().map_err(StoreError::in_transaction),
+            None => Err(StoreError::Transaction("the database is closed".into())),
+        }
     }
 
     /// Closes the connection (as a page unload does).
@@ -52,8 +78,68 @@ impl Store {
         drop(self);
     }
 
-    fn db(&self) -> Result<&Rexie, StoreError> {
-        self.db.as_ref().ok_or_else(|| StoreError::Transaction("the database is closed".into()))
+    /// Closes the connection under the store, as a browser may, to test reconnection.
+    #[cfg(feature = "test-export")]
+    pub fn lose_connection_for_tests(&self) {
+        if let Some(db) = self.db.borrow_mut().take() {
+            db.close();
+        }
+    }
+
+    /// Starts a transaction, reopening the connection once if the browser closed it.
+    async fn begin(
+        &self,
+        stores: &[&str],
+        mode: TransactionMode,
+    ) -> Result<Transaction, StoreError> {
+        if self.evicted.get() {
+            return Err(StoreError::Evicted);
+        }
+        match self.try_begin(stores, mode) {
+            Ok(tx) => return Ok(tx),
+            Err(Some(e)) if !StoreError::is_connection_closed(&e) => {
+                return Err(StoreError::in_transaction(e));
+            }
+            Err(_) => {}
+        }
+        self.reopen().await?;
+        self.try_begin(stores, mode).map_err(|e| match e {
+            Some(e) => StoreError::in_transaction(e),
+            None => StoreError::Transaction("the database is closed".into()),
+        })
+    }
+
+    /// `Err(None)`: there is no connection.
+    fn try_begin(
+        &self,
+        stores: &[&str],
+        mode: TransactionMode,
+    ) -> Result<Transaction, Option<rexie::Error>> {
+        match self.db.borrow().as_ref() {
+            Some(db) => db.transaction(stores, mode).map_err(Some),
+            None => Err(None),
+        }
+    }
+
+    async fn reopen(&self) -> Result<(), StoreError> {
+        let db = schema::builder(&self.name).build().await.map_err(StoreError::opening)?;
+        let sentinel = self.sentinel.borrow().clone();
+        if let Some((store, key)) = sentinel {
+            let tx = db.transaction(&[store], TransactionMode::ReadOnly);
+            let found = match tx.and_then(|tx| tx.store(store)) {
+                Ok(store) => store.get(key).await.map_err(StoreError::in_transaction)?,
+                Err(e) => return Err(StoreError::in_transaction(e)),
+            };
+            if found.is_none() {
+                self.evicted.set(true);
+                db.close();
+                return Err(StoreError::Evicted);
+            }
+        }
+        if let Some(old) = self.db.borrow_mut().replace(db) {
+            old.close();
+        }
+        Ok(())
     }
 
     /// Deletes the database `name`; resolves once no connection holds it open.
@@ -64,14 +150,14 @@ impl Store {
     /// The record of type `R` with primary key `key`.
     pub async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
         let key = encode(R::STORE, key)?;
-        let tx = self.read(R::STORE)?;
+        let tx = self.begin(&[R::STORE], TransactionMode::ReadOnly).await?;
         let value = tx.store(R::STORE).map_err(StoreError::in_transaction)?.get(key).await;
         value.map_err(StoreError::in_transaction)?.map(decode::<R>).transpose()
     }
 
     /// Every record of type `R`, in primary-key order.
     pub async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
-        let tx = self.read(R::STORE)?;
+        let tx = self.begin(&[R::STORE], TransactionMode::ReadOnly).await?;
         let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
         let values = store.get_all(None, None).await.map_err(StoreError::in_transaction)?;
         values.into_iter().map(decode::<R>).collect()
@@ -89,7 +175,7 @@ impl Store {
         let (lower, upper) = (encode(R::STORE, lower)?, encode(R::STORE, upper)?);
         let range = KeyRange::bound(&lower, &upper, Some(false), Some(false))
             .map_err(|e| StoreError::in_transaction(e.into()))?;
-        let tx = self.read(R::STORE)?;
+        let tx = self.begin(&[R::STORE], TransactionMode::ReadOnly).await?;
         let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
         let index = store.index(index).map_err(StoreError::in_transaction)?;
         let values = index.get_all(Some(range), limit).await.map_err(StoreError::in_transaction)?;
@@ -103,10 +189,7 @@ impl Store {
             return Ok(());
         }
         let stores: Vec<&str> = changes.stores.into_iter().collect();
-        let tx = self
-            .db()?
-            .transaction(&stores, TransactionMode::ReadWrite)
-            .map_err(StoreError::in_transaction)?;
+        let tx = self.begin(&stores, TransactionMode::ReadWrite).await?;
         for op in changes.ops {
             if let Err(e) = apply(&tx, op).await {
                 // A failed request aborts the transaction anyway; make sure of it.
@@ -119,12 +202,6 @@ impl Store {
             Ok(_) => Err(StoreError::Transaction("the browser aborted the transaction".into())),
             Err(e) => Err(StoreError::in_transaction(e)),
         }
-    }
-
-    fn read(&self, store: &str) -> Result<Transaction, StoreError> {
-        self.db()?
-            .transaction(&[store], TransactionMode::ReadOnly)
-            .map_err(StoreError::in_transaction)
     }
 }
 

@@ -29,6 +29,10 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The database was deleted or evicted while in use: the data this client relied on is
+    /// gone, and nothing more is written.
+    #[error("the database was evicted or deleted while in use")]
+    Evicted,
     /// A stored record could not be read back as its type (a corrupted or foreign row).
     #[error("could not decode a {store} record: {reason}")]
     Decode {
@@ -47,6 +51,11 @@ impl StoreError {
             Some("QuotaExceededError") => Self::QuotaExceeded(error.to_string()),
             _ => Self::Unavailable(error.to_string()),
         }
+    }
+
+    /// Whether the failure is the connection having been closed under us.
+    pub(super) fn is_connection_closed(error: &rexie::Error) -> bool {
+        dom_exception_name(error).as_deref() == Some("InvalidStateError")
     }
 
     /// Classifies a failure inside a transaction.

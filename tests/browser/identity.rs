@@ -290,6 +290,29 @@ async fn an_evicted_database_is_reported_not_replaced() {
 }
 
 #[wasm_bindgen_test]
+async fn a_closed_connection_is_reopened_and_the_step_retried() {
+    let wallet = TestWallet::random();
+    let client = client(&wallet, &unique("reconnect"), 60_000).await;
+    let me = wallet.address.to_string();
+    assert_eq!(ids(&client, &me).await, [client.installation_id()].into());
+    client.lose_connection_for_tests();
+    assert_eq!(ids(&client, &me).await, [client.installation_id()].into());
+}
+
+#[wasm_bindgen_test]
+async fn a_database_deleted_under_a_running_client_is_reported_as_evicted() {
+    let wallet = TestWallet::random();
+    let db = unique("evicted-live");
+    let client = client(&wallet, &db, 60_000).await;
+    // Deleting closes the client's connection (as eviction does) and then completes.
+    e2ee_sdk::store::Store::delete(&db).await.unwrap();
+    for _ in 0..2 {
+        let list = JsFuture::from(client.installations(None)).await;
+        assert_eq!(code(&list.err().unwrap()), "STORAGE_EVICTED");
+    }
+}
+
+#[wasm_bindgen_test]
 async fn wallets_that_misbehave_get_typed_errors() {
     let (wallet, other) = (TestWallet::random(), TestWallet::random());
     // Claims one address, signs with another key.
