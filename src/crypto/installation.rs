@@ -51,6 +51,14 @@ impl Installation {
         Self { account, id }
     }
 
+    pub(super) fn account(&self) -> &Account {
+        &self.account
+    }
+
+    pub(super) fn account_mut(&mut self) -> &mut Account {
+        &mut self.account
+    }
+
     /// The installation id.
     pub fn id(&self) -> &str {
         &self.id

@@ -9,12 +9,14 @@ mod pickle_key;
 mod random;
 #[cfg(any(test, feature = "test-export"))]
 mod secrets;
+mod session;
 mod verify;
 mod wallet;
 
 pub use installation::{IdentityKeys, Installation, installation_id, random_id};
 pub use pickle_key::PickleKey;
 pub use random::random_hex;
+pub use session::{OlmCiphertext, OlmSession};
 pub use verify::{
     BundleError, ContactFact, VerifiedBundle, VerifiedRevocation, verify_contact_entry,
 };
@@ -29,4 +31,10 @@ pub enum CryptoError {
     /// The platform has no secure random source.
     #[error("no secure random source is available")]
     NoRandomness,
+    /// An Olm session could not be created or could not encrypt (a bad peer key, say).
+    #[error("Olm session failure: {0}")]
+    Session(String),
+    /// A message could not be decrypted: tampered, replayed, or for another session.
+    #[error("could not decrypt: {0}")]
+    Decrypt(String),
 }

@@ -9,6 +9,7 @@
 
 mod records;
 mod refresh;
+mod send;
 mod states;
 
 pub use records::{
@@ -16,6 +17,7 @@ pub use records::{
     OWN_INSTALLATION, OutboundPayloadRecord, OwnInstallationRecord, SessionRecord, UserRecord,
 };
 pub use refresh::{RefreshPlan, RejectedEntry, needs_refresh, plan_refresh};
+pub use send::{Recipient, SendError, SendStep, conversation_id, plan_send};
 pub use states::{
     ConversationState, InboundPayloadState, InstallationState, MessageState, OutboundPayloadState,
 };

@@ -2,13 +2,18 @@
 //!
 //! Topic names live here, not in `net/`, because they are part of the protocol both sides
 //! must agree on; `net/` only carries envelopes. Payloads are protobuf (prost): the contact
-//! topic's bundles and revocations so far; invites and messages join with sending.
+//! topic's bundles and revocations, and the inbox payloads (Olm messages carrying invites and
+//! messages).
 
 mod contact;
+mod payload;
 mod topic;
 
 pub use contact::{
     ContactEntry, ContactEntryKind, InstallationBundle, MAX_CONTACT_ENTRY_BYTES, Revocation,
     SignedFallbackKey, fallback_signing_bytes, link_text, revocation_text,
+};
+pub use payload::{
+    ChatMessage, InboxPayload, Invite, MAX_INBOX_PAYLOAD_BYTES, Plaintext, PlaintextKind,
 };
 pub use topic::{TOPIC_PREFIX, Topic, TopicError};

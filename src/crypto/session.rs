@@ -1,0 +1,185 @@
+//! Olm sessions with peer installations: creation (outbound from a bundle, inbound from a
+//! pre-key message), encryption, decryption and encrypted pickles.
+
+use vodozemac::{
+    Curve25519PublicKey,
+    olm::{OlmMessage, Session, SessionConfig, SessionPickle},
+};
+
+use super::{CryptoError, Installation, PickleKey};
+
+/// An encrypted Olm message as it travels: vodozemac's type (0 pre-key, 1 normal) and bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OlmCiphertext {
+    /// 0 for a pre-key message (it can open a session), 1 for a normal one.
+    pub message_type: u32,
+    /// The message bytes.
+    pub ciphertext: Vec<u8>,
+}
+
+impl OlmCiphertext {
+    fn from_message(message: &OlmMessage) -> Self {
+        let (message_type, ciphertext) = message.to_parts();
+        Self { message_type: u32::try_from(message_type).unwrap_or(u32::MAX), ciphertext }
+    }
+
+    fn to_message(&self) -> Result<OlmMessage, CryptoError> {
+        let message_type = usize::try_from(self.message_type)
+            .map_err(|_| CryptoError::Decrypt("unknown message type".into()))?;
+        OlmMessage::from_parts(message_type, &self.ciphertext)
+            .map_err(|e| CryptoError::Decrypt(e.to_string()))
+    }
+
+    /// Whether this message can open a session.
+    pub fn is_pre_key(&self) -> bool {
+        self.message_type == 0
+    }
+}
+
+/// A double-ratchet session with one peer installation. Advancing it (`encrypt`, `decrypt`)
+/// needs `&mut`: a stored copy is out of date after either.
+pub struct OlmSession(Session);
+
+impl std::fmt::Debug for OlmSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("OlmSession").field(&self.0.session_id()).finish()
+    }
+}
+
+fn key(bytes: &[u8]) -> Result<Curve25519PublicKey, CryptoError> {
+    Curve25519PublicKey::from_slice(bytes).map_err(|e| CryptoError::Session(e.to_string()))
+}
+
+impl Installation {
+    /// Opens a session to a peer from its verified bundle's identity and fallback keys.
+    pub fn create_outbound_session(
+        &self,
+        peer_identity_key: &[u8],
+        peer_fallback_key: &[u8],
+    ) -> Result<OlmSession, CryptoError> {
+        self.account()
+            .create_outbound_session(
+                SessionConfig::version_1(),
+                key(peer_identity_key)?,
+                key(peer_fallback_key)?,
+            )
+            .map(OlmSession)
+            .map_err(|e| CryptoError::Session(e.to_string()))
+    }
+
+    /// Opens the session a peer started with a pre-key message, and decrypts that message.
+    pub fn create_inbound_session(
+        &mut self,
+        peer_identity_key: &[u8],
+        message: &OlmCiphertext,
+    ) -> Result<(OlmSession, Vec<u8>), CryptoError> {
+        let OlmMessage::PreKey(pre_key) = message.to_message()? else {
+            return Err(CryptoError::Session("expected a pre-key message".into()));
+        };
+        let created = self
+            .account_mut()
+            .create_inbound_session(SessionConfig::version_1(), key(peer_identity_key)?, &pre_key)
+            .map_err(|e| CryptoError::Session(e.to_string()))?;
+        Ok((OlmSession(created.session), created.plaintext))
+    }
+}
+
+impl OlmSession {
+    /// Encrypts `plaintext`, advancing the ratchet.
+    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<OlmCiphertext, CryptoError> {
+        let message = self.0.encrypt(plaintext).map_err(|e| CryptoError::Session(e.to_string()))?;
+        Ok(OlmCiphertext::from_message(&message))
+    }
+
+    /// Decrypts a message of this session, advancing the ratchet.
+    pub fn decrypt(&mut self, message: &OlmCiphertext) -> Result<Vec<u8>, CryptoError> {
+        self.0.decrypt(&message.to_message()?).map_err(|e| CryptoError::Decrypt(e.to_string()))
+    }
+
+    /// vodozemac's session id (both sides agree on it).
+    pub fn session_id(&self) -> String {
+        self.0.session_id()
+    }
+
+    /// The session encrypted under `key`, for storage.
+    pub fn to_encrypted_pickle(&self, key: &PickleKey) -> String {
+        self.0.pickle().encrypt(key.as_bytes())
+    }
+
+    /// The session back from [`OlmSession::to_encrypted_pickle`].
+    pub fn from_encrypted_pickle(pickle: &str, key: &PickleKey) -> Result<Self, CryptoError> {
+        let pickle = SessionPickle::from_encrypted(pickle, key.as_bytes())
+            .map_err(|e| CryptoError::Pickle(e.to_string()))?;
+        Ok(Self(Session::from_pickle(pickle)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn bundle_keys(peer: &Installation) -> (Vec<u8>, Vec<u8>) {
+        let bundle = peer.unsigned_bundle("0xa", 0, 1, 0);
+        (bundle.identity_key, bundle.fallback_key.unwrap().key)
+    }
+
+    #[test]
+    fn a_session_from_a_bundle_carries_messages_both_ways() {
+        let (alice, mut bob) = (Installation::generate(), Installation::generate());
+        let (bob_identity, bob_fallback) = bundle_keys(&bob);
+        let mut outbound = alice.create_outbound_session(&bob_identity, &bob_fallback).unwrap();
+        let first = outbound.encrypt(b"hello bob").unwrap();
+        assert!(first.is_pre_key());
+
+        let alice_identity = alice.unsigned_bundle("0xa", 0, 1, 0).identity_key;
+        let (mut inbound, plaintext) = bob.create_inbound_session(&alice_identity, &first).unwrap();
+        assert_eq!(plaintext, b"hello bob");
+        assert_eq!(inbound.session_id(), outbound.session_id());
+
+        let reply = inbound.encrypt(b"hi alice").unwrap();
+        assert!(!reply.is_pre_key());
+        assert_eq!(outbound.decrypt(&reply).unwrap(), b"hi alice");
+    }
+
+    #[test]
+    fn tampered_replayed_and_foreign_messages_fail_without_panicking() {
+        let (alice, mut bob) = (Installation::generate(), Installation::generate());
+        let (bob_identity, bob_fallback) = bundle_keys(&bob);
+        let mut outbound = alice.create_outbound_session(&bob_identity, &bob_fallback).unwrap();
+        let first = outbound.encrypt(b"one").unwrap();
+        let alice_identity = alice.unsigned_bundle("0xa", 0, 1, 0).identity_key;
+        let (mut inbound, _) = bob.create_inbound_session(&alice_identity, &first).unwrap();
+
+        let mut tampered = outbound.encrypt(b"two").unwrap();
+        let last = tampered.ciphertext.len() - 1;
+        tampered.ciphertext[last] ^= 1;
+        assert!(matches!(inbound.decrypt(&tampered), Err(CryptoError::Decrypt(_))));
+
+        let second = outbound.encrypt(b"three").unwrap();
+        assert_eq!(inbound.decrypt(&second).unwrap(), b"three");
+        assert!(inbound.decrypt(&second).is_err(), "a replay is refused");
+
+        let garbage = OlmCiphertext { message_type: 7, ciphertext: vec![1, 2, 3] };
+        assert!(inbound.decrypt(&garbage).is_err());
+        let truncated =
+            OlmCiphertext { message_type: 0, ciphertext: first.ciphertext[..10].to_vec() };
+        assert!(bob.create_inbound_session(&alice_identity, &truncated).is_err());
+        assert!(alice.create_outbound_session(&[1; 31], &bob_fallback).is_err());
+    }
+
+    #[test]
+    fn sessions_pickle_under_their_key() {
+        let (alice, bob) = (Installation::generate(), Installation::generate());
+        let (bob_identity, bob_fallback) = bundle_keys(&bob);
+        let session = alice.create_outbound_session(&bob_identity, &bob_fallback).unwrap();
+        let key = PickleKey::from_bytes([3; 32]);
+        let pickle = session.to_encrypted_pickle(&key);
+        let back = OlmSession::from_encrypted_pickle(&pickle, &key).unwrap();
+        assert_eq!(back.session_id(), session.session_id());
+        assert!(
+            OlmSession::from_encrypted_pickle(&pickle, &PickleKey::from_bytes([4; 32])).is_err()
+        );
+    }
+}

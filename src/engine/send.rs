@@ -1,0 +1,173 @@
+//! The seed's sending step, in memory: for one `UNINITIALIZED` message, encrypt it for every
+//! installation of both participants but this one, creating Olm sessions where none exist.
+//!
+//! The caller reads the records (and decrypts the sessions), calls [`plan_send`], then commits
+//! the returned [`SendStep`] in one transaction that first checks every session is still at
+//! the version it read; if one moved, nothing is written and the step is redone. (That commit
+//! and the delivery queue are the sending issue's next part.)
+
+use sha2::{Digest, Sha256};
+
+use super::{
+    ConversationRecord, ConversationState, InstallationRecord, InstallationState, MessageRecord,
+    MessageState, OutboundPayloadRecord, OutboundPayloadState, SessionRecord,
+};
+use crate::{
+    crypto::{CryptoError, Installation, OlmSession, PickleKey},
+    wire::{ChatMessage, ContactEntry, InboxPayload, Invite, Plaintext, PlaintextKind},
+};
+
+/// The id both sides derive for the conversation of two addresses (lower-case, sorted), so
+/// neither has to tell the other.
+pub fn conversation_id(a: &str, b: &str) -> String {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    let digest = Sha256::new()
+        .chain_update(b"e2ee-sdk conversation\n")
+        .chain_update(low.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(high.as_bytes())
+        .finalize();
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// One installation to encrypt for, with its session if there is one.
+pub struct Recipient {
+    /// The installation (its verified bundle inside).
+    pub installation: InstallationRecord,
+    /// The stored session and the version it was read at.
+    pub session: Option<(OlmSession, u32)>,
+}
+
+/// What one sending step writes, all in one transaction.
+#[derive(Debug)]
+pub struct SendStep {
+    /// One payload per recipient installation, in recipient order.
+    pub payloads: Vec<OutboundPayloadRecord>,
+    /// Every session used, advanced, at its read version + 1.
+    pub sessions: Vec<SessionRecord>,
+    /// Session versions read (installation id, version; 0 = there was none): the commit
+    /// must find them unchanged.
+    pub read_versions: Vec<(String, u32)>,
+    /// Installations that now have a session.
+    pub installations: Vec<InstallationRecord>,
+    /// The message, `COMMITTED`.
+    pub message: MessageRecord,
+    /// The conversation, `INVITED`.
+    pub conversation: ConversationRecord,
+}
+
+/// Why a message could not be encrypted for some installation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The message is not waiting to be sent.
+    #[error("expected an UNINITIALIZED message, got {0:?}")]
+    NotPending(MessageState),
+    /// A stored bundle cannot be read (it was verified when stored, so the row is corrupt).
+    #[error("the stored bundle of installation {0} is unreadable")]
+    BadBundle(String),
+    /// Olm refused (a bad key in the bundle, say).
+    #[error("encrypting for installation {installation_id}: {source}")]
+    Crypto {
+        /// The installation.
+        installation_id: String,
+        /// What Olm said.
+        source: CryptoError,
+    },
+}
+
+/// Encrypts `message` for every recipient but this installation.
+pub fn plan_send(
+    this: &Installation,
+    pickle_key: &PickleKey,
+    message: &MessageRecord,
+    conversation: &ConversationRecord,
+    recipients: Vec<Recipient>,
+) -> Result<SendStep, SendError> {
+    if message.state != MessageState::Uninitialized {
+        return Err(SendError::NotPending(message.state));
+    }
+    let chat = ChatMessage {
+        id: message.id.clone(),
+        convo_id: message.convo_id.clone(),
+        sender_address: message.sender_address.clone(),
+        sent_at_ms: message.sent_at_ms,
+        content_type: message.content_type.clone(),
+        content: message.content.clone(),
+    };
+    let mut step = SendStep {
+        payloads: Vec::new(),
+        sessions: Vec::new(),
+        read_versions: Vec::new(),
+        installations: Vec::new(),
+        message: MessageRecord { state: MessageState::Committed, ..message.clone() },
+        conversation: ConversationRecord {
+            state: ConversationState::Invited,
+            ..conversation.clone()
+        },
+    };
+    for Recipient { installation, session } in recipients {
+        if installation.id == this.id() {
+            continue;
+        }
+        let crypto =
+            |source| SendError::Crypto { installation_id: installation.id.clone(), source };
+        let (mut session, read_version, new) = match session {
+            Some((session, version)) => (session, version, false),
+            None => {
+                let bundle = ContactEntry::decode_bundle(&installation.bundle)
+                    .ok_or_else(|| SendError::BadBundle(installation.id.clone()))?;
+                let fallback = bundle
+                    .fallback_key
+                    .ok_or_else(|| SendError::BadBundle(installation.id.clone()))?;
+                let session = this
+                    .create_outbound_session(&bundle.identity_key, &fallback.key)
+                    .map_err(crypto)?;
+                (session, 0, true)
+            }
+        };
+        // An installation's first payload, and every one while the conversation is new,
+        // is an invite: it creates the conversation on the other side.
+        let invite = new || conversation.state == ConversationState::Uninitialized;
+        let kind = if invite {
+            PlaintextKind::Invite(Invite {
+                convo_id: conversation.id.clone(),
+                message: Some(chat.clone()),
+            })
+        } else {
+            PlaintextKind::Message(chat.clone())
+        };
+        let plaintext = prost::Message::encode_to_vec(&Plaintext { kind: Some(kind) });
+        let encrypted = session.encrypt(&plaintext).map_err(crypto)?;
+        let payload = InboxPayload {
+            sender_address: message.sender_address.clone(),
+            sender_installation_id: this.id().to_owned(),
+            message_type: encrypted.message_type,
+            ciphertext: encrypted.ciphertext,
+        };
+        step.payloads.push(OutboundPayloadRecord {
+            seq: None,
+            installation_id: installation.id.clone(),
+            message_ids: vec![message.id.clone()],
+            state: OutboundPayloadState::Uninitialized,
+            payload: prost::Message::encode_to_vec(&payload),
+        });
+        step.sessions.push(SessionRecord {
+            installation_id: installation.id.clone(),
+            version: read_version.saturating_add(1),
+            pickle: session.to_encrypted_pickle(pickle_key).into_bytes(),
+        });
+        step.read_versions.push((installation.id.clone(), read_version));
+        if installation.state != InstallationState::SessionCreated {
+            step.installations.push(InstallationRecord {
+                state: InstallationState::SessionCreated,
+                ..installation
+            });
+        }
+    }
+    Ok(step)
+}
+
+#[cfg(test)]
+#[path = "send_tests.rs"]
+mod tests;
