@@ -6,7 +6,8 @@
 
 use std::{
     cell::{Cell, RefCell},
-    rc::Rc,
+    rc::{Rc, Weak},
+    time::Duration,
 };
 
 use js_sys::{Array, Function, Promise};
@@ -16,12 +17,15 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::{
     crypto::{Address, Installation, PickleKey, random_hex},
+    engine::{ConversationRecord, MessageRecord},
     engine::{InstallationRecord, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry},
     error::{ErrorCode, SdkError},
     identity::{self, EvictionMarker, WalletSigner},
     js::describe,
     net::{Envelope, NodeClient},
-    store::Store,
+    sending::{self, Context},
+    store::{Store, index},
+    wake::Wake,
     wire::Topic,
 };
 
@@ -74,6 +78,21 @@ export interface RejectedBundle {
   reason: string;
 }
 
+/** A message as stored here. */
+export interface MessageInfo {
+  id: string;
+  conversationId: string;
+  /** Lower-case address of the sender. */
+  sender: string;
+  /** The sender's timestamp (ms since 1970). */
+  sentAt: number;
+  state: "UNINITIALIZED" | "COMMITTED" | "SENT" | "FAILED" | "RECEIVED";
+  contentType: string;
+  content: Uint8Array;
+  /** Why it failed, when `state` is `"FAILED"`. */
+  failure: string | null;
+}
+
 /** What `client.probeNode()` found: an envelope published and read back. */
 export interface NodeProbe {
   topic: string;
@@ -111,6 +130,11 @@ pub struct Client {
 
 struct Inner {
     node: NodeClient,
+    pickle_key: PickleKey,
+    /// Wakes the processors (a send, the browser going online).
+    wake: Wake,
+    /// Test hook: the next send commit fails midway.
+    fault_next_commit: Cell<bool>,
     /// Taken out by `close()`; calls in flight hold their own `Rc`, and the connection closes
     /// when the last one finishes.
     store: RefCell<Option<Rc<Store>>>,
@@ -216,11 +240,44 @@ impl Client {
         future_to_promise(async move { Ok(inner.probe_node().await?) })
     }
 
+    /// The 1:1 conversation with `peer` (created on first use). Talking to yourself reaches
+    /// your other installations.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Conversation>")]
+    pub fn conversation(&self, peer: String) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let store = inner.store()?;
+            let peer = identity::parse_address(&peer)?;
+            let record = sending::conversation(
+                &store,
+                &inner.address.to_string(),
+                &peer.to_string(),
+                now_ms(),
+            )
+            .await?;
+            Ok(Conversation { inner: inner.clone(), record }.into())
+        })
+    }
+
+    /// A message by id, or `null`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<MessageInfo | null>")]
+    pub fn message(&self, id: String) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let store = inner.store()?;
+            match store.get::<MessageRecord>(&id).await.map_err(SdkError::from)? {
+                Some(message) => Ok(to_js(&MessageInfo::from(message))?),
+                None => Ok(JsValue::NULL),
+            }
+        })
+    }
+
     /// Stops using the client and releases its database connection; later calls throw
     /// `CLOSED`. Idempotent.
     pub fn close(&self) {
         self.inner.closed.set(true);
         self.inner.store.borrow_mut().take();
+        self.inner.wake.notify();
     }
 }
 
@@ -249,21 +306,25 @@ impl Client {
         let identity =
             identity::open_or_create(&store, &node, &signer, &marker, app_key, now_ms()).await?;
         store.set_sentinel::<OwnInstallationRecord>(&OWN_INSTALLATION.to_owned())?;
-        Ok(Client {
-            inner: Rc::new(Inner {
-                node,
-                db_name: options.db_name,
-                store: RefCell::new(Some(Rc::new(store))),
-                signer,
-                address: identity.address,
-                installation: RefCell::new(identity.installation),
-                own: RefCell::new(identity.own),
-                refresh_threshold_ms: options
-                    .refresh_threshold_ms
-                    .unwrap_or(DEFAULT_REFRESH_THRESHOLD_MS),
-                closed: Cell::new(false),
-            }),
-        })
+        let inner = Rc::new(Inner {
+            node,
+            pickle_key: identity.pickle_key,
+            wake: Wake::default(),
+            fault_next_commit: Cell::new(false),
+            db_name: options.db_name,
+            store: RefCell::new(Some(Rc::new(store))),
+            signer,
+            address: identity.address,
+            installation: RefCell::new(identity.installation),
+            own: RefCell::new(identity.own),
+            refresh_threshold_ms: options
+                .refresh_threshold_ms
+                .unwrap_or(DEFAULT_REFRESH_THRESHOLD_MS),
+            closed: Cell::new(false),
+        });
+        // Resume whatever was in flight, then keep processing until closed.
+        wasm_bindgen_futures::spawn_local(run_processors(Rc::downgrade(&inner)));
+        Ok(Client { inner })
     }
 
     /// The account's private key bytes (test builds only), to prove they never reach
@@ -271,6 +332,66 @@ impl Client {
     #[cfg(feature = "test-export")]
     pub fn secret_keys_for_tests(&self) -> Vec<Vec<u8>> {
         self.inner.installation.borrow().secret_keys_for_tests()
+    }
+
+    /// Decrypts, in order, the payloads one sender installation (with curve25519 key
+    /// `sender_identity_key`) sent to this one, with one session opened by the first: each
+    /// as `"invite:<message id>"` or `"message:<message id>"` (test builds only; receiving
+    /// proper is the next issue).
+    #[cfg(feature = "test-export")]
+    pub fn open_payloads_for_tests(
+        &self,
+        sender_identity_key: &[u8],
+        payloads: &[Vec<u8>],
+    ) -> Result<Vec<String>, String> {
+        use prost::Message as _;
+
+        use crate::{
+            crypto::OlmCiphertext,
+            wire::{InboxPayload, Plaintext, PlaintextKind},
+        };
+        let mut session = None;
+        let mut opened = Vec::new();
+        for bytes in payloads {
+            let payload = InboxPayload::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
+            let message = OlmCiphertext {
+                message_type: payload.message_type,
+                ciphertext: payload.ciphertext,
+            };
+            let plaintext = match session.as_mut() {
+                None => {
+                    let mut installation = self.inner.installation.borrow_mut();
+                    let (created, plaintext) = installation
+                        .create_inbound_session(sender_identity_key, &message)
+                        .map_err(|e| e.to_string())?;
+                    session = Some(created);
+                    plaintext
+                }
+                Some(session) => session.decrypt(&message).map_err(|e| e.to_string())?,
+            };
+            let plaintext = Plaintext::decode(plaintext.as_slice()).map_err(|e| e.to_string())?;
+            opened.push(match plaintext.kind {
+                Some(PlaintextKind::Invite(invite)) => {
+                    format!("invite:{}", invite.message.map(|m| m.id).unwrap_or_default())
+                }
+                Some(PlaintextKind::Message(message)) => format!("message:{}", message.id),
+                None => return Err("an empty plaintext".into()),
+            });
+        }
+        Ok(opened)
+    }
+
+    /// Runs one pass of the processors now and reports its outcome (test builds only).
+    #[cfg(feature = "test-export")]
+    pub async fn process_for_tests(&self) -> Result<(), String> {
+        let store = self.inner.store().map_err(|e| e.to_string())?;
+        self.inner.process(&store).await.map_err(|e| format!("{}: {}", e.code.as_str(), e))
+    }
+
+    /// Makes the next send commit fail after its first writes (test builds only).
+    #[cfg(feature = "test-export")]
+    pub fn fault_next_commit_for_tests(&self) {
+        self.inner.fault_next_commit.set(true);
     }
 
     /// Closes the database connection under the client, as a browser may (test builds only).
@@ -301,6 +422,23 @@ struct NodeProbe {
 }
 
 impl Inner {
+    /// One pass of both processors.
+    async fn process(&self, store: &Store) -> Result<(), SdkError> {
+        let context = Context {
+            store,
+            node: &self.node,
+            installation: &self.installation,
+            own: &self.own,
+            pickle_key: &self.pickle_key,
+            refresh_threshold_ms: self.refresh_threshold_ms,
+            now_ms,
+            fault_next_commit: &self.fault_next_commit,
+        };
+        let encrypted = sending::encrypt_pending(&context).await;
+        sending::deliver_pending(store, &self.node).await?;
+        encrypted.map(drop)
+    }
+
     fn check_open(&self) -> Result<(), SdkError> {
         self.store().map(drop)
     }
@@ -385,6 +523,148 @@ impl Inner {
             published: 1,
             read_back: u32::try_from(read_back).unwrap_or(u32::MAX),
         })
+    }
+}
+
+/// A conversation with one peer.
+#[wasm_bindgen]
+pub struct Conversation {
+    inner: Rc<Inner>,
+    record: ConversationRecord,
+}
+
+#[wasm_bindgen]
+impl Conversation {
+    /// The conversation id (the same on both sides).
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.record.id.clone()
+    }
+
+    /// The other account, lower-case.
+    #[wasm_bindgen(getter, js_name = peerAddress)]
+    pub fn peer_address(&self) -> String {
+        self.record.peer_address.clone()
+    }
+
+    /// Stores `content` (a string, or bytes with `contentType`) as a new message and resolves
+    /// with its id once that write committed: from then on the message survives a reload.
+    /// Encryption and delivery follow in the background; read the state with
+    /// `client.message(id)`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn send(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] content: JsValue,
+        content_type: Option<String>,
+    ) -> Promise {
+        let (inner, record) = (self.inner.clone(), self.record.clone());
+        future_to_promise(async move {
+            let (content_type, bytes) = match content.as_string() {
+                Some(text) => {
+                    (content_type.unwrap_or_else(|| "text/plain".into()), text.into_bytes())
+                }
+                None => match content.dyn_into::<js_sys::Uint8Array>() {
+                    Ok(bytes) => (
+                        content_type.unwrap_or_else(|| "application/octet-stream".into()),
+                        bytes.to_vec(),
+                    ),
+                    Err(_) => {
+                        return Err(SdkError::new(
+                            ErrorCode::InvalidArgument,
+                            "content must be a string or a Uint8Array",
+                        )
+                        .into());
+                    }
+                },
+            };
+            let store = inner.store()?;
+            let message = sending::queue_message(
+                &store,
+                &record,
+                &inner.address.to_string(),
+                content_type,
+                bytes,
+                now_ms(),
+            )
+            .await?;
+            inner.wake.notify();
+            Ok(JsValue::from_str(&message.id))
+        })
+    }
+
+    /// The conversation's messages, oldest first.
+    #[wasm_bindgen(unchecked_return_type = "Promise<MessageInfo[]>")]
+    pub fn messages(&self) -> Promise {
+        let (inner, id) = (self.inner.clone(), self.record.id.clone());
+        future_to_promise(async move {
+            let store = inner.store()?;
+            let messages = store
+                .by_index::<MessageRecord>(
+                    index::MESSAGES_BY_CONVERSATION_TIME,
+                    &(&id, 0),
+                    &(&id, index::MAX_KEY_NUMBER),
+                    None,
+                )
+                .await
+                .map_err(SdkError::from)?;
+            let infos: Vec<MessageInfo> = messages.into_iter().map(MessageInfo::from).collect();
+            Ok(to_js(&infos)?)
+        })
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageInfo {
+    id: String,
+    conversation_id: String,
+    sender: String,
+    sent_at: u64,
+    state: crate::engine::MessageState,
+    content_type: String,
+    #[serde(with = "serde_bytes")]
+    content: Vec<u8>,
+    failure: Option<String>,
+}
+
+impl From<MessageRecord> for MessageInfo {
+    fn from(m: MessageRecord) -> Self {
+        Self {
+            id: m.id,
+            conversation_id: m.convo_id,
+            sender: m.sender_address,
+            sent_at: m.sent_at_ms,
+            state: m.state,
+            content_type: m.content_type,
+            content: m.content,
+            failure: m.failure,
+        }
+    }
+}
+
+/// The processors: encrypt pending messages, then deliver the outbound queue; on failure wait
+/// with backoff, otherwise until woken. Between passes it holds only a weak reference, so a
+/// client the app dropped stops them after its current wait.
+async fn run_processors(client: Weak<Inner>) {
+    let backoff = crate::net::Backoff::default();
+    let mut failures = 0u32;
+    loop {
+        let Some(inner) = client.upgrade() else { return };
+        let Ok(store) = inner.store() else { return };
+        let outcome = inner.process(&store).await;
+        let delay = match outcome {
+            Ok(()) => {
+                failures = 0;
+                Duration::from_secs(30)
+            }
+            Err(_) => {
+                failures = failures.saturating_add(1);
+                backoff.delay(failures, js_sys::Math::random())
+            }
+        };
+        drop(store);
+        // `close()` wakes this wait, so a closed client stops at once.
+        inner.wake.wait(delay).await;
     }
 }
 

@@ -122,9 +122,10 @@ impl From<StoreError> for SdkError {
             }
             StoreError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
             StoreError::Evicted => ErrorCode::StorageEvicted,
-            StoreError::Transaction(_) | StoreError::Encode { .. } | StoreError::Decode { .. } => {
-                ErrorCode::Storage
-            }
+            StoreError::Transaction(_)
+            | StoreError::Conflict { .. }
+            | StoreError::Encode { .. }
+            | StoreError::Decode { .. } => ErrorCode::Storage,
         };
         Self::new(code, error.to_string())
     }

@@ -17,8 +17,10 @@ mod error;
 mod identity;
 mod js;
 pub mod net;
+mod sending;
 pub mod store;
+mod wake;
 pub mod wire;
 
-pub use client::{Client, ClientOptions, version};
+pub use client::{Client, ClientOptions, Conversation, version};
 pub use error::{ErrorCode, SdkError};

@@ -94,6 +94,9 @@ pub struct MessageRecord {
     /// The content.
     #[serde(with = "serde_bytes")]
     pub content: Vec<u8>,
+    /// Why it is `FAILED`, when it is.
+    #[serde(default)]
+    pub failure: Option<String>,
 }
 
 /// An encrypted payload queued for one installation's inbox.
@@ -111,6 +114,14 @@ pub struct OutboundPayloadRecord {
     /// The envelope's bytes (kept, not re-encrypted, for retries).
     #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
+    /// The envelope's timestamp, fixed when queued so a retry publishes the same envelope.
+    pub created_at_ms: u64,
+    /// Publish attempts that failed so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    #[serde(default)]
+    pub last_error: Option<String>,
 }
 
 /// A payload pulled from this installation's inbox.

@@ -83,6 +83,7 @@ pub fn plan_send(
     message: &MessageRecord,
     conversation: &ConversationRecord,
     recipients: Vec<Recipient>,
+    now_ms: u64,
 ) -> Result<SendStep, SendError> {
     if message.state != MessageState::Uninitialized {
         return Err(SendError::NotPending(message.state));
@@ -151,6 +152,9 @@ pub fn plan_send(
             message_ids: vec![message.id.clone()],
             state: OutboundPayloadState::Uninitialized,
             payload: prost::Message::encode_to_vec(&payload),
+            created_at_ms: now_ms,
+            attempts: 0,
+            last_error: None,
         });
         step.sessions.push(SessionRecord {
             installation_id: installation.id.clone(),

@@ -37,6 +37,7 @@ fn message(state: MessageState) -> MessageRecord {
         state,
         content_type: "text/plain".into(),
         content: b"hello".to_vec(),
+        failure: None,
     }
 }
 
@@ -93,6 +94,7 @@ fn two_installations_to_three_make_four_invites() {
         &message(MessageState::Uninitialized),
         &conversation(ConversationState::Uninitialized),
         recipients,
+        100,
     )
     .unwrap();
 
@@ -135,6 +137,7 @@ fn an_existing_session_advances_and_carries_a_plain_message() {
         &message(MessageState::Uninitialized),
         &conversation(ConversationState::Uninitialized),
         vec![Recipient { installation: bob_record.clone(), session: None }],
+        100,
     )
     .unwrap();
     let (mut bob_session, _) = open(&mut bob, &alice, &first.payloads[0].payload);
@@ -150,6 +153,7 @@ fn an_existing_session_advances_and_carries_a_plain_message() {
             installation: first.installations[0].clone(),
             session: Some((session, 3)),
         }],
+        100,
     )
     .unwrap();
     assert_eq!(second.read_versions, [(bob_record.id.clone(), 3)]);
@@ -179,6 +183,7 @@ fn failures_write_nothing() {
         &message(MessageState::Committed),
         &conversation(ConversationState::Invited),
         vec![],
+        100,
     );
     assert!(matches!(committed, Err(SendError::NotPending(MessageState::Committed))));
 
@@ -192,6 +197,7 @@ fn failures_write_nothing() {
             Recipient { installation: bob_record, session: None },
             Recipient { installation: broken, session: None },
         ],
+        100,
     );
     assert!(matches!(result, Err(SendError::BadBundle(_))), "no partial step is returned");
 }

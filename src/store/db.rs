@@ -190,6 +190,17 @@ impl Store {
         }
         let stores: Vec<&str> = changes.stores.into_iter().collect();
         let tx = self.begin(&stores, TransactionMode::ReadWrite).await?;
+        for check in &changes.checks {
+            match check.holds(&tx).await {
+                Ok(true) => {}
+                outcome => {
+                    let _ = tx.abort().await;
+                    return Err(outcome.map_or_else(StoreError::in_transaction, |_| {
+                        StoreError::Conflict { store: check.store }
+                    }));
+                }
+            }
+        }
         for op in changes.ops {
             if let Err(e) = apply(&tx, op).await {
                 // A failed request aborts the transaction anyway; make sure of it.
@@ -217,8 +228,33 @@ async fn apply(tx: &Transaction, op: Op) -> Result<(), rexie::Error> {
 /// IndexedDB requests.
 #[derive(Debug, Default)]
 pub struct Changes {
+    checks: Vec<VersionCheck>,
     ops: Vec<Op>,
     stores: BTreeSet<&'static str>,
+}
+
+/// A field of a record the step read, which must still hold that value when it commits.
+#[derive(Debug)]
+struct VersionCheck {
+    store: &'static str,
+    key: JsValue,
+    field: &'static str,
+    /// `None`: the record must still be absent.
+    expected: Option<JsValue>,
+}
+
+impl VersionCheck {
+    async fn holds(&self, tx: &Transaction) -> Result<bool, rexie::Error> {
+        let found = tx.store(self.store)?.get(self.key.clone()).await?;
+        let value = found.map(|record| {
+            js_sys::Reflect::get(&record, &self.field.into()).unwrap_or(JsValue::UNDEFINED)
+        });
+        Ok(match (&value, &self.expected) {
+            (None, None) => true,
+            (Some(value), Some(expected)) => js_sys::Object::is(value, expected),
+            _ => false,
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -256,6 +292,32 @@ impl Changes {
         let key = encode(R::STORE, key)?;
         self.stores.insert(R::STORE);
         self.ops.push(Op::Delete { store: R::STORE, key });
+        Ok(self)
+    }
+
+    /// Commits only if the record of type `R` at `key` is still at `version` (its `version`
+    /// field; `None`: still absent). Otherwise nothing is written and [`Store::save`] answers
+    /// [`StoreError::Conflict`], so the step can be redone from fresh reads.
+    pub fn expect_version<R: Record>(
+        &mut self,
+        key: &R::Key,
+        version: Option<u32>,
+    ) -> Result<&mut Self, StoreError> {
+        self.expect_field::<R>(key, "version", version.as_ref())
+    }
+
+    /// Commits only if the record of type `R` at `key` still has `field` equal to `expected`
+    /// (`None`: the record is still absent); see [`Changes::expect_version`].
+    pub fn expect_field<R: Record>(
+        &mut self,
+        key: &R::Key,
+        field: &'static str,
+        expected: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<&mut Self, StoreError> {
+        let key = encode(R::STORE, key)?;
+        let expected = expected.map(|v| encode(R::STORE, v)).transpose()?;
+        self.stores.insert(R::STORE);
+        self.checks.push(VersionCheck { store: R::STORE, key, field, expected });
         Ok(self)
     }
 

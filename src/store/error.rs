@@ -29,6 +29,13 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// A record the step read changed before it could commit (another tab advanced it);
+    /// nothing was written, and the step is to be redone.
+    #[error("a {store} record changed since it was read")]
+    Conflict {
+        /// The object store.
+        store: &'static str,
+    },
     /// The database was deleted or evicted while in use: the data this client relied on is
     /// gone, and nothing more is written.
     #[error("the database was evicted or deleted while in use")]

@@ -35,6 +35,9 @@ pub mod store_names {
 
 /// Index names.
 pub mod index {
+    /// The largest number a key can hold exactly (2^53 - 1): the open end of a time range.
+    pub const MAX_KEY_NUMBER: u64 = 9_007_199_254_740_991;
+
     /// `installations` by `address`.
     pub const INSTALLATIONS_BY_ADDRESS: &str = "by_address";
     /// `conversations` by `state`.
@@ -45,6 +48,8 @@ pub mod index {
     pub const MESSAGES_BY_CONVERSATION_TIME: &str = "by_conversation_time";
     /// `outbound_payloads` by `state` (ties in key, so sequential-id, order).
     pub const OUTBOUND_BY_STATE: &str = "by_state";
+    /// `outbound_payloads` by each id in `message_ids` (multi-entry).
+    pub const OUTBOUND_BY_MESSAGE: &str = "by_message";
     /// `inbound_payloads` by `state`.
     pub const INBOUND_BY_STATE: &str = "by_state";
 }
@@ -80,7 +85,8 @@ pub(super) fn builder(name: &str) -> RexieBuilder {
             ObjectStore::new(OUTBOUND_PAYLOADS)
                 .key_path("seq")
                 .auto_increment(true)
-                .add_index(Index::new(index::OUTBOUND_BY_STATE, "state")),
+                .add_index(Index::new(index::OUTBOUND_BY_STATE, "state"))
+                .add_index(Index::new(index::OUTBOUND_BY_MESSAGE, "message_ids").multi_entry(true)),
         )
         .add_object_store(
             ObjectStore::new(INBOUND_PAYLOADS)

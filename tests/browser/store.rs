@@ -38,6 +38,7 @@ fn message(id: &str, sent_at_ms: u64, state: MessageState) -> MessageRecord {
         state,
         content_type: "text/plain".into(),
         content: b"hello".to_vec(),
+        failure: None,
     }
 }
 
@@ -48,6 +49,9 @@ fn outbound(installation: &str) -> OutboundPayloadRecord {
         message_ids: vec!["m1".into()],
         state: OutboundPayloadState::Uninitialized,
         payload: vec![0, 1, 2, 255],
+        created_at_ms: 7,
+        attempts: 0,
+        last_error: None,
     }
 }
 

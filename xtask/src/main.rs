@@ -70,6 +70,9 @@ fn test() -> Result {
         cmd("wasm-pack", &["test", "--headless", "--chrome", "--", "--test", "browser"])
             .args(&["--features", "test-export"])
             .env("CHROMEDRIVER", tools::CHROMEDRIVER)
+            // The runner's default of 20 s is too short for the reload-and-resume tests; this
+            // only guards against hangs.
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "300")
             .env("DEVNODE_URL", devnode.url())
             .run()
     })?;
