@@ -25,6 +25,7 @@ use crate::{
     net::{Envelope, NodeClient},
     sending::{self, Context},
     store::{Store, index},
+    tabs::{ProcessorLock, TabSignals},
     wake::Wake,
     wire::Topic,
 };
@@ -133,6 +134,8 @@ struct Inner {
     pickle_key: PickleKey,
     /// Wakes the processors (a send, the browser going online).
     wake: Wake,
+    /// Wakes them from other tabs and browser events; dropped by `close()`.
+    signals: RefCell<Option<TabSignals>>,
     /// Test hook: the next send commit fails midway.
     fault_next_commit: Cell<bool>,
     /// Taken out by `close()`; calls in flight hold their own `Rc`, and the connection closes
@@ -272,16 +275,40 @@ impl Client {
         })
     }
 
+    /// Queues a `FAILED` message again (its same encrypted payloads, or a fresh encryption if
+    /// it failed before that).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn retry(&self, message_id: String) -> Promise {
+        self.requeue(message_id, true)
+    }
+
+    /// Cancels a message that is not sent yet: it becomes `FAILED` ("cancelled").
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn cancel(&self, message_id: String) -> Promise {
+        self.requeue(message_id, false)
+    }
+
     /// Stops using the client and releases its database connection; later calls throw
     /// `CLOSED`. Idempotent.
     pub fn close(&self) {
         self.inner.closed.set(true);
         self.inner.store.borrow_mut().take();
+        self.inner.signals.borrow_mut().take();
         self.inner.wake.notify();
     }
 }
 
 impl Client {
+    fn requeue(&self, message_id: String, retry: bool) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let store = inner.store()?;
+            sending::requeue(&store, &message_id, retry).await?;
+            inner.wake_processors();
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
     async fn open(options: ClientOptions) -> Result<Client, SdkError> {
         let options: Options = serde_wasm_bindgen::from_value(options.into()).map_err(|e| {
             SdkError::new(ErrorCode::InvalidArgument, format!("invalid ClientOptions: {e}"))
@@ -310,6 +337,7 @@ impl Client {
             node,
             pickle_key: identity.pickle_key,
             wake: Wake::default(),
+            signals: RefCell::new(None),
             fault_next_commit: Cell::new(false),
             db_name: options.db_name,
             store: RefCell::new(Some(Rc::new(store))),
@@ -322,6 +350,13 @@ impl Client {
                 .unwrap_or(DEFAULT_REFRESH_THRESHOLD_MS),
             closed: Cell::new(false),
         });
+        let weak = Rc::downgrade(&inner);
+        let wake = move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.wake.notify();
+            }
+        };
+        *inner.signals.borrow_mut() = Some(TabSignals::new(&channel_name(&inner.db_name), wake));
         // Resume whatever was in flight, then keep processing until closed.
         wasm_bindgen_futures::spawn_local(run_processors(Rc::downgrade(&inner)));
         Ok(Client { inner })
@@ -421,7 +456,20 @@ struct NodeProbe {
     read_back: u32,
 }
 
+/// The Web Lock and `BroadcastChannel` name of one database's processors.
+fn channel_name(db_name: &str) -> String {
+    format!("e2ee-sdk:processors:{db_name}")
+}
+
 impl Inner {
+    /// Wakes this tab's processors and whichever tab holds the lock.
+    fn wake_processors(&self) {
+        self.wake.notify();
+        if let Some(signals) = self.signals.borrow().as_ref() {
+            signals.announce();
+        }
+    }
+
     /// One pass of both processors.
     async fn process(&self, store: &Store) -> Result<(), SdkError> {
         let context = Context {
@@ -587,7 +635,7 @@ impl Conversation {
                 now_ms(),
             )
             .await?;
-            inner.wake.notify();
+            inner.wake_processors();
             Ok(JsValue::from_str(&message.id))
         })
     }
@@ -646,6 +694,10 @@ impl From<MessageRecord> for MessageInfo {
 /// with backoff, otherwise until woken. Between passes it holds only a weak reference, so a
 /// client the app dropped stops them after its current wait.
 async fn run_processors(client: Weak<Inner>) {
+    let Some(name) = client.upgrade().map(|inner| channel_name(&inner.db_name)) else { return };
+    // One tab at a time runs them; the others' work reaches it through the channel.
+    let stopped = || client.upgrade().is_none_or(|inner| inner.closed.get());
+    let Some(_lock) = ProcessorLock::acquire(&name, stopped).await else { return };
     let backoff = crate::net::Backoff::default();
     let mut failures = 0u32;
     loop {

@@ -19,6 +19,7 @@ mod js;
 pub mod net;
 mod sending;
 pub mod store;
+mod tabs;
 mod wake;
 pub mod wire;
 

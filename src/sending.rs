@@ -7,9 +7,9 @@ use std::{cell::RefCell, collections::BTreeSet};
 use crate::{
     crypto::{Installation, OlmSession, PickleKey, random_id},
     engine::{
-        ConversationRecord, ConversationState, InstallationRecord, MessageRecord, MessageState,
-        OutboundPayloadRecord, OutboundPayloadState, OwnInstallationRecord, Recipient,
-        SessionRecord, conversation_id, plan_send,
+        ConversationRecord, ConversationState, DeliveryUpdate, InstallationRecord, MessageRecord,
+        MessageState, OutboundPayloadRecord, OutboundPayloadState, OwnInstallationRecord,
+        Recipient, SessionRecord, conversation_id, on_publish_failed, on_published, plan_send,
     },
     error::{ErrorCode, SdkError},
     identity,
@@ -20,8 +20,6 @@ use crate::{
 
 /// Payloads published per request.
 const DELIVERY_BATCH: u32 = 50;
-/// Failed publish attempts after which a payload (and its message) is marked `FAILED`.
-pub(crate) const MAX_ATTEMPTS: u32 = 8;
 /// Times a step is redone when another writer moved a session under it.
 const CONFLICT_RETRIES: u32 = 5;
 
@@ -274,30 +272,8 @@ fn envelope(payload: &OutboundPayloadRecord) -> Envelope {
 }
 
 async fn mark_sent(store: &Store, batch: &[OutboundPayloadRecord]) -> Result<(), SdkError> {
-    let sent_seqs: BTreeSet<u64> = batch.iter().filter_map(|p| p.seq).collect();
-    let mut changes = Changes::new();
-    for payload in batch {
-        changes
-            .put(&OutboundPayloadRecord { state: OutboundPayloadState::Sent, ..payload.clone() })?;
-    }
-    let message_ids: BTreeSet<&String> = batch.iter().flat_map(|p| &p.message_ids).collect();
-    for id in message_ids {
-        let payloads = store
-            .by_index::<OutboundPayloadRecord>(index::OUTBOUND_BY_MESSAGE, id, id, None)
-            .await?;
-        let all_sent = payloads.iter().all(|p| {
-            p.state == OutboundPayloadState::Sent || p.seq.is_some_and(|s| sent_seqs.contains(&s))
-        });
-        if !all_sent {
-            continue;
-        }
-        if let Some(message) = store.get::<MessageRecord>(id).await? {
-            if message.state == MessageState::Committed {
-                changes.put(&MessageRecord { state: MessageState::Sent, ..message })?;
-            }
-        }
-    }
-    Ok(store.save(changes).await?)
+    let (siblings, messages) = batch_messages(store, batch).await?;
+    save_update(store, on_published(batch, &siblings, &messages)).await
 }
 
 async fn count_attempt(
@@ -305,25 +281,54 @@ async fn count_attempt(
     batch: Vec<OutboundPayloadRecord>,
     error: &NetError,
 ) -> Result<(), SdkError> {
+    let (_, messages) = batch_messages(store, &batch).await?;
+    let update = on_publish_failed(&batch, &messages, &error.to_string(), error.is_retryable());
+    save_update(store, update).await
+}
+
+/// Retries (`retry = true`) or cancels message `id`, in one transaction.
+pub(crate) async fn requeue(store: &Store, id: &str, retry: bool) -> Result<(), SdkError> {
+    let id = id.to_owned();
+    let message = store
+        .get::<MessageRecord>(&id)
+        .await?
+        .ok_or_else(|| SdkError::new(ErrorCode::InvalidArgument, format!("no message {id}")))?;
+    let payloads =
+        store.by_index::<OutboundPayloadRecord>(index::OUTBOUND_BY_MESSAGE, &id, &id, None).await?;
+    let update = if retry {
+        crate::engine::retry(&message, &payloads)
+    } else {
+        crate::engine::cancel(&message, &payloads)
+    }
+    .map_err(|e| SdkError::new(ErrorCode::InvalidArgument, e.to_string()))?;
+    save_update(store, update).await
+}
+
+/// Every payload of the batch's messages, and those messages.
+async fn batch_messages(
+    store: &Store,
+    batch: &[OutboundPayloadRecord],
+) -> Result<(Vec<OutboundPayloadRecord>, Vec<MessageRecord>), SdkError> {
+    let ids: BTreeSet<&String> = batch.iter().flat_map(|p| &p.message_ids).collect();
+    let (mut siblings, mut messages) = (Vec::new(), Vec::new());
+    for id in ids {
+        siblings.extend(
+            store
+                .by_index::<OutboundPayloadRecord>(index::OUTBOUND_BY_MESSAGE, id, id, None)
+                .await?,
+        );
+        messages.extend(store.get::<MessageRecord>(id).await?);
+    }
+    Ok((siblings, messages))
+}
+
+async fn save_update(store: &Store, update: DeliveryUpdate) -> Result<(), SdkError> {
     let mut changes = Changes::new();
-    for mut payload in batch {
-        // A refusal of the request itself will not improve with retries.
-        payload.attempts =
-            if error.is_retryable() { payload.attempts.saturating_add(1) } else { MAX_ATTEMPTS };
-        payload.last_error = Some(error.to_string());
-        if payload.attempts >= MAX_ATTEMPTS {
-            payload.state = OutboundPayloadState::Failed;
-            for id in &payload.message_ids {
-                if let Some(message) = store.get::<MessageRecord>(id).await? {
-                    changes.put(&MessageRecord {
-                        state: MessageState::Failed,
-                        failure: Some(format!("delivery failed: {error}")),
-                        ..message
-                    })?;
-                }
-            }
-        }
-        changes.put(&payload)?;
+    for payload in &update.payloads {
+        changes.put(payload)?;
+    }
+    for message in &update.messages {
+        changes.put(message)?;
     }
     Ok(store.save(changes).await?)
 }

@@ -7,11 +7,15 @@
 //!
 //! It holds the records and the states they carry; the processors grow here.
 
+mod delivery;
 mod records;
 mod refresh;
 mod send;
 mod states;
 
+pub use delivery::{
+    DeliveryUpdate, MAX_ATTEMPTS, QueueError, cancel, on_publish_failed, on_published, retry,
+};
 pub use records::{
     ConversationRecord, InboundPayloadRecord, InstallationRecord, MessageRecord, MetaRecord,
     OWN_INSTALLATION, OutboundPayloadRecord, OwnInstallationRecord, SessionRecord, UserRecord,

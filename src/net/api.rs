@@ -187,10 +187,11 @@ mod uint64 {
 
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<u64, E> {
             // JS numbers arrive as f64; only whole, exactly representable values are accepted.
+            // (The value is not printed: float formatting would add kilobytes to the wasm.)
             if v.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&v) {
                 Ok(v as u64)
             } else {
-                Err(E::custom(format!("expected a uint64, got {v}")))
+                Err(E::custom("expected a uint64, got a fractional, negative or huge number"))
             }
         }
 

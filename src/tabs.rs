@@ -1,0 +1,135 @@
+//! Coordination between tabs of one profile: only the tab holding a Web Lock runs the
+//! processors, and a `BroadcastChannel` wakes it when any tab queues work. The browser going
+//! online or the tab becoming visible wakes it too.
+//!
+//! Web Locks and `BroadcastChannel` are called through `Reflect` so that a page without them
+//! (an old browser) still works, as a single tab.
+
+use std::{cell::RefCell, rc::Rc, time::Duration};
+
+use js_sys::{Function, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
+
+use crate::wake::Wake;
+
+/// The processors' lock on one database; released when dropped.
+pub(crate) struct ProcessorLock {
+    release: Option<Function>,
+}
+
+impl Drop for ProcessorLock {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            let _ = release.call0(&JsValue::UNDEFINED);
+        }
+    }
+}
+
+impl ProcessorLock {
+    /// Waits until this tab holds the lock `name`, or until `give_up()` says to stop (then
+    /// `None`). Without Web Locks, holds a no-op lock at once.
+    pub(crate) async fn acquire(name: &str, give_up: impl Fn() -> bool) -> Option<Self> {
+        let locks = web_locks();
+        let request = locks
+            .as_ref()
+            .and_then(|l| Reflect::get(l, &"request".into()).ok())
+            .and_then(|f| f.dyn_into::<Function>().ok());
+        let (Some(locks), Some(request)) = (locks, request) else {
+            return Some(Self { release: None });
+        };
+        let acquired = Rc::new(Wake::default());
+        let granted = Rc::new(std::cell::Cell::new(false));
+        let release: Rc<RefCell<Option<Function>>> = Rc::default();
+        let held = {
+            let release = release.clone();
+            Promise::new(&mut |resolve, _reject| *release.borrow_mut() = Some(resolve))
+        };
+        let on_granted = {
+            let (acquired, granted) = (acquired.clone(), granted.clone());
+            Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+                granted.set(true);
+                acquired.notify();
+                held.into()
+            })
+        };
+        if request.call2(&locks, &name.into(), &on_granted).is_err() {
+            return Some(Self { release: None });
+        }
+        let this = Self { release: release.borrow_mut().take() };
+        loop {
+            if granted.get() {
+                return Some(this);
+            }
+            if give_up() {
+                // Dropping `this` releases the lock as soon as it is granted.
+                return None;
+            }
+            acquired.wait(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+fn web_locks() -> Option<JsValue> {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    let locks = Reflect::get(&navigator, &"locks".into()).ok()?;
+    (!locks.is_undefined()).then_some(locks)
+}
+
+/// An event listener: its target, event name and callback.
+type Listener = (web_sys::EventTarget, &'static str, Closure<dyn Fn()>);
+
+/// The listeners that wake this tab's processors; removed when dropped.
+pub(crate) struct TabSignals {
+    channel: Option<web_sys::BroadcastChannel>,
+    listeners: Vec<Listener>,
+}
+
+impl TabSignals {
+    /// Listens on the channel `name` and for `online` / `visibilitychange`, calling `wake`.
+    pub(crate) fn new(name: &str, wake: impl Fn() + Clone + 'static) -> Self {
+        let mut signals =
+            Self { channel: web_sys::BroadcastChannel::new(name).ok(), listeners: Vec::new() };
+        if let Some(channel) = &signals.channel {
+            signals.listen(channel.clone().unchecked_into(), "message", wake.clone());
+        }
+        if let Some(window) = web_sys::window() {
+            signals.listen(window.clone().unchecked_into(), "online", wake.clone());
+            if let Some(document) = window.document() {
+                signals.listen(document.unchecked_into(), "visibilitychange", wake);
+            }
+        }
+        signals
+    }
+
+    fn listen(
+        &mut self,
+        target: web_sys::EventTarget,
+        event: &'static str,
+        wake: impl Fn() + 'static,
+    ) {
+        let closure = Closure::<dyn Fn()>::new(wake);
+        if target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref()).is_ok()
+        {
+            self.listeners.push((target, event, closure));
+        }
+    }
+
+    /// Tells the other tabs there is work (the lock holder wakes up).
+    pub(crate) fn announce(&self) {
+        if let Some(channel) = &self.channel {
+            let _ = channel.post_message(&JsValue::NULL);
+        }
+    }
+}
+
+impl Drop for TabSignals {
+    fn drop(&mut self) {
+        for (target, event, closure) in &self.listeners {
+            let _ =
+                target.remove_event_listener_with_callback(event, closure.as_ref().unchecked_ref());
+        }
+        if let Some(channel) = &self.channel {
+            channel.close();
+        }
+    }
+}
