@@ -54,6 +54,8 @@ export interface ClientOptions {
   pickleKey?: Uint8Array;
   /** How long one request to the node may take, in milliseconds (default 15000). */
   requestTimeoutMs?: number;
+  /** Drop each payload's bytes once the node acknowledged it, keeping its hash (default false). */
+  deleteSentPayloads?: boolean;
 }
 
 /** One installation of an account. */
@@ -121,6 +123,8 @@ struct Options {
     refresh_threshold_ms: Option<u64>,
     pickle_key: Option<serde_bytes::ByteBuf>,
     request_timeout_ms: Option<u32>,
+    #[serde(default)]
+    delete_sent_payloads: bool,
 }
 
 /// A messaging client: one account on one installation (browser profile).
@@ -138,6 +142,7 @@ struct Inner {
     signals: RefCell<Option<TabSignals>>,
     /// Test hook: the next send commit fails midway.
     fault_next_commit: Cell<bool>,
+    delete_sent_payloads: bool,
     /// Taken out by `close()`; calls in flight hold their own `Rc`, and the connection closes
     /// when the last one finishes.
     store: RefCell<Option<Rc<Store>>>,
@@ -339,6 +344,7 @@ impl Client {
             wake: Wake::default(),
             signals: RefCell::new(None),
             fault_next_commit: Cell::new(false),
+            delete_sent_payloads: options.delete_sent_payloads,
             db_name: options.db_name,
             store: RefCell::new(Some(Rc::new(store))),
             signer,
@@ -483,7 +489,7 @@ impl Inner {
             fault_next_commit: &self.fault_next_commit,
         };
         let encrypted = sending::encrypt_pending(&context).await;
-        sending::deliver_pending(store, &self.node).await?;
+        sending::deliver_pending(store, &self.node, self.delete_sent_payloads).await?;
         encrypted.map(drop)
     }
 

@@ -169,7 +169,7 @@ async fn create(
         key: OWN_INSTALLATION.to_owned(),
         id: installation.id().to_owned(),
         address: address.to_string(),
-        pickle: installation.to_encrypted_pickle(&pickle_key),
+        pickle: installation.to_encrypted_pickle(&pickle_key).map_err(crypto_error)?,
         bundle: ContactEntry { kind: Some(ContactEntryKind::Bundle(bundle)) }.to_bytes(),
         bundle_published: false,
         fallback_created_at_ms: now_ms,
@@ -200,7 +200,8 @@ async fn rotate_fallback_if_due(
     let mut bundle = entry;
     bundle.fallback_key = identity.installation.signed_fallback_key(now_ms);
     let mut own = identity.own.clone();
-    own.pickle = identity.installation.to_encrypted_pickle(&identity.pickle_key);
+    own.pickle =
+        identity.installation.to_encrypted_pickle(&identity.pickle_key).map_err(crypto_error)?;
     own.bundle = ContactEntry { kind: Some(ContactEntryKind::Bundle(bundle)) }.to_bytes();
     own.bundle_published = false;
     own.fallback_created_at_ms = now_ms;
@@ -332,6 +333,11 @@ async fn wallet_sign(
         )),
         Err(e) => Err(SdkError::new(ErrorCode::SignatureInvalid, e.to_string())),
     }
+}
+
+/// A local cryptography failure (no randomness, a pickle that will not seal) as JS sees it.
+pub(crate) fn crypto_error(error: CryptoError) -> SdkError {
+    SdkError::new(ErrorCode::Unsupported, error.to_string())
 }
 
 /// Parses an address from the app or the wallet.

@@ -2,14 +2,18 @@
 //! encrypt pending messages for every installation (the seed's processor), and deliver the
 //! outbound queue in order.
 
-use std::{cell::RefCell, collections::BTreeSet};
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, BTreeSet},
+};
 
 use crate::{
     crypto::{Installation, OlmSession, PickleKey, random_id},
     engine::{
         ConversationRecord, ConversationState, DeliveryUpdate, InstallationRecord, MessageRecord,
         MessageState, OutboundPayloadRecord, OutboundPayloadState, OwnInstallationRecord,
-        Recipient, SessionRecord, conversation_id, on_publish_failed, on_published, plan_send,
+        Recipient, SessionRecord, SessionUpdate, conversation_id, on_publish_failed, on_published,
+        plan_send,
     },
     error::{ErrorCode, SdkError},
     identity,
@@ -92,8 +96,9 @@ pub(crate) async fn queue_message(
     Ok(message)
 }
 
-/// Encrypts every `UNINITIALIZED` message, oldest first. Returns how many were committed;
-/// stops at the first failure (the message stays queued for the next pass).
+/// Encrypts every `UNINITIALIZED` message, oldest first, up to [`GROUP_SIZE`] per
+/// transaction (group commit). Returns how many were committed; stops at the first failure
+/// (the messages stay queued for the next pass).
 pub(crate) async fn encrypt_pending(ctx: &Context<'_>) -> Result<usize, SdkError> {
     let mut done = 0;
     loop {
@@ -103,107 +108,151 @@ pub(crate) async fn encrypt_pending(ctx: &Context<'_>) -> Result<usize, SdkError
                 index::MESSAGES_BY_STATE_TIME,
                 &(MessageState::Uninitialized, 0),
                 &(MessageState::Uninitialized, index::MAX_KEY_NUMBER),
-                Some(1),
+                Some(GROUP_SIZE),
             )
             .await?;
-        let Some(message) = pending.into_iter().next() else { return Ok(done) };
-        encrypt_one(ctx, message).await?;
-        done += 1;
+        if pending.is_empty() {
+            return Ok(done);
+        }
+        done += encrypt_group(ctx, &pending).await?;
     }
 }
 
-async fn encrypt_one(ctx: &Context<'_>, message: MessageRecord) -> Result<(), SdkError> {
-    for _ in 0..CONFLICT_RETRIES {
-        // Re-read: another tab may have sent it while this step was redone.
-        let Some(message) = ctx.store.get::<MessageRecord>(&message.id).await? else {
-            return Ok(());
-        };
-        if message.state != MessageState::Uninitialized {
-            return Ok(());
-        }
-        let conversation =
-            ctx.store.get::<ConversationRecord>(&message.convo_id).await?.ok_or_else(|| {
-                SdkError::new(ErrorCode::Storage, "the message's conversation is gone")
-            })?;
-        let own = ctx.own.borrow().clone();
-        if own.revoked {
-            return fail_message(ctx.store, &message, "this installation was revoked").await;
-        }
-        let participants: BTreeSet<String> =
-            [own.address.clone(), conversation.peer_address.clone()].into();
-        let mut installations: Vec<InstallationRecord> = Vec::new();
-        for participant in &participants {
-            let address = identity::parse_address(participant)?;
-            let now = (ctx.now_ms)();
-            let own = ctx.own.borrow().clone();
-            let found = identity::installations(
-                ctx.store,
-                ctx.node,
-                &own,
-                &address,
-                ctx.refresh_threshold_ms,
-                now,
-            )
-            .await?;
-            *ctx.own.borrow_mut() = found.own;
-            installations.extend(found.installations);
-        }
-        let peer_reachable = installations.iter().any(|i| i.address == conversation.peer_address);
-        if !peer_reachable {
-            return fail_message(ctx.store, &message, "the peer has no installations").await;
-        }
+/// Messages encrypted and committed in one transaction.
+const GROUP_SIZE: u32 = 16;
 
-        let mut recipients = Vec::new();
-        for installation in installations {
-            let session = match ctx.store.get::<SessionRecord>(&installation.id).await? {
-                Some(record) => Some((unpickle(&record, ctx.pickle_key)?, record.version)),
-                None => None,
-            };
-            recipients.push(Recipient { installation, session });
-        }
-        let step = {
-            let installation = ctx.installation.borrow();
-            plan_send(
-                &installation,
-                ctx.pickle_key,
-                &message,
-                &conversation,
-                recipients,
-                (ctx.now_ms)(),
-            )
-        }
-        .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))?;
-
+/// One group commit: every message of `group` is planned in memory, each on the sessions the
+/// previous one advanced, then all are written at once. If a session moved under it (another
+/// writer), nothing is written and the group is redone from fresh reads.
+async fn encrypt_group(ctx: &Context<'_>, group: &[MessageRecord]) -> Result<usize, SdkError> {
+    'attempt: for _ in 0..CONFLICT_RETRIES {
         let mut changes = Changes::new();
-        changes.expect_field::<MessageRecord>(
-            &message.id,
-            "state",
-            Some(&MessageState::Uninitialized),
-        )?;
-        for (id, version) in &step.read_versions {
-            changes.expect_version::<SessionRecord>(id, (*version > 0).then_some(*version))?;
+        // Sessions as advanced so far, and the versions first read (None: absent).
+        let mut live: BTreeMap<String, SessionUpdate> = BTreeMap::new();
+        let mut read: BTreeMap<String, Option<u32>> = BTreeMap::new();
+        let mut conversations: BTreeMap<String, ConversationRecord> = BTreeMap::new();
+        let mut committed = 0;
+        for queued in group {
+            // Re-read: another tab may have sent it while this step was redone.
+            let Some(message) = ctx.store.get::<MessageRecord>(&queued.id).await? else {
+                continue;
+            };
+            if message.state != MessageState::Uninitialized {
+                continue;
+            }
+            let conversation = match conversations.remove(&message.convo_id) {
+                Some(c) => c,
+                None => ctx.store.get::<ConversationRecord>(&message.convo_id).await?.ok_or_else(
+                    || SdkError::new(ErrorCode::Storage, "a message's conversation is gone"),
+                )?,
+            };
+            changes.expect_field::<MessageRecord>(
+                &message.id,
+                "state",
+                Some(&MessageState::Uninitialized),
+            )?;
+            let installations = match recipients_of(ctx, &conversation).await? {
+                Ok(installations) => installations,
+                Err(reason) => {
+                    changes.put(&MessageRecord {
+                        state: MessageState::Failed,
+                        failure: Some(reason.to_owned()),
+                        ..message
+                    })?;
+                    conversations.insert(conversation.id.clone(), conversation);
+                    continue;
+                }
+            };
+            let mut recipients = Vec::new();
+            for installation in installations {
+                let session = match live.remove(&installation.id) {
+                    Some(update) => Some((update.session, update.version)),
+                    None => match ctx.store.get::<SessionRecord>(&installation.id).await? {
+                        Some(record) => {
+                            read.entry(installation.id.clone()).or_insert(Some(record.version));
+                            Some((unpickle(&record, ctx.pickle_key)?, record.version))
+                        }
+                        None => {
+                            read.entry(installation.id.clone()).or_insert(None);
+                            None
+                        }
+                    },
+                };
+                recipients.push(Recipient { installation, session });
+            }
+            let step = {
+                let installation = ctx.installation.borrow();
+                plan_send(&installation, &message, &conversation, recipients, (ctx.now_ms)())
+            }
+            .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))?;
+            for payload in &step.payloads {
+                changes.put(payload)?;
+            }
+            for installation in &step.installations {
+                changes.put(installation)?;
+            }
+            changes.put(&step.message)?;
+            for update in step.sessions {
+                live.insert(update.installation_id.clone(), update);
+            }
+            conversations.insert(step.conversation.id.clone(), step.conversation);
+            committed += 1;
         }
-        for payload in &step.payloads {
-            changes.put(payload)?;
+        for (id, version) in &read {
+            changes.expect_version::<SessionRecord>(id, *version)?;
         }
-        for session in &step.sessions {
-            changes.put(session)?;
+        for update in live.values() {
+            changes.put(&update.to_record(ctx.pickle_key).map_err(identity::crypto_error)?)?;
         }
-        for installation in &step.installations {
-            changes.put(installation)?;
+        for conversation in conversations.values() {
+            changes.put(conversation)?;
         }
-        changes.put(&step.message)?.put(&step.conversation)?;
         if ctx.fault_next_commit.replace(false) {
-            // The conversation exists, so inserting it fails after every write above.
-            changes.insert(&step.conversation)?;
+            // An existing conversation: inserting it fails after every write above.
+            if let Some(conversation) = conversations.values().next() {
+                changes.insert(conversation)?;
+            }
         }
         match ctx.store.save(changes).await {
-            Ok(()) => return Ok(()),
-            Err(StoreError::Conflict { .. }) => continue,
+            Ok(()) => return Ok(committed),
+            Err(StoreError::Conflict { .. }) => continue 'attempt,
             Err(e) => return Err(e.into()),
         }
     }
     Err(SdkError::new(ErrorCode::Storage, "sessions kept changing under the send step"))
+}
+
+/// Every installation of both participants (refreshed past THRESHOLD), or why the message
+/// cannot go out.
+async fn recipients_of(
+    ctx: &Context<'_>,
+    conversation: &ConversationRecord,
+) -> Result<Result<Vec<InstallationRecord>, &'static str>, SdkError> {
+    let own = ctx.own.borrow().clone();
+    if own.revoked {
+        return Ok(Err("this installation was revoked"));
+    }
+    let participants: BTreeSet<String> = [own.address, conversation.peer_address.clone()].into();
+    let mut installations = Vec::new();
+    for participant in &participants {
+        let address = identity::parse_address(participant)?;
+        let own = ctx.own.borrow().clone();
+        let found = identity::installations(
+            ctx.store,
+            ctx.node,
+            &own,
+            &address,
+            ctx.refresh_threshold_ms,
+            (ctx.now_ms)(),
+        )
+        .await?;
+        *ctx.own.borrow_mut() = found.own;
+        installations.extend(found.installations);
+    }
+    if !installations.iter().any(|i| i.address == conversation.peer_address) {
+        return Ok(Err("the peer has no installations"));
+    }
+    Ok(Ok(installations))
 }
 
 fn unpickle(record: &SessionRecord, key: &PickleKey) -> Result<OlmSession, SdkError> {
@@ -213,25 +262,14 @@ fn unpickle(record: &SessionRecord, key: &PickleKey) -> Result<OlmSession, SdkEr
         .map_err(|e| SdkError::new(ErrorCode::Storage, e.to_string()))
 }
 
-async fn fail_message(
-    store: &Store,
-    message: &MessageRecord,
-    reason: &str,
-) -> Result<(), SdkError> {
-    let failed = MessageRecord {
-        state: MessageState::Failed,
-        failure: Some(reason.to_owned()),
-        ..message.clone()
-    };
-    let mut changes = Changes::new();
-    changes.put(&failed)?;
-    Ok(store.save(changes).await?)
-}
-
 /// Publishes queued payloads in sequential-id order, in batches, marking them `SENT` (and
 /// their messages, once all of a message's payloads are). A failed publish counts an attempt
 /// on the batch and returns the error; the same bytes are sent next time.
-pub(crate) async fn deliver_pending(store: &Store, node: &NodeClient) -> Result<usize, SdkError> {
+pub(crate) async fn deliver_pending(
+    store: &Store,
+    node: &NodeClient,
+    drop_sent_bytes: bool,
+) -> Result<usize, SdkError> {
     let mut delivered = 0;
     loop {
         let batch = store
@@ -248,7 +286,7 @@ pub(crate) async fn deliver_pending(store: &Store, node: &NodeClient) -> Result<
         let envelopes: Vec<Envelope> = batch.iter().map(envelope).collect();
         match node.publish(&envelopes).await {
             Ok(()) => {
-                mark_sent(store, &batch).await?;
+                mark_sent(store, &batch, drop_sent_bytes).await?;
                 delivered += batch.len();
             }
             Err(error) => {
@@ -271,9 +309,13 @@ fn envelope(payload: &OutboundPayloadRecord) -> Envelope {
     }
 }
 
-async fn mark_sent(store: &Store, batch: &[OutboundPayloadRecord]) -> Result<(), SdkError> {
+async fn mark_sent(
+    store: &Store,
+    batch: &[OutboundPayloadRecord],
+    drop_bytes: bool,
+) -> Result<(), SdkError> {
     let (siblings, messages) = batch_messages(store, batch).await?;
-    save_update(store, on_published(batch, &siblings, &messages)).await
+    save_update(store, on_published(batch, &siblings, &messages, drop_bytes)).await
 }
 
 async fn count_attempt(

@@ -111,14 +111,13 @@ impl Installation {
     }
 
     /// The account encrypted under `key`, for storage.
-    pub fn to_encrypted_pickle(&self, key: &PickleKey) -> String {
-        self.account.pickle().encrypt(key.as_bytes())
+    pub fn to_encrypted_pickle(&self, key: &PickleKey) -> Result<String, CryptoError> {
+        super::sealed::seal(&self.account.pickle(), key)
     }
 
     /// The account back from [`Installation::to_encrypted_pickle`].
     pub fn from_encrypted_pickle(pickle: &str, key: &PickleKey) -> Result<Self, CryptoError> {
-        let pickle = AccountPickle::from_encrypted(pickle, key.as_bytes())
-            .map_err(|e| CryptoError::Pickle(e.to_string()))?;
+        let pickle: AccountPickle = super::sealed::open(pickle, key)?;
         Ok(Self::from_account(Account::from_pickle(pickle)))
     }
 
@@ -153,7 +152,7 @@ mod tests {
     fn pickles_round_trip_only_under_their_key() {
         let installation = Installation::generate();
         let key = PickleKey::from_bytes([7; 32]);
-        let pickle = installation.to_encrypted_pickle(&key);
+        let pickle = installation.to_encrypted_pickle(&key).unwrap();
         let back = Installation::from_encrypted_pickle(&pickle, &key).unwrap();
         assert_eq!(back.id(), installation.id());
         assert_eq!(back.identity_keys(), installation.identity_keys());

@@ -7,6 +7,7 @@
 mod installation;
 mod pickle_key;
 mod random;
+mod sealed;
 #[cfg(any(test, feature = "test-export"))]
 mod secrets;
 mod session;

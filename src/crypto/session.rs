@@ -102,14 +102,13 @@ impl OlmSession {
     }
 
     /// The session encrypted under `key`, for storage.
-    pub fn to_encrypted_pickle(&self, key: &PickleKey) -> String {
-        self.0.pickle().encrypt(key.as_bytes())
+    pub fn to_encrypted_pickle(&self, key: &PickleKey) -> Result<String, CryptoError> {
+        super::sealed::seal(&self.0.pickle(), key)
     }
 
     /// The session back from [`OlmSession::to_encrypted_pickle`].
     pub fn from_encrypted_pickle(pickle: &str, key: &PickleKey) -> Result<Self, CryptoError> {
-        let pickle = SessionPickle::from_encrypted(pickle, key.as_bytes())
-            .map_err(|e| CryptoError::Pickle(e.to_string()))?;
+        let pickle: SessionPickle = super::sealed::open(pickle, key)?;
         Ok(Self(Session::from_pickle(pickle)))
     }
 }
@@ -175,7 +174,7 @@ mod tests {
         let (bob_identity, bob_fallback) = bundle_keys(&bob);
         let session = alice.create_outbound_session(&bob_identity, &bob_fallback).unwrap();
         let key = PickleKey::from_bytes([3; 32]);
-        let pickle = session.to_encrypted_pickle(&key);
+        let pickle = session.to_encrypted_pickle(&key).unwrap();
         let back = OlmSession::from_encrypted_pickle(&pickle, &key).unwrap();
         assert_eq!(back.session_id(), session.session_id());
         assert!(

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeSet;
 
+use sha2::{Digest, Sha256};
+
 use super::{MessageRecord, MessageState, OutboundPayloadRecord, OutboundPayloadState};
 
 /// Failed publish attempts after which a payload (and its message) is marked `FAILED`.
@@ -22,11 +24,12 @@ pub struct DeliveryUpdate {
 }
 
 /// The node acknowledged `batch`. `siblings` are all payloads of the batch's messages (as
-/// stored), `messages` those messages.
+/// stored), `messages` those messages. With `drop_bytes`, sent payloads keep only their hash.
 pub fn on_published(
     batch: &[OutboundPayloadRecord],
     siblings: &[OutboundPayloadRecord],
     messages: &[MessageRecord],
+    drop_bytes: bool,
 ) -> DeliveryUpdate {
     let sent: BTreeSet<u64> = batch.iter().filter_map(|p| p.seq).collect();
     let is_sent = |p: &OutboundPayloadRecord| {
@@ -34,7 +37,15 @@ pub fn on_published(
     };
     let payloads = batch
         .iter()
-        .map(|p| OutboundPayloadRecord { state: OutboundPayloadState::Sent, ..p.clone() })
+        .map(|p| {
+            let mut sent = OutboundPayloadRecord { state: OutboundPayloadState::Sent, ..p.clone() };
+            if drop_bytes {
+                let digest = Sha256::digest(&sent.payload);
+                sent.payload_hash = Some(digest.iter().map(|b| format!("{b:02x}")).collect());
+                sent.payload = Vec::new();
+            }
+            sent
+        })
         .collect();
     let messages = messages
         .iter()
@@ -159,6 +170,7 @@ mod tests {
             created_at_ms: 1,
             attempts: 0,
             last_error: None,
+            payload_hash: None,
         }
     }
 
@@ -187,17 +199,24 @@ mod tests {
         let siblings = [p1.clone(), p2.clone(), p3.clone()];
 
         // Only p1 of m's two payloads goes out: m stays COMMITTED.
-        let first = on_published(std::slice::from_ref(&p1), &siblings, &[m.clone(), n.clone()]);
+        let first =
+            on_published(std::slice::from_ref(&p1), &siblings, &[m.clone(), n.clone()], false);
         assert_eq!(first.payloads.len(), 1);
         assert_eq!(first.payloads[0].state, Sent);
         assert!(first.messages.is_empty());
 
         // Then p2 and p3: m (its other payload already SENT) and n are SENT.
         let stored = [OutboundPayloadRecord { state: Sent, ..p1 }, p2.clone(), p3.clone()];
-        let second = on_published(&[p2, p3], &stored, &[m, n]);
+        let second = on_published(&[p2, p3], &stored, &[m, n], true);
         let states: Vec<(&str, MessageState)> =
             second.messages.iter().map(|m| (m.id.as_str(), m.state)).collect();
         assert_eq!(states, [("m", MessageState::Sent), ("n", MessageState::Sent)]);
+        // Dropped bytes leave the hash a decryption-failure report names.
+        assert!(second.payloads.iter().all(|p| p.payload.is_empty()));
+        assert_eq!(
+            second.payloads[0].payload_hash.as_deref(),
+            Some("dbc1b4c900ffe48d575b5da5c638040125f65db0fe3e24494b76ea986457d986")
+        );
     }
 
     #[test]
@@ -207,6 +226,7 @@ mod tests {
             std::slice::from_ref(&p),
             std::slice::from_ref(&p),
             &[message("m", MessageState::Failed)],
+            false,
         );
         assert!(failed.messages.is_empty());
     }

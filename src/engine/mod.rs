@@ -21,7 +21,7 @@ pub use records::{
     OWN_INSTALLATION, OutboundPayloadRecord, OwnInstallationRecord, SessionRecord, UserRecord,
 };
 pub use refresh::{RefreshPlan, RejectedEntry, needs_refresh, plan_refresh};
-pub use send::{Recipient, SendError, SendStep, conversation_id, plan_send};
+pub use send::{Recipient, SendError, SendStep, SessionUpdate, conversation_id, plan_send};
 pub use states::{
     ConversationState, InboundPayloadState, InstallationState, MessageState, OutboundPayloadState,
 };

@@ -122,6 +122,10 @@ pub struct OutboundPayloadRecord {
     /// Why the last attempt failed.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// Hex sha-256 of the payload, kept when its bytes are dropped after sending
+    /// (`deleteSentPayloads`): a decryption-failure report names the payload by it.
+    #[serde(default)]
+    pub payload_hash: Option<String>,
 }
 
 /// A payload pulled from this installation's inbox.

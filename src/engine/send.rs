@@ -39,13 +39,35 @@ pub struct Recipient {
     pub session: Option<(OlmSession, u32)>,
 }
 
+/// A session advanced by a step, to store (or to use for the next message of a group).
+#[derive(Debug)]
+pub struct SessionUpdate {
+    /// The peer installation.
+    pub installation_id: String,
+    /// The version to store: the one read + 1.
+    pub version: u32,
+    /// The advanced session.
+    pub session: OlmSession,
+}
+
+impl SessionUpdate {
+    /// The record to store, the session encrypted under `key`.
+    pub fn to_record(&self, key: &PickleKey) -> Result<SessionRecord, CryptoError> {
+        Ok(SessionRecord {
+            installation_id: self.installation_id.clone(),
+            version: self.version,
+            pickle: self.session.to_encrypted_pickle(key)?.into_bytes(),
+        })
+    }
+}
+
 /// What one sending step writes, all in one transaction.
 #[derive(Debug)]
 pub struct SendStep {
     /// One payload per recipient installation, in recipient order.
     pub payloads: Vec<OutboundPayloadRecord>,
     /// Every session used, advanced, at its read version + 1.
-    pub sessions: Vec<SessionRecord>,
+    pub sessions: Vec<SessionUpdate>,
     /// Session versions read (installation id, version; 0 = there was none): the commit
     /// must find them unchanged.
     pub read_versions: Vec<(String, u32)>,
@@ -79,7 +101,6 @@ pub enum SendError {
 /// Encrypts `message` for every recipient but this installation.
 pub fn plan_send(
     this: &Installation,
-    pickle_key: &PickleKey,
     message: &MessageRecord,
     conversation: &ConversationRecord,
     recipients: Vec<Recipient>,
@@ -155,11 +176,12 @@ pub fn plan_send(
             created_at_ms: now_ms,
             attempts: 0,
             last_error: None,
+            payload_hash: None,
         });
-        step.sessions.push(SessionRecord {
+        step.sessions.push(SessionUpdate {
             installation_id: installation.id.clone(),
             version: read_version.saturating_add(1),
-            pickle: session.to_encrypted_pickle(pickle_key).into_bytes(),
+            session,
         });
         step.read_versions.push((installation.id.clone(), read_version));
         if installation.state != InstallationState::SessionCreated {

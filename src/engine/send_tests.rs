@@ -90,7 +90,6 @@ fn two_installations_to_three_make_four_invites() {
 
     let step = plan_send(
         &alice1,
-        &key(),
         &message(MessageState::Uninitialized),
         &conversation(ConversationState::Uninitialized),
         recipients,
@@ -133,7 +132,6 @@ fn an_existing_session_advances_and_carries_a_plain_message() {
     let (mut bob, bob_record) = installation(BOB);
     let first = plan_send(
         &alice,
-        &key(),
         &message(MessageState::Uninitialized),
         &conversation(ConversationState::Uninitialized),
         vec![Recipient { installation: bob_record.clone(), session: None }],
@@ -142,11 +140,12 @@ fn an_existing_session_advances_and_carries_a_plain_message() {
     .unwrap();
     let (mut bob_session, _) = open(&mut bob, &alice, &first.payloads[0].payload);
 
-    let stored = std::str::from_utf8(&first.sessions[0].pickle).unwrap();
+    // Through storage and back, as the driver does.
+    let record = first.sessions[0].to_record(&key()).unwrap();
+    let stored = std::str::from_utf8(&record.pickle).unwrap();
     let session = OlmSession::from_encrypted_pickle(stored, &key()).unwrap();
     let second = plan_send(
         &alice,
-        &key(),
         &MessageRecord { id: "m2".into(), ..message(MessageState::Uninitialized) },
         &conversation(ConversationState::Invited),
         vec![Recipient {
@@ -179,7 +178,6 @@ fn failures_write_nothing() {
     let (_, bob_record) = installation(BOB);
     let committed = plan_send(
         &alice,
-        &key(),
         &message(MessageState::Committed),
         &conversation(ConversationState::Invited),
         vec![],
@@ -190,7 +188,6 @@ fn failures_write_nothing() {
     let broken = InstallationRecord { bundle: vec![0xff, 0x01], ..bob_record.clone() };
     let result = plan_send(
         &alice,
-        &key(),
         &message(MessageState::Uninitialized),
         &conversation(ConversationState::Uninitialized),
         vec![

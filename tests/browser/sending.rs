@@ -176,3 +176,25 @@ async fn two_clients_on_one_database_never_fork_a_session() {
         opened.iter().map(|o| o.split_once(':').unwrap().1.to_owned()).collect();
     assert_eq!(opened_ids, ids.iter().cloned().collect(), "one session decrypts all 40");
 }
+
+#[wasm_bindgen_test]
+async fn sent_payload_bytes_can_be_dropped_keeping_their_hash() {
+    let (alice, bob) = (TestWallet::random(), TestWallet::random());
+    let db = unique("alice");
+    let bob_client = client(&bob, &unique("bob"), 60_000).await;
+    let extra = [("deleteSentPayloads", JsValue::TRUE)];
+    let alice_client =
+        Client::create(super::client::options(&alice.signer(), &db, &extra)).await.unwrap();
+    let chat = conversation(&alice_client, &bob).await;
+    let id = send(&chat, "short-lived bytes").await;
+    until_state(&alice_client, std::slice::from_ref(&id), "SENT").await;
+
+    let store = e2ee_sdk::store::Store::open(&db).await.unwrap();
+    let queue = store.all::<e2ee_sdk::engine::OutboundPayloadRecord>().await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert!(queue[0].payload.is_empty());
+    let published = inbox(&bob_client).await;
+    let hash: String =
+        sha2::Sha256::digest(&published[0].message).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(queue[0].payload_hash.as_deref(), Some(hash.as_str()));
+}

@@ -52,6 +52,7 @@ fn outbound(installation: &str) -> OutboundPayloadRecord {
         created_at_ms: 7,
         attempts: 0,
         last_error: None,
+        payload_hash: None,
     }
 }
 
