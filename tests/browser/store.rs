@@ -230,3 +230,43 @@ async fn records_that_cannot_be_stored_are_refused_before_the_transaction() {
     assert!(matches!(changes.put(&too_big), Err(StoreError::Encode { store: "messages", .. })));
     assert!(changes.is_empty());
 }
+
+#[wasm_bindgen_test]
+async fn a_step_whose_reads_moved_writes_nothing() {
+    let store = Store::open(&unique("db")).await.unwrap();
+    let session =
+        |version| SessionRecord { installation_id: "i1".into(), version, pickle: vec![1] };
+    let mut first = Changes::new();
+    first.expect_version::<SessionRecord>(&"i1".into(), None).unwrap().put(&session(1)).unwrap();
+    store.save(first).await.unwrap();
+
+    // A step that read version 1 commits; one that read "absent" (or 1, again) does not.
+    let mut stale = Changes::new();
+    stale.expect_version::<SessionRecord>(&"i1".into(), None).unwrap();
+    stale.put(&session(9)).unwrap().put(&user()).unwrap();
+    assert!(matches!(store.save(stale).await, Err(StoreError::Conflict { store: "sessions" })));
+    assert_eq!(store.get::<UserRecord>(&"0xaaaa".into()).await.unwrap(), None, "nothing written");
+
+    let mut fresh = Changes::new();
+    fresh.expect_version::<SessionRecord>(&"i1".into(), Some(1)).unwrap().put(&session(2)).unwrap();
+    store.save(fresh).await.unwrap();
+    let mut replay = Changes::new();
+    replay
+        .expect_version::<SessionRecord>(&"i1".into(), Some(1))
+        .unwrap()
+        .put(&session(2))
+        .unwrap();
+    assert!(matches!(store.save(replay).await, Err(StoreError::Conflict { .. })));
+
+    // The same for a field such as a message's state.
+    let mut queued = Changes::new();
+    queued.put(&message("m", 1, MessageState::Committed)).unwrap();
+    store.save(queued).await.unwrap();
+    let mut send = Changes::new();
+    send.expect_field::<MessageRecord>(&"m".into(), "state", Some(&MessageState::Uninitialized))
+        .unwrap()
+        .put(&user())
+        .unwrap();
+    assert!(matches!(store.save(send).await, Err(StoreError::Conflict { store: "messages" })));
+    assert_eq!(store.get::<SessionRecord>(&"i1".into()).await.unwrap().unwrap().version, 2);
+}
