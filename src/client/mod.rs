@@ -10,21 +10,29 @@ use std::{
     time::Duration,
 };
 
-use js_sys::{Array, Function, Promise};
+mod conversation;
+mod signer;
+#[cfg(feature = "test-export")]
+mod test_export;
+
+pub use conversation::Conversation;
+use conversation::MessageInfo;
+use js_sys::Promise;
 use serde::{Deserialize, Serialize};
+use signer::JsSigner;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::{
     crypto::{Address, Installation, PickleKey, random_hex},
-    engine::{ConversationRecord, MessageRecord},
-    engine::{InstallationRecord, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry},
+    engine::{
+        InstallationRecord, MessageRecord, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry,
+    },
     error::{ErrorCode, SdkError},
-    identity::{self, EvictionMarker, WalletSigner},
-    js::describe,
+    identity::{self, EvictionMarker},
     net::{Envelope, NodeClient},
     sending::{self, Context},
-    store::{Store, index},
+    store::Store,
     tabs::{ProcessorLock, TabSignals},
     wake::Wake,
     wire::Topic,
@@ -367,81 +375,6 @@ impl Client {
         wasm_bindgen_futures::spawn_local(run_processors(Rc::downgrade(&inner)));
         Ok(Client { inner })
     }
-
-    /// The account's private key bytes (test builds only), to prove they never reach
-    /// storage in the clear.
-    #[cfg(feature = "test-export")]
-    pub fn secret_keys_for_tests(&self) -> Vec<Vec<u8>> {
-        self.inner.installation.borrow().secret_keys_for_tests()
-    }
-
-    /// Decrypts, in order, the payloads one sender installation (with curve25519 key
-    /// `sender_identity_key`) sent to this one, with one session opened by the first: each
-    /// as `"invite:<message id>"` or `"message:<message id>"` (test builds only; receiving
-    /// proper is the next issue).
-    #[cfg(feature = "test-export")]
-    pub fn open_payloads_for_tests(
-        &self,
-        sender_identity_key: &[u8],
-        payloads: &[Vec<u8>],
-    ) -> Result<Vec<String>, String> {
-        use prost::Message as _;
-
-        use crate::{
-            crypto::OlmCiphertext,
-            wire::{InboxPayload, Plaintext, PlaintextKind},
-        };
-        let mut session = None;
-        let mut opened = Vec::new();
-        for bytes in payloads {
-            let payload = InboxPayload::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
-            let message = OlmCiphertext {
-                message_type: payload.message_type,
-                ciphertext: payload.ciphertext,
-            };
-            let plaintext = match session.as_mut() {
-                None => {
-                    let mut installation = self.inner.installation.borrow_mut();
-                    let (created, plaintext) = installation
-                        .create_inbound_session(sender_identity_key, &message)
-                        .map_err(|e| e.to_string())?;
-                    session = Some(created);
-                    plaintext
-                }
-                Some(session) => session.decrypt(&message).map_err(|e| e.to_string())?,
-            };
-            let plaintext = Plaintext::decode(plaintext.as_slice()).map_err(|e| e.to_string())?;
-            opened.push(match plaintext.kind {
-                Some(PlaintextKind::Invite(invite)) => {
-                    format!("invite:{}", invite.message.map(|m| m.id).unwrap_or_default())
-                }
-                Some(PlaintextKind::Message(message)) => format!("message:{}", message.id),
-                None => return Err("an empty plaintext".into()),
-            });
-        }
-        Ok(opened)
-    }
-
-    /// Runs one pass of the processors now and reports its outcome (test builds only).
-    #[cfg(feature = "test-export")]
-    pub async fn process_for_tests(&self) -> Result<(), String> {
-        let store = self.inner.store().map_err(|e| e.to_string())?;
-        self.inner.process(&store).await.map_err(|e| format!("{}: {}", e.code.as_str(), e))
-    }
-
-    /// Makes the next send commit fail after its first writes (test builds only).
-    #[cfg(feature = "test-export")]
-    pub fn fault_next_commit_for_tests(&self) {
-        self.inner.fault_next_commit.set(true);
-    }
-
-    /// Closes the database connection under the client, as a browser may (test builds only).
-    #[cfg(feature = "test-export")]
-    pub fn lose_connection_for_tests(&self) {
-        if let Ok(store) = self.inner.store() {
-            store.lose_connection_for_tests();
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -580,122 +513,6 @@ impl Inner {
     }
 }
 
-/// A conversation with one peer.
-#[wasm_bindgen]
-pub struct Conversation {
-    inner: Rc<Inner>,
-    record: ConversationRecord,
-}
-
-#[wasm_bindgen]
-impl Conversation {
-    /// The conversation id (the same on both sides).
-    #[wasm_bindgen(getter)]
-    pub fn id(&self) -> String {
-        self.record.id.clone()
-    }
-
-    /// The other account, lower-case.
-    #[wasm_bindgen(getter, js_name = peerAddress)]
-    pub fn peer_address(&self) -> String {
-        self.record.peer_address.clone()
-    }
-
-    /// Stores `content` (a string, or bytes with `contentType`) as a new message and resolves
-    /// with its id once that write committed: from then on the message survives a reload.
-    /// Encryption and delivery follow in the background; read the state with
-    /// `client.message(id)`.
-    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
-    pub fn send(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] content: JsValue,
-        content_type: Option<String>,
-    ) -> Promise {
-        let (inner, record) = (self.inner.clone(), self.record.clone());
-        future_to_promise(async move {
-            let (content_type, bytes) = match content.as_string() {
-                Some(text) => {
-                    (content_type.unwrap_or_else(|| "text/plain".into()), text.into_bytes())
-                }
-                None => match content.dyn_into::<js_sys::Uint8Array>() {
-                    Ok(bytes) => (
-                        content_type.unwrap_or_else(|| "application/octet-stream".into()),
-                        bytes.to_vec(),
-                    ),
-                    Err(_) => {
-                        return Err(SdkError::new(
-                            ErrorCode::InvalidArgument,
-                            "content must be a string or a Uint8Array",
-                        )
-                        .into());
-                    }
-                },
-            };
-            let store = inner.store()?;
-            let message = sending::queue_message(
-                &store,
-                &record,
-                &inner.address.to_string(),
-                content_type,
-                bytes,
-                now_ms(),
-            )
-            .await?;
-            inner.wake_processors();
-            Ok(JsValue::from_str(&message.id))
-        })
-    }
-
-    /// The conversation's messages, oldest first.
-    #[wasm_bindgen(unchecked_return_type = "Promise<MessageInfo[]>")]
-    pub fn messages(&self) -> Promise {
-        let (inner, id) = (self.inner.clone(), self.record.id.clone());
-        future_to_promise(async move {
-            let store = inner.store()?;
-            let messages = store
-                .by_index::<MessageRecord>(
-                    index::MESSAGES_BY_CONVERSATION_TIME,
-                    &(&id, 0),
-                    &(&id, index::MAX_KEY_NUMBER),
-                    None,
-                )
-                .await
-                .map_err(SdkError::from)?;
-            let infos: Vec<MessageInfo> = messages.into_iter().map(MessageInfo::from).collect();
-            Ok(to_js(&infos)?)
-        })
-    }
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MessageInfo {
-    id: String,
-    conversation_id: String,
-    sender: String,
-    sent_at: u64,
-    state: crate::engine::MessageState,
-    content_type: String,
-    #[serde(with = "serde_bytes")]
-    content: Vec<u8>,
-    failure: Option<String>,
-}
-
-impl From<MessageRecord> for MessageInfo {
-    fn from(m: MessageRecord) -> Self {
-        Self {
-            id: m.id,
-            conversation_id: m.convo_id,
-            sender: m.sender_address,
-            sent_at: m.sent_at_ms,
-            state: m.state,
-            content_type: m.content_type,
-            content: m.content,
-            failure: m.failure,
-        }
-    }
-}
-
 /// The processors: encrypt pending messages, then deliver the outbound queue; on failure wait
 /// with backoff, otherwise until woken. Between passes it holds only a weak reference, so a
 /// client the app dropped stops them after its current wait.
@@ -723,46 +540,6 @@ async fn run_processors(client: Weak<Inner>) {
         drop(store);
         // `close()` wakes this wait, so a closed client stops at once.
         inner.wake.wait(delay).await;
-    }
-}
-
-/// The app's signer object, called as JS would.
-struct JsSigner(JsValue);
-
-impl JsSigner {
-    async fn call(&self, method: &str, args: &Array) -> Result<String, SdkError> {
-        let function = js_sys::Reflect::get(&self.0, &method.into())
-            .ok()
-            .and_then(|f| f.dyn_into::<Function>().ok())
-            .ok_or_else(|| {
-                SdkError::new(
-                    ErrorCode::InvalidArgument,
-                    format!("signer.{method} is not a function"),
-                )
-            })?;
-        let rejected = |e: JsValue| {
-            SdkError::new(ErrorCode::SignerRejected, format!("signer.{method}: {}", describe(&e)))
-        };
-        let mut value = function.apply(&self.0, args).map_err(rejected)?;
-        if let Some(promise) = value.dyn_ref::<Promise>() {
-            value = JsFuture::from(promise.clone()).await.map_err(rejected)?;
-        }
-        value.as_string().ok_or_else(|| {
-            SdkError::new(
-                ErrorCode::SignerRejected,
-                format!("signer.{method} did not give a string"),
-            )
-        })
-    }
-}
-
-impl WalletSigner for JsSigner {
-    async fn address(&self) -> Result<String, SdkError> {
-        self.call("getAddress", &Array::new()).await
-    }
-
-    async fn sign(&self, text: &str) -> Result<String, SdkError> {
-        self.call("signMessage", &Array::of1(&text.into())).await
     }
 }
 

@@ -1,0 +1,132 @@
+//! `Conversation`: a 1:1 conversation as JS holds it, and the message shape it hands out.
+
+use std::rc::Rc;
+
+use js_sys::Promise;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::{Inner, now_ms, to_js};
+use crate::{
+    engine::{ConversationRecord, MessageRecord},
+    error::{ErrorCode, SdkError},
+    sending,
+    store::index,
+};
+
+/// A conversation with one peer.
+#[wasm_bindgen]
+pub struct Conversation {
+    pub(super) inner: Rc<Inner>,
+    pub(super) record: ConversationRecord,
+}
+
+#[wasm_bindgen]
+impl Conversation {
+    /// The conversation id (the same on both sides).
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> String {
+        self.record.id.clone()
+    }
+
+    /// The other account, lower-case.
+    #[wasm_bindgen(getter, js_name = peerAddress)]
+    pub fn peer_address(&self) -> String {
+        self.record.peer_address.clone()
+    }
+
+    /// Stores `content` (a string, or bytes with `contentType`) as a new message and resolves
+    /// with its id once that write committed: from then on the message survives a reload.
+    /// Encryption and delivery follow in the background; read the state with
+    /// `client.message(id)`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn send(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] content: JsValue,
+        content_type: Option<String>,
+    ) -> Promise {
+        let (inner, record) = (self.inner.clone(), self.record.clone());
+        future_to_promise(async move {
+            let (content_type, bytes) = match content.as_string() {
+                Some(text) => {
+                    (content_type.unwrap_or_else(|| "text/plain".into()), text.into_bytes())
+                }
+                None => match content.dyn_into::<js_sys::Uint8Array>() {
+                    Ok(bytes) => (
+                        content_type.unwrap_or_else(|| "application/octet-stream".into()),
+                        bytes.to_vec(),
+                    ),
+                    Err(_) => {
+                        return Err(SdkError::new(
+                            ErrorCode::InvalidArgument,
+                            "content must be a string or a Uint8Array",
+                        )
+                        .into());
+                    }
+                },
+            };
+            let store = inner.store()?;
+            let message = sending::queue_message(
+                &store,
+                &record,
+                &inner.address.to_string(),
+                content_type,
+                bytes,
+                now_ms(),
+            )
+            .await?;
+            inner.wake_processors();
+            Ok(JsValue::from_str(&message.id))
+        })
+    }
+
+    /// The conversation's messages, oldest first.
+    #[wasm_bindgen(unchecked_return_type = "Promise<MessageInfo[]>")]
+    pub fn messages(&self) -> Promise {
+        let (inner, id) = (self.inner.clone(), self.record.id.clone());
+        future_to_promise(async move {
+            let store = inner.store()?;
+            let messages = store
+                .by_index::<MessageRecord>(
+                    index::MESSAGES_BY_CONVERSATION_TIME,
+                    &(&id, 0),
+                    &(&id, index::MAX_KEY_NUMBER),
+                    None,
+                )
+                .await
+                .map_err(SdkError::from)?;
+            let infos: Vec<MessageInfo> = messages.into_iter().map(MessageInfo::from).collect();
+            Ok(to_js(&infos)?)
+        })
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct MessageInfo {
+    id: String,
+    conversation_id: String,
+    sender: String,
+    sent_at: u64,
+    state: crate::engine::MessageState,
+    content_type: String,
+    #[serde(with = "serde_bytes")]
+    content: Vec<u8>,
+    failure: Option<String>,
+}
+
+impl From<MessageRecord> for MessageInfo {
+    fn from(m: MessageRecord) -> Self {
+        Self {
+            id: m.id,
+            conversation_id: m.convo_id,
+            sender: m.sender_address,
+            sent_at: m.sent_at_ms,
+            state: m.state,
+            content_type: m.content_type,
+            content: m.content,
+            failure: m.failure,
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Hooks for the browser tests only (cargo feature `test-export`, never in the package apps
+//! install): key bytes to look for at rest, a way to open payloads before receiving exists,
+//! and faults to inject.
+
+use super::Client;
+
+impl Client {
+    /// The account's private key bytes (test builds only), to prove they never reach
+    /// storage in the clear.
+    pub fn secret_keys_for_tests(&self) -> Vec<Vec<u8>> {
+        self.inner.installation.borrow().secret_keys_for_tests()
+    }
+    /// Decrypts, in order, the payloads one sender installation (with curve25519 key
+    /// `sender_identity_key`) sent to this one, with one session opened by the first: each
+    /// as `"invite:<message id>"` or `"message:<message id>"` (test builds only; receiving
+    /// proper is the next issue).
+    pub fn open_payloads_for_tests(
+        &self,
+        sender_identity_key: &[u8],
+        payloads: &[Vec<u8>],
+    ) -> Result<Vec<String>, String> {
+        use prost::Message as _;
+
+        use crate::{
+            crypto::OlmCiphertext,
+            wire::{InboxPayload, Plaintext, PlaintextKind},
+        };
+        let mut session = None;
+        let mut opened = Vec::new();
+        for bytes in payloads {
+            let payload = InboxPayload::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
+            let message = OlmCiphertext {
+                message_type: payload.message_type,
+                ciphertext: payload.ciphertext,
+            };
+            let plaintext = match session.as_mut() {
+                None => {
+                    let mut installation = self.inner.installation.borrow_mut();
+                    let (created, plaintext) = installation
+                        .create_inbound_session(sender_identity_key, &message)
+                        .map_err(|e| e.to_string())?;
+                    session = Some(created);
+                    plaintext
+                }
+                Some(session) => session.decrypt(&message).map_err(|e| e.to_string())?,
+            };
+            let plaintext = Plaintext::decode(plaintext.as_slice()).map_err(|e| e.to_string())?;
+            opened.push(match plaintext.kind {
+                Some(PlaintextKind::Invite(invite)) => {
+                    format!("invite:{}", invite.message.map(|m| m.id).unwrap_or_default())
+                }
+                Some(PlaintextKind::Message(message)) => format!("message:{}", message.id),
+                None => return Err("an empty plaintext".into()),
+            });
+        }
+        Ok(opened)
+    }
+    /// Runs one pass of the processors now and reports its outcome (test builds only).
+    pub async fn process_for_tests(&self) -> Result<(), String> {
+        let store = self.inner.store().map_err(|e| e.to_string())?;
+        self.inner.process(&store).await.map_err(|e| format!("{}: {}", e.code.as_str(), e))
+    }
+    /// Makes the next send commit fail after its first writes (test builds only).
+    pub fn fault_next_commit_for_tests(&self) {
+        self.inner.fault_next_commit.set(true);
+    }
+    /// Closes the database connection under the client, as a browser may (test builds only).
+    pub fn lose_connection_for_tests(&self) {
+        if let Ok(store) = self.inner.store() {
+            store.lose_connection_for_tests();
+        }
+    }
+}
