@@ -130,7 +130,7 @@ async fn load(
                         "the installation is encrypted with an app key: pass the same pickleKey",
                     )
                 })?
-                .unwrap()
+                .unwrap_pickle_key()
                 .await?,
         };
     let installation =

@@ -63,7 +63,7 @@ impl WrappedPickleKey {
     }
 
     /// The pickle key back.
-    pub async fn unwrap(&self) -> Result<PickleKey, StoreError> {
+    pub async fn unwrap_pickle_key(&self) -> Result<PickleKey, StoreError> {
         let subtle = subtle()?;
         let key = self.wrapping_key.dyn_ref::<CryptoKey>().ok_or_else(|| StoreError::Decode {
             store: store_names::META,
