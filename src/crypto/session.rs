@@ -124,16 +124,30 @@ mod tests {
         (bundle.identity_key, bundle.fallback_key.unwrap().key)
     }
 
-    #[test]
-    fn a_session_from_a_bundle_carries_messages_both_ways() {
+    /// Alice opens a session to Bob from his bundle and sends `first`; Bob opens it.
+    struct Pair {
+        alice: Installation,
+        bob: Installation,
+        outbound: OlmSession,
+        inbound: OlmSession,
+        first: OlmCiphertext,
+        plaintext: Vec<u8>,
+    }
+
+    fn pair(first: &[u8]) -> Pair {
         let (alice, mut bob) = (Installation::generate(), Installation::generate());
         let (bob_identity, bob_fallback) = bundle_keys(&bob);
         let mut outbound = alice.create_outbound_session(&bob_identity, &bob_fallback).unwrap();
-        let first = outbound.encrypt(b"hello bob").unwrap();
-        assert!(first.is_pre_key());
+        let first = outbound.encrypt(first).unwrap();
+        let (inbound, plaintext) =
+            bob.create_inbound_session(&bundle_keys(&alice).0, &first).unwrap();
+        Pair { alice, bob, outbound, inbound, first, plaintext }
+    }
 
-        let alice_identity = alice.unsigned_bundle("0xa", 0, 1, 0).identity_key;
-        let (mut inbound, plaintext) = bob.create_inbound_session(&alice_identity, &first).unwrap();
+    #[test]
+    fn a_session_from_a_bundle_carries_messages_both_ways() {
+        let Pair { mut outbound, mut inbound, first, plaintext, .. } = pair(b"hello bob");
+        assert!(first.is_pre_key());
         assert_eq!(plaintext, b"hello bob");
         assert_eq!(inbound.session_id(), outbound.session_id());
 
@@ -144,12 +158,9 @@ mod tests {
 
     #[test]
     fn tampered_replayed_and_foreign_messages_fail_without_panicking() {
-        let (alice, mut bob) = (Installation::generate(), Installation::generate());
-        let (bob_identity, bob_fallback) = bundle_keys(&bob);
-        let mut outbound = alice.create_outbound_session(&bob_identity, &bob_fallback).unwrap();
-        let first = outbound.encrypt(b"one").unwrap();
-        let alice_identity = alice.unsigned_bundle("0xa", 0, 1, 0).identity_key;
-        let (mut inbound, _) = bob.create_inbound_session(&alice_identity, &first).unwrap();
+        let Pair { alice, mut bob, mut outbound, mut inbound, first, .. } = pair(b"one");
+        let alice_identity = bundle_keys(&alice).0;
+        let bob_fallback = bundle_keys(&bob).1;
 
         let mut tampered = outbound.encrypt(b"two").unwrap();
         let last = tampered.ciphertext.len() - 1;
