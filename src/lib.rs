@@ -17,6 +17,7 @@ mod error;
 mod identity;
 mod js;
 pub mod net;
+mod receiving;
 mod sending;
 pub mod store;
 mod tabs;

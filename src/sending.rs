@@ -3,7 +3,7 @@
 //! outbound queue in order.
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     collections::{BTreeMap, BTreeSet},
 };
 
@@ -36,8 +36,19 @@ pub(crate) struct Context<'a> {
     pub(crate) pickle_key: &'a PickleKey,
     pub(crate) refresh_threshold_ms: u64,
     pub(crate) now_ms: fn() -> u64,
-    /// Test hook: make the next commit fail after its first writes.
-    pub(crate) fault_next_commit: &'a std::cell::Cell<bool>,
+    /// Faults the browser tests inject.
+    pub(crate) faults: &'a Faults,
+}
+
+/// Faults the browser tests inject (through the `test-export` hooks); all off otherwise.
+#[derive(Default)]
+pub(crate) struct Faults {
+    /// The next send commit fails after its first writes.
+    pub(crate) fail_next_commit: Cell<bool>,
+    /// The next encrypted payload has a byte of its ciphertext flipped.
+    pub(crate) corrupt_next_payload: Cell<bool>,
+    /// Inbox payloads are stored but not processed.
+    pub(crate) hold_inbound: Cell<bool>,
 }
 
 /// The conversation with `peer`, inserted as `UNINITIALIZED` if new.
@@ -89,6 +100,7 @@ pub(crate) async fn queue_message(
         content_type,
         content,
         failure: None,
+        resends: 0,
     };
     let mut changes = Changes::new();
     changes.insert(&message)?;
@@ -186,6 +198,10 @@ async fn encrypt_group(ctx: &Context<'_>, group: &[MessageRecord]) -> Result<usi
             }
             .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))?;
             for payload in &step.payloads {
+                if ctx.faults.corrupt_next_payload.replace(false) {
+                    changes.put(&corrupted(payload))?;
+                    continue;
+                }
                 changes.put(payload)?;
             }
             for installation in &step.installations {
@@ -207,7 +223,7 @@ async fn encrypt_group(ctx: &Context<'_>, group: &[MessageRecord]) -> Result<usi
         for conversation in conversations.values() {
             changes.put(conversation)?;
         }
-        if ctx.fault_next_commit.replace(false) {
+        if ctx.faults.fail_next_commit.replace(false) {
             // An existing conversation: inserting it fails after every write above.
             if let Some(conversation) = conversations.values().next() {
                 changes.insert(conversation)?;
@@ -220,6 +236,23 @@ async fn encrypt_group(ctx: &Context<'_>, group: &[MessageRecord]) -> Result<usi
         }
     }
     Err(SdkError::new(ErrorCode::Storage, "sessions kept changing under the send step"))
+}
+
+/// `payload` with the last byte of its ciphertext flipped (a test fault): it no longer
+/// authenticates at the recipient.
+fn corrupted(payload: &OutboundPayloadRecord) -> OutboundPayloadRecord {
+    use prost::Message as _;
+    let mut inbox =
+        crate::wire::InboxPayload::decode(payload.payload.as_slice()).unwrap_or_default();
+    if let Some(last) = inbox.ciphertext.last_mut() {
+        *last ^= 1;
+    }
+    let bytes = inbox.encode_to_vec();
+    OutboundPayloadRecord {
+        payload_hash: Some(crate::wire::payload_hash(&bytes)),
+        payload: bytes,
+        ..payload.clone()
+    }
 }
 
 /// Every installation of both participants (refreshed past THRESHOLD), or why the message
@@ -255,7 +288,7 @@ async fn recipients_of(
     Ok(Ok(installations))
 }
 
-fn unpickle(record: &SessionRecord, key: &PickleKey) -> Result<OlmSession, SdkError> {
+pub(crate) fn unpickle(record: &SessionRecord, key: &PickleKey) -> Result<OlmSession, SdkError> {
     let text = std::str::from_utf8(&record.pickle)
         .map_err(|_| SdkError::new(ErrorCode::Storage, "a stored session is not a pickle"))?;
     OlmSession::from_encrypted_pickle(text, key)

@@ -24,6 +24,23 @@ impl Wake {
         }
     }
 
+    /// Runs `future` until it completes (`Some`) or a notify comes first (`None`; the
+    /// future is dropped).
+    pub(crate) async fn race<T>(&self, future: impl Future<Output = T>) -> Option<T> {
+        let mut future = pin!(future);
+        std::future::poll_fn(|cx| {
+            if self.pending.replace(false) {
+                return Poll::Ready(None);
+            }
+            if let Poll::Ready(value) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(value));
+            }
+            *self.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
     /// Resolves at the next notify (or at once if one is pending), or after `timeout`.
     pub(crate) async fn wait(&self, timeout: Duration) {
         let mut sleep = pin!(gloo_timers::future::sleep(timeout));

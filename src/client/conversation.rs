@@ -7,7 +7,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::{Inner, now_ms, to_js};
+use super::{Inner, to_js};
 use crate::{
     engine::{ConversationRecord, MessageRecord},
     error::{ErrorCode, SdkError},
@@ -73,7 +73,7 @@ impl Conversation {
                 &inner.address.to_string(),
                 content_type,
                 bytes,
-                now_ms(),
+                inner.next_message_time(),
             )
             .await?;
             inner.wake_processors();
@@ -81,25 +81,62 @@ impl Conversation {
         })
     }
 
-    /// The conversation's messages, oldest first.
+    /// The conversation's messages in sender-timestamp order, oldest first. With `limit`,
+    /// the newest `limit` before `before` (all of them by default): pass the first one's
+    /// `sentAt` as `before` for the page before it.
     #[wasm_bindgen(unchecked_return_type = "Promise<MessageInfo[]>")]
-    pub fn messages(&self) -> Promise {
+    pub fn messages(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "MessagesOptions")] options: Option<JsValue>,
+    ) -> Promise {
         let (inner, id) = (self.inner.clone(), self.record.id.clone());
         future_to_promise(async move {
+            let options: MessagesOptions = match options {
+                Some(value) if !value.is_undefined() && !value.is_null() => {
+                    serde_wasm_bindgen::from_value(value).map_err(|e| {
+                        SdkError::new(ErrorCode::InvalidArgument, format!("invalid options: {e}"))
+                    })?
+                }
+                _ => MessagesOptions::default(),
+            };
             let store = inner.store()?;
-            let messages = store
-                .by_index::<MessageRecord>(
-                    index::MESSAGES_BY_CONVERSATION_TIME,
-                    &(&id, 0),
-                    &(&id, index::MAX_KEY_NUMBER),
-                    None,
-                )
-                .await
-                .map_err(SdkError::from)?;
+            let upper = options.before.map_or(index::MAX_KEY_NUMBER, |b| b.saturating_sub(1));
+            let (lower, upper) = ((&id, 0), (&id, upper));
+            let messages = match options.limit {
+                None => {
+                    store
+                        .by_index::<MessageRecord>(
+                            index::MESSAGES_BY_CONVERSATION_TIME,
+                            &lower,
+                            &upper,
+                            None,
+                        )
+                        .await
+                }
+                Some(limit) => store
+                    .by_index_newest_first::<MessageRecord>(
+                        index::MESSAGES_BY_CONVERSATION_TIME,
+                        &lower,
+                        &upper,
+                        limit,
+                    )
+                    .await
+                    .map(|mut newest| {
+                        newest.reverse();
+                        newest
+                    }),
+            }
+            .map_err(SdkError::from)?;
             let infos: Vec<MessageInfo> = messages.into_iter().map(MessageInfo::from).collect();
             Ok(to_js(&infos)?)
         })
     }
+}
+
+#[derive(Default, serde::Deserialize)]
+struct MessagesOptions {
+    limit: Option<u32>,
+    before: Option<u64>,
 }
 
 #[derive(Serialize)]

@@ -26,13 +26,15 @@ use wasm_bindgen_futures::{JsFuture, future_to_promise};
 use crate::{
     crypto::{Address, Installation, PickleKey, random_hex},
     engine::{
-        InstallationRecord, MessageRecord, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry,
+        ConversationRecord, InboundPayloadRecord, InboundPayloadState, InstallationRecord,
+        MessageRecord, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry,
     },
     error::{ErrorCode, SdkError},
     identity::{self, EvictionMarker},
-    net::{Envelope, NodeClient},
-    sending::{self, Context},
-    store::Store,
+    net::{Envelope, NetError, NodeClient, SubscriptionEvent},
+    receiving,
+    sending::{self, Context, Faults},
+    store::{Store, index},
     tabs::{ProcessorLock, TabSignals},
     wake::Wake,
     wire::Topic,
@@ -97,11 +99,59 @@ export interface MessageInfo {
   sender: string;
   /** The sender's timestamp (ms since 1970). */
   sentAt: number;
-  state: "UNINITIALIZED" | "COMMITTED" | "SENT" | "FAILED" | "RECEIVED";
+  state: MessageState;
   contentType: string;
   content: Uint8Array;
-  /** Why it failed, when `state` is `"FAILED"`. */
+  /** Why it failed, when `state` is `"FAILED"` or `"UNDECRYPTABLE"`. */
   failure: string | null;
+}
+
+/**
+ * Where a message is. Sent by this account: `UNINITIALIZED` (stored, not yet encrypted),
+ * `COMMITTED` (encrypted, queued), `SENT` (the node has it), `FAILED`. From the peer:
+ * `RECEIVED`, or `UNDECRYPTABLE`: a marker for a payload that could not be decrypted; the
+ * sender was asked to re-send, and the re-sent message replaces the marker. Copies of this
+ * account's messages from its other installations arrive as `SENT`.
+ */
+export type MessageState =
+  | "UNINITIALIZED" | "COMMITTED" | "SENT" | "FAILED" | "RECEIVED" | "UNDECRYPTABLE";
+
+/** Options of `conversation.messages`. */
+export interface MessagesOptions {
+  /** At most this many: the newest ones before `before`, returned oldest first. */
+  limit?: number;
+  /** Only messages sent before this time (ms since 1970, exclusive). */
+  before?: number;
+}
+
+/** A conversation as listed by `client.conversations()`. */
+export interface ConversationInfo {
+  id: string;
+  /** The other account, lower-case. */
+  peerAddress: string;
+  /** `UNINITIALIZED` until a message went out or an invite came in. */
+  state: "UNINITIALIZED" | "INVITED";
+  /** When it was created here (ms since 1970). */
+  createdAt: number;
+}
+
+/** Why a received payload was not shown as a message. */
+export type InboundFailureCode =
+  | "MALFORMED" | "OVERSIZED" | "UNKNOWN_SENDER" | "FORGED_SENDER" | "UNKNOWN_SESSION"
+  | "BAD_MAC" | "REPLAY" | "WRONG_CONVERSATION" | "BAD_NOTICE";
+
+/** A received payload that failed (`FAILED`: the sender was asked to re-send) or was
+ * refused (`REJECTED`). */
+export interface InboundFailureInfo {
+  /** Hex sha-256 of the payload. */
+  hash: string;
+  state: "FAILED" | "REJECTED";
+  code: InboundFailureCode;
+  detail: string | null;
+  /** The installation it claimed to come from, if it could be read. */
+  senderInstallationId: string | null;
+  /** When it arrived here (ms since 1970). */
+  receivedAt: number;
 }
 
 /** What `client.probeNode()` found: an envelope published and read back. */
@@ -148,8 +198,15 @@ struct Inner {
     wake: Wake,
     /// Wakes them from other tabs and browser events; dropped by `close()`.
     signals: RefCell<Option<TabSignals>>,
-    /// Test hook: the next send commit fails midway.
-    fault_next_commit: Cell<bool>,
+    /// Stops the inbox subscription; notified by `close()` and on drop.
+    stop: Rc<Wake>,
+    /// The inbox must be pulled from its cursor (at start, after the stream reconnects).
+    pull_needed: Cell<bool>,
+    /// The last timestamp given to a message sent here: each is later than the one before,
+    /// so messages queued within one millisecond keep their order.
+    last_message_at_ms: Cell<u64>,
+    /// Faults the browser tests inject.
+    faults: Faults,
     delete_sent_payloads: bool,
     /// Taken out by `close()`; calls in flight hold their own `Rc`, and the connection closes
     /// when the last one finishes.
@@ -308,6 +365,45 @@ impl Client {
         self.inner.store.borrow_mut().take();
         self.inner.signals.borrow_mut().take();
         self.inner.wake.notify();
+        self.inner.stop.notify();
+    }
+
+    /// Every conversation, oldest first.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ConversationInfo[]>")]
+    pub fn conversations(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let store = inner.store()?;
+            let mut all = store.all::<ConversationRecord>().await.map_err(SdkError::from)?;
+            all.sort_by_key(|c| c.created_at_ms);
+            let infos: Vec<ConversationInfo> =
+                all.into_iter().map(ConversationInfo::from).collect();
+            Ok(to_js(&infos)?)
+        })
+    }
+
+    /// Received payloads that failed or were refused, and why.
+    #[wasm_bindgen(js_name = inboundFailures, unchecked_return_type = "Promise<InboundFailureInfo[]>")]
+    pub fn inbound_failures(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let store = inner.store()?;
+            let mut infos = Vec::new();
+            for state in [InboundPayloadState::Failed, InboundPayloadState::Rejected] {
+                let found = store
+                    .by_index::<InboundPayloadRecord>(
+                        index::INBOUND_BY_STATE_ORDER,
+                        &(state, ""),
+                        &(state, "~"),
+                        None,
+                    )
+                    .await
+                    .map_err(SdkError::from)?;
+                infos.extend(found.into_iter().filter_map(InboundFailureInfo::from_record));
+            }
+            infos.sort_by_key(|i| i.received_at);
+            Ok(to_js(&infos)?)
+        })
     }
 }
 
@@ -351,7 +447,10 @@ impl Client {
             pickle_key: identity.pickle_key,
             wake: Wake::default(),
             signals: RefCell::new(None),
-            fault_next_commit: Cell::new(false),
+            stop: Rc::new(Wake::default()),
+            pull_needed: Cell::new(true),
+            last_message_at_ms: Cell::new(0),
+            faults: Faults::default(),
             delete_sent_payloads: options.delete_sent_payloads,
             db_name: options.db_name,
             store: RefCell::new(Some(Rc::new(store))),
@@ -389,6 +488,45 @@ struct InstallationInfo {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
+struct ConversationInfo {
+    id: String,
+    peer_address: String,
+    state: crate::engine::ConversationState,
+    created_at: u64,
+}
+
+impl From<ConversationRecord> for ConversationInfo {
+    fn from(c: ConversationRecord) -> Self {
+        Self { id: c.id, peer_address: c.peer_address, state: c.state, created_at: c.created_at_ms }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InboundFailureInfo {
+    hash: String,
+    state: InboundPayloadState,
+    code: crate::engine::InboundFailure,
+    detail: Option<String>,
+    sender_installation_id: Option<String>,
+    received_at: u64,
+}
+
+impl InboundFailureInfo {
+    fn from_record(p: InboundPayloadRecord) -> Option<Self> {
+        Some(Self {
+            code: p.failure?,
+            hash: p.hash,
+            state: p.state,
+            detail: p.detail,
+            sender_installation_id: p.sender_installation_id,
+            received_at: p.received_at_ms,
+        })
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct NodeProbe {
     topic: String,
     published: u32,
@@ -419,11 +557,39 @@ impl Inner {
             pickle_key: &self.pickle_key,
             refresh_threshold_ms: self.refresh_threshold_ms,
             now_ms,
-            fault_next_commit: &self.fault_next_commit,
+            faults: &self.faults,
         };
+        // What was in flight first: the outbound queue, then payloads already received.
+        let delivered =
+            sending::deliver_pending(store, &self.node, self.delete_sent_payloads).await;
+        let received = self.receive(&context).await;
         let encrypted = sending::encrypt_pending(&context).await;
-        sending::deliver_pending(store, &self.node, self.delete_sent_payloads).await?;
-        encrypted.map(drop)
+        let delivered_again =
+            sending::deliver_pending(store, &self.node, self.delete_sent_payloads).await;
+        delivered.and(received).and(encrypted).and(delivered_again).map(drop)
+    }
+
+    /// Processes received payloads, pulls the inbox if due, and processes what it brought.
+    async fn receive(&self, context: &Context<'_>) -> Result<(), SdkError> {
+        if self.faults.hold_inbound.get() {
+            return Ok(());
+        }
+        receiving::process_received(context).await?;
+        if self.pull_needed.replace(false) {
+            if let Err(e) = receiving::pull_inbox(context).await {
+                self.pull_needed.set(true);
+                return Err(e);
+            }
+            receiving::process_received(context).await?;
+        }
+        Ok(())
+    }
+
+    /// The timestamp of a message queued now: later than the previous one.
+    fn next_message_time(&self) -> u64 {
+        let at = now_ms().max(self.last_message_at_ms.get().saturating_add(1));
+        self.last_message_at_ms.set(at);
+        at
     }
 
     fn check_open(&self) -> Result<(), SdkError> {
@@ -521,6 +687,11 @@ async fn run_processors(client: Weak<Inner>) {
     // One tab at a time runs them; the others' work reaches it through the channel.
     let stopped = || client.upgrade().is_none_or(|inner| inner.closed.get());
     let Some(_lock) = ProcessorLock::acquire(&name, stopped).await else { return };
+    // The lock holder follows the inbox; the stream stops with the client.
+    if let Some(inner) = client.upgrade() {
+        let topic = Topic::inbox(&inner.own.borrow().id);
+        wasm_bindgen_futures::spawn_local(follow_inbox(client.clone(), inner.stop.clone(), topic));
+    }
     let backoff = crate::net::Backoff::default();
     let mut failures = 0u32;
     loop {
@@ -540,6 +711,46 @@ async fn run_processors(client: Weak<Inner>) {
         drop(store);
         // `close()` wakes this wait, so a closed client stops at once.
         inner.wake.wait(delay).await;
+    }
+}
+
+/// Follows the inbox topic: each streamed envelope is stored (`RECEIVED`) and wakes the
+/// processors; each (re)connection asks them to pull the gap from the saved cursor.
+async fn follow_inbox(client: Weak<Inner>, stop: Rc<Wake>, topic: Topic) {
+    let Some(mut subscription) = client.upgrade().map(|i| i.node.subscribe(&[topic])) else {
+        return;
+    };
+    loop {
+        let Some(event) = stop.race(subscription.next()).await else { return };
+        let Some(inner) = client.upgrade() else { return };
+        if inner.closed.get() {
+            return;
+        }
+        match event {
+            Ok(SubscriptionEvent::Connected { .. }) => inner.pull_needed.set(true),
+            Ok(SubscriptionEvent::Envelope(envelope)) => {
+                let stored = match inner.store() {
+                    Ok(store) => {
+                        receiving::store_envelopes(&store, &[envelope], None, now_ms()).await
+                    }
+                    Err(e) => Err(e),
+                };
+                if stored.is_err() {
+                    // The pull from the saved cursor will bring it again.
+                    inner.pull_needed.set(true);
+                }
+            }
+            Err(NetError::Aborted) => return,
+            // The subscription reconnects with backoff on the next call.
+            Err(_) => continue,
+        }
+        inner.wake.notify();
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.notify();
     }
 }
 

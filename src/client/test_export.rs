@@ -62,7 +62,18 @@ impl Client {
     }
     /// Makes the next send commit fail after its first writes (test builds only).
     pub fn fault_next_commit_for_tests(&self) {
-        self.inner.fault_next_commit.set(true);
+        self.inner.faults.fail_next_commit.set(true);
+    }
+    /// Flips a byte of the next payload encrypted, so that its recipient cannot decrypt it
+    /// (test builds only).
+    pub fn corrupt_next_payload_for_tests(&self) {
+        self.inner.faults.corrupt_next_payload.set(true);
+    }
+    /// While `hold` is set, inbox payloads are stored but not processed (test builds only):
+    /// a reload "after storing, before processing".
+    pub fn hold_inbound_for_tests(&self, hold: bool) {
+        self.inner.faults.hold_inbound.set(hold);
+        self.inner.wake.notify();
     }
     /// Closes the database connection under the client, as a browser may (test builds only).
     pub fn lose_connection_for_tests(&self) {

@@ -82,6 +82,11 @@ impl Installation {
         })
     }
 
+    /// This installation's ed25519 signature over `message` (decryption-failure notices).
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.account.sign(message).to_bytes().to_vec()
+    }
+
     /// Replaces the fallback key. vodozemac keeps the previous one, so senders that have not
     /// refreshed yet can still open sessions with it until the next rotation.
     pub fn rotate_fallback_key(&mut self) {

@@ -17,9 +17,10 @@ mod wallet;
 pub use installation::{IdentityKeys, Installation, installation_id, random_id};
 pub use pickle_key::PickleKey;
 pub use random::random_hex;
-pub use session::{OlmCiphertext, OlmSession};
+pub use session::{OlmCiphertext, OlmSession, OpenError};
 pub use verify::{
     BundleError, ContactFact, VerifiedBundle, VerifiedRevocation, verify_contact_entry,
+    verify_installation_signature,
 };
 pub use wallet::{Address, AddressError, SignatureError, WalletSignature, eip191_hash};
 
@@ -35,7 +36,4 @@ pub enum CryptoError {
     /// An Olm session could not be created or could not encrypt (a bad peer key, say).
     #[error("Olm session failure: {0}")]
     Session(String),
-    /// A message could not be decrypted: tampered, replayed, or for another session.
-    #[error("could not decrypt: {0}")]
-    Decrypt(String),
 }

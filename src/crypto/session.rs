@@ -23,16 +23,68 @@ impl OlmCiphertext {
         Self { message_type: u32::try_from(message_type).unwrap_or(u32::MAX), ciphertext }
     }
 
-    fn to_message(&self) -> Result<OlmMessage, CryptoError> {
+    fn to_message(&self) -> Result<OlmMessage, OpenError> {
         let message_type = usize::try_from(self.message_type)
-            .map_err(|_| CryptoError::Decrypt("unknown message type".into()))?;
+            .map_err(|_| OpenError::Malformed("unknown message type".into()))?;
         OlmMessage::from_parts(message_type, &self.ciphertext)
-            .map_err(|e| CryptoError::Decrypt(e.to_string()))
+            .map_err(|e| OpenError::Malformed(e.to_string()))
     }
 
     /// Whether this message can open a session.
     pub fn is_pre_key(&self) -> bool {
         self.message_type == 0
+    }
+
+    /// The id of the session a pre-key message belongs to (`None` for a normal message, or
+    /// one that does not parse).
+    pub fn pre_key_session_id(&self) -> Option<String> {
+        match self.to_message().ok()? {
+            OlmMessage::PreKey(message) => Some(message.session_id()),
+            OlmMessage::Normal(_) => None,
+        }
+    }
+}
+
+/// Why a received Olm message could not be opened: each is told apart because the receiver
+/// reacts differently (a replay is dropped quietly, a bad MAC asks the sender to re-send).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// Not an Olm message at all.
+    #[error("not an Olm message: {0}")]
+    Malformed(String),
+    /// A pre-key message made with an identity key other than the claimed sender's.
+    #[error("the pre-key message was made with another identity key than the sender's")]
+    IdentityMismatch,
+    /// A pre-key message for a key this installation does not have (rotated out long ago).
+    #[error("the pre-key message uses a key this installation does not have")]
+    UnknownKey,
+    /// The message key was used already (a replay) or discarded.
+    #[error("the message key was already used (a replay)")]
+    Replay,
+    /// Authentication failed: the message was altered or belongs to another session.
+    #[error("the message does not authenticate: {0}")]
+    BadMac(String),
+}
+
+impl From<vodozemac::olm::DecryptionError> for OpenError {
+    fn from(error: vodozemac::olm::DecryptionError) -> Self {
+        use vodozemac::olm::DecryptionError;
+        match error {
+            DecryptionError::MissingMessageKey(_) => Self::Replay,
+            other => Self::BadMac(other.to_string()),
+        }
+    }
+}
+
+impl From<vodozemac::olm::SessionCreationError> for OpenError {
+    fn from(error: vodozemac::olm::SessionCreationError) -> Self {
+        use vodozemac::olm::SessionCreationError;
+        match error {
+            SessionCreationError::MismatchedIdentityKey(..) => Self::IdentityMismatch,
+            SessionCreationError::MissingOneTimeKey(_) => Self::UnknownKey,
+            SessionCreationError::Decryption(e) => e.into(),
+            other => Self::BadMac(other.to_string()),
+        }
     }
 }
 
@@ -68,18 +120,25 @@ impl Installation {
     }
 
     /// Opens the session a peer started with a pre-key message, and decrypts that message.
+    ///
+    /// This changes nothing in the account worth storing: vodozemac removes only one-time
+    /// keys, and installations publish none (sessions start from the fallback key, which
+    /// stays until the next rotation).
     pub fn create_inbound_session(
         &mut self,
         peer_identity_key: &[u8],
         message: &OlmCiphertext,
-    ) -> Result<(OlmSession, Vec<u8>), CryptoError> {
+    ) -> Result<(OlmSession, Vec<u8>), OpenError> {
         let OlmMessage::PreKey(pre_key) = message.to_message()? else {
-            return Err(CryptoError::Session("expected a pre-key message".into()));
+            return Err(OpenError::Malformed("expected a pre-key message".into()));
         };
-        let created = self
-            .account_mut()
-            .create_inbound_session(SessionConfig::version_1(), key(peer_identity_key)?, &pre_key)
-            .map_err(|e| CryptoError::Session(e.to_string()))?;
+        let peer = Curve25519PublicKey::from_slice(peer_identity_key)
+            .map_err(|e| OpenError::Malformed(e.to_string()))?;
+        let created = self.account_mut().create_inbound_session(
+            SessionConfig::version_1(),
+            peer,
+            &pre_key,
+        )?;
         Ok((OlmSession(created.session), created.plaintext))
     }
 }
@@ -92,8 +151,8 @@ impl OlmSession {
     }
 
     /// Decrypts a message of this session, advancing the ratchet.
-    pub fn decrypt(&mut self, message: &OlmCiphertext) -> Result<Vec<u8>, CryptoError> {
-        self.0.decrypt(&message.to_message()?).map_err(|e| CryptoError::Decrypt(e.to_string()))
+    pub fn decrypt(&mut self, message: &OlmCiphertext) -> Result<Vec<u8>, OpenError> {
+        Ok(self.0.decrypt(&message.to_message()?)?)
     }
 
     /// vodozemac's session id (both sides agree on it).
@@ -165,17 +224,20 @@ mod tests {
         let mut tampered = outbound.encrypt(b"two").unwrap();
         let last = tampered.ciphertext.len() - 1;
         tampered.ciphertext[last] ^= 1;
-        assert!(matches!(inbound.decrypt(&tampered), Err(CryptoError::Decrypt(_))));
+        assert!(matches!(inbound.decrypt(&tampered), Err(OpenError::BadMac(_))));
 
         let second = outbound.encrypt(b"three").unwrap();
         assert_eq!(inbound.decrypt(&second).unwrap(), b"three");
-        assert!(inbound.decrypt(&second).is_err(), "a replay is refused");
+        assert_eq!(inbound.decrypt(&second), Err(OpenError::Replay), "a replay is refused");
 
         let garbage = OlmCiphertext { message_type: 7, ciphertext: vec![1, 2, 3] };
         assert!(inbound.decrypt(&garbage).is_err());
         let truncated =
             OlmCiphertext { message_type: 0, ciphertext: first.ciphertext[..10].to_vec() };
         assert!(bob.create_inbound_session(&alice_identity, &truncated).is_err());
+        let mallory = Installation::generate();
+        let forged = bob.create_inbound_session(&bundle_keys(&mallory).0, &first);
+        assert_eq!(forged.err(), Some(OpenError::IdentityMismatch));
         assert!(alice.create_outbound_session(&[1; 31], &bob_fallback).is_err());
     }
 

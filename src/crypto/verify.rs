@@ -141,6 +141,17 @@ pub fn verify_contact_entry(
     }
 }
 
+/// Whether `signature` is the installation with ed25519 key `signing_key`'s signature over
+/// `message` (its fallback keys, its decryption-failure notices).
+pub fn verify_installation_signature(signing_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    let key =
+        <&[u8; 32]>::try_from(signing_key).ok().and_then(|k| Ed25519PublicKey::from_slice(k).ok());
+    let (Some(key), Ok(signature)) = (key, Ed25519Signature::from_slice(signature)) else {
+        return false;
+    };
+    key.verify(message, &signature).is_ok()
+}
+
 fn verify_bundle(
     bundle: InstallationBundle,
     topic_address: &Address,
@@ -159,13 +170,11 @@ fn verify_bundle(
         .as_ref()
         .ok_or_else(|| BundleError::Malformed("the bundle has no fallback key".into()))?;
     key32(&fallback.key, "fallback key")?;
-    let bad_fallback = || BundleError::FallbackSignatureInvalid(bundle.installation_id.clone());
-    let signing_key = Ed25519PublicKey::from_slice(&signing).map_err(|_| bad_fallback())?;
-    let signature =
-        Ed25519Signature::from_slice(&fallback.signature).map_err(|_| bad_fallback())?;
     let signed =
         fallback_signing_bytes(&bundle.installation_id, &fallback.key, fallback.created_at_ms);
-    signing_key.verify(&signed, &signature).map_err(|_| bad_fallback())?;
+    if !verify_installation_signature(&signing, &signed, &fallback.signature) {
+        return Err(BundleError::FallbackSignatureInvalid(bundle.installation_id.clone()));
+    }
 
     if bundle.expires_at_ms <= now_ms {
         return Err(BundleError::Expired {

@@ -171,6 +171,7 @@ mod tests {
             attempts: 0,
             last_error: None,
             payload_hash: None,
+            session_id: None,
         }
     }
 
@@ -184,6 +185,7 @@ mod tests {
             content_type: "text/plain".into(),
             content: vec![],
             failure: None,
+            resends: 0,
         }
     }
 

@@ -5,9 +5,9 @@
 //! `store/` persists what it returns, `net/` carries what it asks for, and `client.rs` wires
 //! the two together.
 //!
-//! It holds the records and the states they carry; the processors grow here.
 
 mod delivery;
+mod receive;
 mod records;
 mod refresh;
 mod send;
@@ -16,12 +16,21 @@ mod states;
 pub use delivery::{
     DeliveryUpdate, MAX_ATTEMPTS, QueueError, cancel, on_publish_failed, on_published, retry,
 };
+pub use receive::{
+    FailureStep, InboundFailure, NOTICE_INTERVAL_MS, Opened, ReceiveStep, Rejection, SenderKeys,
+    carried_message, marker_id, open_payload, parse_inbound, plan_decryption_failure, plan_receive,
+    processed, verify_notice,
+};
 pub use records::{
-    ConversationRecord, InboundPayloadRecord, InstallationRecord, MessageRecord, MetaRecord,
-    OWN_INSTALLATION, OutboundPayloadRecord, OwnInstallationRecord, SessionRecord, UserRecord,
+    ConversationRecord, INBOX_CURSOR, InboundPayloadRecord, InboxCursorRecord, InstallationRecord,
+    MessageRecord, MetaRecord, OWN_INSTALLATION, OutboundPayloadRecord, OwnInstallationRecord,
+    SessionRecord, UserRecord,
 };
 pub use refresh::{RefreshPlan, RejectedEntry, needs_refresh, plan_refresh};
-pub use send::{Recipient, SendError, SendStep, SessionUpdate, conversation_id, plan_send};
+pub use send::{
+    MAX_RESENDS, Recipient, Resend, ResendStep, SendError, SendStep, SessionUpdate,
+    conversation_id, plan_resend, plan_send,
+};
 pub use states::{
     ConversationState, InboundPayloadState, InstallationState, MessageState, OutboundPayloadState,
 };

@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ConversationState, InboundPayloadState, InstallationState, MessageState, OutboundPayloadState,
+    ConversationState, InboundFailure, InboundPayloadState, InstallationState, MessageState,
+    OutboundPayloadState,
 };
 
 /// A named value of this installation.
@@ -48,6 +49,10 @@ pub struct InstallationRecord {
     pub bundle: Vec<u8>,
     /// When the bundle expires.
     pub expires_at_ms: u64,
+    /// When this installation last sent it a decryption-failure notice (they are
+    /// rate-limited per installation, so two broken peers cannot keep each other busy).
+    #[serde(default)]
+    pub last_notice_at_ms: Option<u64>,
 }
 
 /// The Olm session with one peer installation.
@@ -94,9 +99,12 @@ pub struct MessageRecord {
     /// The content.
     #[serde(with = "serde_bytes")]
     pub content: Vec<u8>,
-    /// Why it is `FAILED`, when it is.
+    /// Why it is `FAILED` or `UNDECRYPTABLE`, when it is.
     #[serde(default)]
     pub failure: Option<String>,
+    /// Times it was re-sent because a recipient could not decrypt it (capped).
+    #[serde(default)]
+    pub resends: u32,
 }
 
 /// An encrypted payload queued for one installation's inbox.
@@ -122,10 +130,14 @@ pub struct OutboundPayloadRecord {
     /// Why the last attempt failed.
     #[serde(default)]
     pub last_error: Option<String>,
-    /// Hex sha-256 of the payload, kept when its bytes are dropped after sending
-    /// (`deleteSentPayloads`): a decryption-failure report names the payload by it.
+    /// Hex sha-256 of the payload: a decryption-failure notice names the payload by it
+    /// (kept when the bytes are dropped after sending, `deleteSentPayloads`).
     #[serde(default)]
     pub payload_hash: Option<String>,
+    /// The Olm session that encrypted it: a notice about a session already replaced is
+    /// stale and ignored.
+    #[serde(default)]
+    pub session_id: Option<String>,
 }
 
 /// A payload pulled from this installation's inbox.
@@ -135,11 +147,38 @@ pub struct InboundPayloadRecord {
     pub hash: String,
     /// Where it is in processing.
     pub state: InboundPayloadState,
+    /// Processing order: the envelope's timestamp (ns) as 20 zero-padded digits, so that a
+    /// string index sorts it (IndexedDB numbers cannot hold it exactly).
+    pub order: String,
     /// When it was received here.
     pub received_at_ms: u64,
-    /// The raw payload, stored before processing.
+    /// The raw payload, stored before processing; dropped once processed (the hash stays).
     #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
+    /// The sender installation it claims, once read.
+    #[serde(default)]
+    pub sender_installation_id: Option<String>,
+    /// Why it is `FAILED` or `REJECTED`.
+    #[serde(default)]
+    pub failure: Option<InboundFailure>,
+    /// The failure's details, for logs.
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// The `meta` key of the [`InboxCursorRecord`].
+pub const INBOX_CURSOR: &str = "inbox_cursor";
+
+/// Where the last pull of this installation's inbox ended (the node's paging cursor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxCursorRecord {
+    /// Always [`INBOX_CURSOR`].
+    pub key: String,
+    /// The cursor's digest.
+    #[serde(with = "serde_bytes")]
+    pub digest: Vec<u8>,
+    /// The cursor's envelope timestamp, in decimal (a `u64` does not fit a JS number).
+    pub sender_time_ns: String,
 }
 
 /// The `meta` key of the [`OwnInstallationRecord`].

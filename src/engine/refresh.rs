@@ -101,13 +101,14 @@ pub fn plan_refresh(
         .filter_map(|verified| {
             let b = &verified.bundle;
             let bytes = ContactEntry { kind: Some(ContactEntryKind::Bundle(b.clone())) }.to_bytes();
-            let state = local_by_id.get(b.installation_id.as_str()).map(|l| l.state);
+            let known = local_by_id.get(b.installation_id.as_str());
             let record = InstallationRecord {
                 id: b.installation_id.clone(),
                 address: address.to_owned(),
-                state: state.unwrap_or(InstallationState::Uninitialized),
+                state: known.map_or(InstallationState::Uninitialized, |l| l.state),
                 bundle: bytes,
                 expires_at_ms: b.expires_at_ms,
+                last_notice_at_ms: known.and_then(|l| l.last_notice_at_ms),
             };
             // Unchanged installations need no write.
             let unchanged = local_by_id.get(record.id.as_str()).is_some_and(|l| **l == record);

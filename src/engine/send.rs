@@ -14,7 +14,9 @@ use super::{
 };
 use crate::{
     crypto::{CryptoError, Installation, OlmSession, PickleKey},
-    wire::{ChatMessage, ContactEntry, InboxPayload, Invite, Plaintext, PlaintextKind},
+    wire::{
+        ChatMessage, ContactEntry, InboxPayload, Invite, Plaintext, PlaintextKind, payload_hash,
+    },
 };
 
 /// The id both sides derive for the conversation of two addresses (lower-case, sorted), so
@@ -98,6 +100,62 @@ pub enum SendError {
     },
 }
 
+/// The wire form of a stored message, to `recipient_address` (the other participant).
+fn chat_message(message: &MessageRecord, recipient_address: &str) -> ChatMessage {
+    ChatMessage {
+        id: message.id.clone(),
+        convo_id: message.convo_id.clone(),
+        sender_address: message.sender_address.clone(),
+        sent_at_ms: message.sent_at_ms,
+        content_type: message.content_type.clone(),
+        content: message.content.clone(),
+        recipient_address: recipient_address.to_owned(),
+    }
+}
+
+/// Encrypts one plaintext of the message `message` for one installation, as a queued payload.
+fn encrypt_payload(
+    this: &Installation,
+    message: &MessageRecord,
+    session: &mut OlmSession,
+    installation_id: &str,
+    plaintext: Plaintext,
+    now_ms: u64,
+) -> Result<OutboundPayloadRecord, CryptoError> {
+    let encrypted = session.encrypt(&prost::Message::encode_to_vec(&plaintext))?;
+    let payload = prost::Message::encode_to_vec(&InboxPayload {
+        sender_address: message.sender_address.clone(),
+        sender_installation_id: this.id().to_owned(),
+        message_type: encrypted.message_type,
+        ciphertext: encrypted.ciphertext,
+        notice: None,
+    });
+    Ok(OutboundPayloadRecord {
+        seq: None,
+        installation_id: installation_id.to_owned(),
+        message_ids: vec![message.id.clone()],
+        state: OutboundPayloadState::Uninitialized,
+        payload_hash: Some(payload_hash(&payload)),
+        payload,
+        created_at_ms: now_ms,
+        attempts: 0,
+        last_error: None,
+        session_id: Some(session.session_id()),
+    })
+}
+
+/// A new outbound session to `installation`, from its stored bundle.
+fn new_session(
+    this: &Installation,
+    installation: &InstallationRecord,
+) -> Result<OlmSession, SendError> {
+    let bad = || SendError::BadBundle(installation.id.clone());
+    let bundle = ContactEntry::decode_bundle(&installation.bundle).ok_or_else(bad)?;
+    let fallback = bundle.fallback_key.ok_or_else(bad)?;
+    this.create_outbound_session(&bundle.identity_key, &fallback.key)
+        .map_err(|source| SendError::Crypto { installation_id: installation.id.clone(), source })
+}
+
 /// Encrypts `message` for every recipient but this installation.
 pub fn plan_send(
     this: &Installation,
@@ -109,14 +167,7 @@ pub fn plan_send(
     if message.state != MessageState::Uninitialized {
         return Err(SendError::NotPending(message.state));
     }
-    let chat = ChatMessage {
-        id: message.id.clone(),
-        convo_id: message.convo_id.clone(),
-        sender_address: message.sender_address.clone(),
-        sent_at_ms: message.sent_at_ms,
-        content_type: message.content_type.clone(),
-        content: message.content.clone(),
-    };
+    let chat = chat_message(message, &conversation.peer_address);
     let mut step = SendStep {
         payloads: Vec::new(),
         sessions: Vec::new(),
@@ -132,21 +183,9 @@ pub fn plan_send(
         if installation.id == this.id() {
             continue;
         }
-        let crypto =
-            |source| SendError::Crypto { installation_id: installation.id.clone(), source };
         let (mut session, read_version, new) = match session {
             Some((session, version)) => (session, version, false),
-            None => {
-                let bundle = ContactEntry::decode_bundle(&installation.bundle)
-                    .ok_or_else(|| SendError::BadBundle(installation.id.clone()))?;
-                let fallback = bundle
-                    .fallback_key
-                    .ok_or_else(|| SendError::BadBundle(installation.id.clone()))?;
-                let session = this
-                    .create_outbound_session(&bundle.identity_key, &fallback.key)
-                    .map_err(crypto)?;
-                (session, 0, true)
-            }
+            None => (new_session(this, &installation)?, 0, true),
         };
         // An installation's first payload, and every one while the conversation is new,
         // is an invite: it creates the conversation on the other side.
@@ -159,25 +198,14 @@ pub fn plan_send(
         } else {
             PlaintextKind::Message(chat.clone())
         };
-        let plaintext = prost::Message::encode_to_vec(&Plaintext { kind: Some(kind) });
-        let encrypted = session.encrypt(&plaintext).map_err(crypto)?;
-        let payload = InboxPayload {
-            sender_address: message.sender_address.clone(),
-            sender_installation_id: this.id().to_owned(),
-            message_type: encrypted.message_type,
-            ciphertext: encrypted.ciphertext,
-        };
-        step.payloads.push(OutboundPayloadRecord {
-            seq: None,
-            installation_id: installation.id.clone(),
-            message_ids: vec![message.id.clone()],
-            state: OutboundPayloadState::Uninitialized,
-            payload: prost::Message::encode_to_vec(&payload),
-            created_at_ms: now_ms,
-            attempts: 0,
-            last_error: None,
-            payload_hash: None,
-        });
+        let plaintext = Plaintext { kind: Some(kind), repairs: Vec::new() };
+        let payload =
+            encrypt_payload(this, message, &mut session, &installation.id, plaintext, now_ms)
+                .map_err(|source| SendError::Crypto {
+                    installation_id: installation.id.clone(),
+                    source,
+                })?;
+        step.payloads.push(payload);
         step.sessions.push(SessionUpdate {
             installation_id: installation.id.clone(),
             version: read_version.saturating_add(1),
@@ -192,6 +220,75 @@ pub fn plan_send(
         }
     }
     Ok(step)
+}
+
+/// Times a message is re-sent to one recipient after decryption-failure notices; past this,
+/// a broken peer gets no more copies.
+pub const MAX_RESENDS: u32 = 3;
+
+/// A message to re-send: the message, its conversation's peer, and the hash of the payload
+/// that failed (the receiver's marker for it gives way).
+pub struct Resend {
+    /// The message.
+    pub message: MessageRecord,
+    /// The other participant of its conversation.
+    pub recipient_address: String,
+    /// The hash of its payload that the recipient could not decrypt (or that rode on the
+    /// broken session).
+    pub failed_payload_hash: String,
+}
+
+/// What re-sending writes: a new session with the installation (replacing the broken one),
+/// the payloads, and the messages with their resend count.
+#[derive(Debug)]
+pub struct ResendStep {
+    /// The new session, at the broken one's version + 1.
+    pub session: SessionUpdate,
+    /// One invite per message, on the new session.
+    pub payloads: Vec<OutboundPayloadRecord>,
+    /// The messages, `resends` counted.
+    pub messages: Vec<MessageRecord>,
+}
+
+/// Re-sends `messages` to `installation` on a new session, after it reported that it could
+/// not decrypt. Messages already re-sent [`MAX_RESENDS`] times are left out.
+pub fn plan_resend(
+    this: &Installation,
+    installation: &InstallationRecord,
+    read_version: u32,
+    resends: Vec<Resend>,
+    now_ms: u64,
+) -> Result<ResendStep, SendError> {
+    let mut session = new_session(this, installation)?;
+    let (mut payloads, mut messages) = (Vec::new(), Vec::new());
+    for Resend { message, recipient_address, failed_payload_hash } in resends {
+        if message.resends >= MAX_RESENDS {
+            continue;
+        }
+        // Every payload of a new session is an invite: the receiver may have lost the
+        // conversation along with the session.
+        let plaintext = Plaintext {
+            kind: Some(PlaintextKind::Invite(Invite {
+                convo_id: message.convo_id.clone(),
+                message: Some(chat_message(&message, &recipient_address)),
+            })),
+            repairs: vec![failed_payload_hash],
+        };
+        let payload =
+            encrypt_payload(this, &message, &mut session, &installation.id, plaintext, now_ms)
+                .map_err(|source| SendError::Crypto {
+                    installation_id: installation.id.clone(),
+                    source,
+                })?;
+        payloads.push(payload);
+        messages.push(MessageRecord { resends: message.resends.saturating_add(1), ..message });
+    }
+    let session = SessionUpdate {
+        installation_id: installation.id.clone(),
+        version: read_version.saturating_add(1),
+        session,
+    };
+    Ok(ResendStep { session, payloads, messages })
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ fn installation(address: &str) -> (Installation, InstallationRecord) {
         state: InstallationState::Uninitialized,
         bundle: ContactEntry { kind: Some(ContactEntryKind::Bundle(bundle)) }.to_bytes(),
         expires_at_ms: u64::MAX,
+        last_notice_at_ms: None,
     };
     (installation, record)
 }
@@ -38,6 +39,7 @@ fn message(state: MessageState) -> MessageRecord {
         content_type: "text/plain".into(),
         content: b"hello".to_vec(),
         failure: None,
+        resends: 0,
     }
 }
 

@@ -40,6 +40,9 @@ pub enum MessageState {
     Failed,
     /// Received from another installation.
     Received,
+    /// Stands for a payload from this sender that could not be decrypted; the sender was
+    /// asked to re-send, and the message it re-sends replaces this marker.
+    Undecryptable,
 }
 
 /// Life of one encrypted payload in the outbound queue.
@@ -62,8 +65,12 @@ pub enum InboundPayloadState {
     Received,
     /// Decrypted and its results stored.
     Processed,
-    /// Could not be decrypted or was rejected; the record keeps the reason.
+    /// Could not be decrypted; the record keeps the reason, and the sender was asked to
+    /// re-send.
     Failed,
+    /// Refused (malformed, unknown or forged sender, a replay...); the record keeps the
+    /// reason. Nothing is asked of the sender.
+    Rejected,
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::{
     collections::BTreeSet,
 };
 
-use rexie::{KeyRange, Rexie, Transaction, TransactionMode};
+use rexie::{Direction, KeyRange, Rexie, Transaction, TransactionMode};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 
@@ -172,13 +172,55 @@ impl Store {
         upper: &(impl Serialize + ?Sized),
         limit: Option<u32>,
     ) -> Result<Vec<R>, StoreError> {
+        self.scan_index(index, lower, upper, limit, false).await
+    }
+
+    /// The last `limit` records of type `R` whose `index` key lies in `[lower, upper]`,
+    /// newest (highest key) first.
+    pub async fn by_index_newest_first<R: Record>(
+        &self,
+        index: &str,
+        lower: &(impl Serialize + ?Sized),
+        upper: &(impl Serialize + ?Sized),
+        limit: u32,
+    ) -> Result<Vec<R>, StoreError> {
+        self.scan_index(index, lower, upper, Some(limit), true).await
+    }
+
+    async fn scan_index<R: Record>(
+        &self,
+        index: &str,
+        lower: &(impl Serialize + ?Sized),
+        upper: &(impl Serialize + ?Sized),
+        limit: Option<u32>,
+        newest_first: bool,
+    ) -> Result<Vec<R>, StoreError> {
         let (lower, upper) = (encode(R::STORE, lower)?, encode(R::STORE, upper)?);
         let range = KeyRange::bound(&lower, &upper, Some(false), Some(false))
             .map_err(|e| StoreError::in_transaction(e.into()))?;
         let tx = self.begin(&[R::STORE], TransactionMode::ReadOnly).await?;
         let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
         let index = store.index(index).map_err(StoreError::in_transaction)?;
-        let values = index.get_all(Some(range), limit).await.map_err(StoreError::in_transaction)?;
+        let values = if newest_first {
+            let found = index.scan(Some(range), limit, None, Some(Direction::Prev)).await;
+            found.map_err(StoreError::in_transaction)?.into_iter().map(|(_, v)| v).collect()
+        } else {
+            index.get_all(Some(range), limit).await.map_err(StoreError::in_transaction)?
+        };
+        values.into_iter().map(decode::<R>).collect()
+    }
+
+    /// Records of type `R` from primary key `from` on, in key order, at most `limit`.
+    pub async fn from_key<R: Record>(
+        &self,
+        from: &R::Key,
+        limit: Option<u32>,
+    ) -> Result<Vec<R>, StoreError> {
+        let range = KeyRange::lower_bound(&encode(R::STORE, from)?, Some(false))
+            .map_err(|e| StoreError::in_transaction(e.into()))?;
+        let tx = self.begin(&[R::STORE], TransactionMode::ReadOnly).await?;
+        let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
+        let values = store.get_all(Some(range), limit).await.map_err(StoreError::in_transaction)?;
         values.into_iter().map(decode::<R>).collect()
     }
 
@@ -221,6 +263,13 @@ async fn apply(tx: &Transaction, op: Op) -> Result<(), rexie::Error> {
         Op::Put { store, value } => tx.store(store)?.put(&value, None).await.map(drop),
         Op::Insert { store, value } => tx.store(store)?.add(&value, None).await.map(drop),
         Op::Delete { store, key } => tx.store(store)?.delete(key).await,
+        Op::InsertIfAbsent { store, key, value } => {
+            let store = tx.store(store)?;
+            if !store.key_exists(key).await? {
+                store.add(&value, None).await?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -262,6 +311,7 @@ enum Op {
     Put { store: &'static str, value: JsValue },
     Insert { store: &'static str, value: JsValue },
     Delete { store: &'static str, key: JsValue },
+    InsertIfAbsent { store: &'static str, key: JsValue, value: JsValue },
 }
 
 impl Changes {
@@ -284,6 +334,19 @@ impl Changes {
         let value = encode(R::STORE, record)?;
         self.stores.insert(R::STORE);
         self.ops.push(Op::Insert { store: R::STORE, value });
+        Ok(self)
+    }
+
+    /// Inserts `record` (whose primary key is `key`) unless a record with that key exists,
+    /// which then stays as it is: for what may arrive twice, like an inbox payload.
+    pub fn insert_if_absent<R: Record>(
+        &mut self,
+        key: &R::Key,
+        record: &R,
+    ) -> Result<&mut Self, StoreError> {
+        let (key, value) = (encode(R::STORE, key)?, encode(R::STORE, record)?);
+        self.stores.insert(R::STORE);
+        self.ops.push(Op::InsertIfAbsent { store: R::STORE, key, value });
         Ok(self)
     }
 

@@ -4,8 +4,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::schema::store_names;
 use crate::engine::{
-    ConversationRecord, InboundPayloadRecord, InstallationRecord, MessageRecord, MetaRecord,
-    OutboundPayloadRecord, OwnInstallationRecord, SessionRecord, UserRecord,
+    ConversationRecord, InboundPayloadRecord, InboxCursorRecord, InstallationRecord, MessageRecord,
+    MetaRecord, OutboundPayloadRecord, OwnInstallationRecord, SessionRecord, UserRecord,
 };
 
 /// A record type and the object store that holds it.
@@ -28,6 +28,7 @@ macro_rules! record {
 record! {
     MetaRecord => META, String;
     OwnInstallationRecord => META, String;
+    InboxCursorRecord => META, String;
     UserRecord => USERS, String;
     InstallationRecord => INSTALLATIONS, String;
     SessionRecord => SESSIONS, String;

@@ -11,7 +11,7 @@
 use rexie::{Index, ObjectStore, Rexie, RexieBuilder};
 
 /// The schema version, which is the IndexedDB database version.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Object store names.
 pub mod store_names {
@@ -50,8 +50,11 @@ pub mod index {
     pub const OUTBOUND_BY_STATE: &str = "by_state";
     /// `outbound_payloads` by each id in `message_ids` (multi-entry).
     pub const OUTBOUND_BY_MESSAGE: &str = "by_message";
-    /// `inbound_payloads` by `state`.
-    pub const INBOUND_BY_STATE: &str = "by_state";
+    /// `outbound_payloads` by `payload_hash`: the payload a decryption-failure notice names.
+    pub const OUTBOUND_BY_HASH: &str = "by_hash";
+    /// `inbound_payloads` by `[state, order]`: the `RECEIVED` ones in envelope order.
+    /// (Version 1 had `by_state` on `state` alone.)
+    pub const INBOUND_BY_STATE_ORDER: &str = "by_state_order";
 }
 
 /// The builder that opens (and if needed creates or upgrades) the database `name`.
@@ -86,11 +89,12 @@ pub(super) fn builder(name: &str) -> RexieBuilder {
                 .key_path("seq")
                 .auto_increment(true)
                 .add_index(Index::new(index::OUTBOUND_BY_STATE, "state"))
-                .add_index(Index::new(index::OUTBOUND_BY_MESSAGE, "message_ids").multi_entry(true)),
+                .add_index(Index::new(index::OUTBOUND_BY_MESSAGE, "message_ids").multi_entry(true))
+                .add_index(Index::new(index::OUTBOUND_BY_HASH, "payload_hash")),
         )
         .add_object_store(
             ObjectStore::new(INBOUND_PAYLOADS)
                 .key_path("hash")
-                .add_index(Index::new(index::INBOUND_BY_STATE, "state")),
+                .add_index(Index::new_array(index::INBOUND_BY_STATE_ORDER, ["state", "order"])),
         )
 }

@@ -14,6 +14,7 @@ pub use contact::{
     SignedFallbackKey, fallback_signing_bytes, link_text, revocation_text,
 };
 pub use payload::{
-    ChatMessage, InboxPayload, Invite, MAX_INBOX_PAYLOAD_BYTES, Plaintext, PlaintextKind,
+    ChatMessage, DecryptionFailureNotice, InboxPayload, Invite, MAX_INBOX_PAYLOAD_BYTES, Plaintext,
+    PlaintextKind, payload_hash,
 };
 pub use topic::{TOPIC_PREFIX, Topic, TopicError};

@@ -1,10 +1,18 @@
-//! What travels on an inbox topic (an Olm message from one installation) and the plaintext
-//! inside it (an invite carrying a message, or a message).
+//! What travels on an inbox topic (an Olm message from one installation, or a signed notice
+//! that one could not be decrypted) and the plaintext inside an Olm message (an invite
+//! carrying a message, or a message).
 
 use prost::Message;
+use sha2::{Digest, Sha256};
 
 /// The largest inbox payload accepted, like the node's envelope limit.
 pub const MAX_INBOX_PAYLOAD_BYTES: usize = 1024 * 1024;
+
+/// A payload's name: hex sha-256 of its bytes. Receivers skip a name seen before, and a
+/// decryption-failure notice names the payload that failed by it.
+pub fn payload_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// One Olm message for one installation, as published to its inbox topic.
 #[derive(Clone, PartialEq, Message)]
@@ -18,9 +26,45 @@ pub struct InboxPayload {
     /// Olm message type: 0 pre-key, 1 normal.
     #[prost(uint32, tag = "3")]
     pub message_type: u32,
-    /// The Olm ciphertext.
+    /// The Olm ciphertext (empty for a notice).
     #[prost(bytes = "vec", tag = "4")]
     pub ciphertext: Vec<u8>,
+    /// Instead of a ciphertext: this installation could not decrypt one of the recipient's
+    /// payloads. Sent in the clear (the session is what broke), signed by the sender's
+    /// ed25519 key.
+    #[prost(message, optional, tag = "5")]
+    pub notice: Option<DecryptionFailureNotice>,
+}
+
+/// "I could not decrypt your payload `failed_payload_hash`": the recipient drops its session
+/// with the sender and re-sends what that payload carried on a new one.
+#[derive(Clone, PartialEq, Message)]
+pub struct DecryptionFailureNotice {
+    /// Hex sha-256 of the payload that failed.
+    #[prost(string, tag = "1")]
+    pub failed_payload_hash: String,
+    /// The installation that sent that payload (the notice's recipient), so a notice cannot
+    /// be replayed to another installation.
+    #[prost(string, tag = "2")]
+    pub recipient_installation_id: String,
+    /// When the notice was made.
+    #[prost(uint64, tag = "3")]
+    pub created_at_ms: u64,
+    /// ed25519 signature over [`DecryptionFailureNotice::signing_bytes`].
+    #[prost(bytes = "vec", tag = "4")]
+    pub signature: Vec<u8>,
+}
+
+impl DecryptionFailureNotice {
+    /// What the sender installation `sender_installation_id` signs.
+    pub fn signing_bytes(&self, sender_installation_id: &str) -> Vec<u8> {
+        format!(
+            "e2ee-sdk decryption failure notice\nfrom {sender_installation_id}\nto {}\npayload \
+             {}\nat {}",
+            self.recipient_installation_id, self.failed_payload_hash, self.created_at_ms
+        )
+        .into_bytes()
+    }
 }
 
 /// The decrypted content of an [`InboxPayload`].
@@ -29,6 +73,10 @@ pub struct Plaintext {
     /// An invite or a message.
     #[prost(oneof = "PlaintextKind", tags = "1, 2")]
     pub kind: Option<PlaintextKind>,
+    /// Hashes of earlier payloads this one re-sends (their recipient reported they could not
+    /// be decrypted): their "undecryptable" markers give way to this message.
+    #[prost(string, repeated, tag = "3")]
+    pub repairs: Vec<String>,
 }
 
 /// What a [`Plaintext`] holds.
@@ -74,4 +122,8 @@ pub struct ChatMessage {
     /// The content.
     #[prost(bytes = "vec", tag = "6")]
     pub content: Vec<u8>,
+    /// The other participant, from the sender's side: with `sender_address` it names the
+    /// conversation, so the sender's other installations can file their copy under it.
+    #[prost(string, tag = "7")]
+    pub recipient_address: String,
 }

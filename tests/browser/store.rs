@@ -39,6 +39,7 @@ fn message(id: &str, sent_at_ms: u64, state: MessageState) -> MessageRecord {
         content_type: "text/plain".into(),
         content: b"hello".to_vec(),
         failure: None,
+        resends: 0,
     }
 }
 
@@ -53,6 +54,7 @@ fn outbound(installation: &str) -> OutboundPayloadRecord {
         attempts: 0,
         last_error: None,
         payload_hash: None,
+        session_id: None,
     }
 }
 
@@ -65,13 +67,18 @@ fn every_kind() -> (Changes, MetaRecord, InstallationRecord, SessionRecord, Inbo
         state: InstallationState::SessionCreated,
         bundle: vec![1; 40],
         expires_at_ms: 1_800_000_000_000,
+        last_notice_at_ms: None,
     };
     let session = SessionRecord { installation_id: "i1".into(), version: 3, pickle: vec![7; 64] };
     let inbound = InboundPayloadRecord {
         hash: "ab".repeat(32),
         state: InboundPayloadState::Received,
+        order: format!("{:020}", 6_000_000u64),
         received_at_ms: 6,
         payload: vec![4, 5],
+        sender_installation_id: None,
+        failure: None,
+        detail: None,
     };
     let mut changes = Changes::new();
     changes
