@@ -571,16 +571,18 @@ impl Inner {
 
     /// Processes received payloads, pulls the inbox if due, and processes what it brought.
     async fn receive(&self, context: &Context<'_>) -> Result<(), SdkError> {
-        if self.faults.hold_inbound.get() {
-            return Ok(());
+        let process = !self.faults.hold_inbound.get();
+        if process {
+            receiving::process_received(context).await?;
         }
-        receiving::process_received(context).await?;
         if self.pull_needed.replace(false) {
             if let Err(e) = receiving::pull_inbox(context).await {
                 self.pull_needed.set(true);
                 return Err(e);
             }
-            receiving::process_received(context).await?;
+            if process {
+                receiving::process_received(context).await?;
+            }
         }
         Ok(())
     }
@@ -767,10 +769,12 @@ fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
+/// Plain JS data for the app: objects, `Uint8Array` for bytes, `null` for absent values.
 fn to_js(value: &impl Serialize) -> Result<JsValue, SdkError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))
+    let serializer = serde_wasm_bindgen::Serializer::new()
+        .serialize_missing_as_null(true)
+        .serialize_maps_as_objects(true);
+    value.serialize(&serializer).map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))
 }
 
 /// The SDK's version, for bug reports.

@@ -94,7 +94,7 @@ pub fn parse_inbound(bytes: &[u8]) -> Result<InboxPayload, Rejection> {
         .map_err(|e| Rejection::new(InboundFailure::Malformed, e.to_string()))?;
     payload.sender_address = sender.to_string();
     if payload.sender_installation_id.is_empty()
-        || payload.notice.is_some() == !payload.ciphertext.is_empty()
+        || payload.notice.is_some() != payload.ciphertext.is_empty()
     {
         return Err(Rejection::new(InboundFailure::Malformed, "expected a ciphertext or a notice"));
     }

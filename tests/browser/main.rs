@@ -13,6 +13,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 mod client;
 mod identity;
 mod net;
+mod receiving;
 mod sending;
 mod store;
 mod wallet;

@@ -22,27 +22,27 @@ use super::{
 };
 
 /// The conversation object as JS holds it.
-async fn conversation(client: &Client, peer: &TestWallet) -> JsValue {
+pub(crate) async fn conversation(client: &Client, peer: &TestWallet) -> JsValue {
     JsFuture::from(client.conversation(peer.address.to_string())).await.unwrap()
 }
 
 /// `conversation.send(text)`, called as JS calls it; the promise is returned unawaited.
-fn send_promise(conversation: &JsValue, text: &str) -> Promise {
+pub(crate) fn send_promise(conversation: &JsValue, text: &str) -> Promise {
     let send: Function = Reflect::get(conversation, &"send".into()).unwrap().unchecked_into();
     send.call1(conversation, &text.into()).unwrap().unchecked_into()
 }
 
-async fn send(conversation: &JsValue, text: &str) -> String {
+pub(crate) async fn send(conversation: &JsValue, text: &str) -> String {
     JsFuture::from(send_promise(conversation, text)).await.unwrap().as_string().unwrap()
 }
 
-async fn state(client: &Client, id: &str) -> String {
+pub(crate) async fn state(client: &Client, id: &str) -> String {
     let message = JsFuture::from(client.message(id.to_owned())).await.unwrap();
     field(&message, "state").as_string().unwrap()
 }
 
 /// Waits (a guard against hangs, not a speed check) until every id is in `expected` state.
-async fn until_state(client: &Client, ids: &[String], expected: &str) {
+pub(crate) async fn until_state(client: &Client, ids: &[String], expected: &str) {
     for _ in 0..600 {
         let mut all = true;
         for id in ids {
@@ -56,12 +56,12 @@ async fn until_state(client: &Client, ids: &[String], expected: &str) {
     panic!("messages did not all reach {expected}");
 }
 
-async fn inbox(client: &Client) -> Vec<Envelope> {
+pub(crate) async fn inbox(client: &Client) -> Vec<Envelope> {
     let topic = Topic::inbox(&client.installation_id());
     NodeClient::new(devnode_url()).query_all(&[topic]).await.unwrap()
 }
 
-fn identity_key(client: &Client) -> Vec<u8> {
+pub(crate) fn identity_key(client: &Client) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD_NO_PAD.decode(client.identity_key()).unwrap()
 }
 
