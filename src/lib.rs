@@ -24,5 +24,5 @@ mod tabs;
 mod wake;
 pub mod wire;
 
-pub use client::{Client, ClientOptions, Conversation, version};
+pub use client::{Client, ClientOptions, Conversation, MessageStream, version};
 pub use error::{ErrorCode, SdkError};

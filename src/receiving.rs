@@ -108,8 +108,7 @@ pub(crate) async fn store_envelopes(
 /// Processes every `RECEIVED` payload, in envelope order. A payload that cannot be used is
 /// recorded with its reason and never holds up the ones behind it; an error of this side
 /// (the database, the node while checking a sender) stops the pass, to be retried.
-pub(crate) async fn process_received(ctx: &Context<'_>) -> Result<Vec<String>, SdkError> {
-    let mut changed = Vec::new();
+pub(crate) async fn process_received(ctx: &Context<'_>) -> Result<(), SdkError> {
     loop {
         let queue = ctx
             .store
@@ -121,10 +120,11 @@ pub(crate) async fn process_received(ctx: &Context<'_>) -> Result<Vec<String>, S
             )
             .await?;
         if queue.is_empty() {
-            return Ok(changed);
+            return Ok(());
         }
         for payload in queue {
-            changed.extend(process_one(ctx, &payload.hash).await?);
+            let changed = process_one(ctx, &payload.hash).await?;
+            ctx.changed(changed);
         }
     }
 }

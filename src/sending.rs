@@ -17,7 +17,7 @@ use crate::{
     },
     error::{ErrorCode, SdkError},
     identity,
-    net::{Envelope, NetError, NodeClient},
+    net::{Envelope, NodeClient},
     store::{Changes, Store, StoreError, index},
     wire::Topic,
 };
@@ -36,8 +36,19 @@ pub(crate) struct Context<'a> {
     pub(crate) pickle_key: &'a PickleKey,
     pub(crate) refresh_threshold_ms: u64,
     pub(crate) now_ms: fn() -> u64,
+    /// Drop each payload's bytes once the node acknowledged it (the hash stays).
+    pub(crate) delete_sent_payloads: bool,
     /// Faults the browser tests inject.
     pub(crate) faults: &'a Faults,
+    /// Messages whose records the steps of this pass changed (for the app's stream).
+    pub(crate) changed: RefCell<Vec<String>>,
+}
+
+impl Context<'_> {
+    /// Notes messages a step changed (after its commit).
+    pub(crate) fn changed(&self, ids: impl IntoIterator<Item = String>) {
+        self.changed.borrow_mut().extend(ids);
+    }
 }
 
 /// Faults the browser tests inject (through the `test-export` hooks); all off otherwise.
@@ -109,10 +120,9 @@ pub(crate) async fn queue_message(
 }
 
 /// Encrypts every `UNINITIALIZED` message, oldest first, up to [`GROUP_SIZE`] per
-/// transaction (group commit). Returns how many were committed; stops at the first failure
-/// (the messages stay queued for the next pass).
-pub(crate) async fn encrypt_pending(ctx: &Context<'_>) -> Result<usize, SdkError> {
-    let mut done = 0;
+/// transaction (group commit). Stops at the first failure (the messages stay queued for the
+/// next pass).
+pub(crate) async fn encrypt_pending(ctx: &Context<'_>) -> Result<(), SdkError> {
     loop {
         let pending = ctx
             .store
@@ -124,9 +134,9 @@ pub(crate) async fn encrypt_pending(ctx: &Context<'_>) -> Result<usize, SdkError
             )
             .await?;
         if pending.is_empty() {
-            return Ok(done);
+            return Ok(());
         }
-        done += encrypt_group(ctx, &pending).await?;
+        encrypt_group(ctx, &pending).await?;
     }
 }
 
@@ -136,14 +146,14 @@ const GROUP_SIZE: u32 = 16;
 /// One group commit: every message of `group` is planned in memory, each on the sessions the
 /// previous one advanced, then all are written at once. If a session moved under it (another
 /// writer), nothing is written and the group is redone from fresh reads.
-async fn encrypt_group(ctx: &Context<'_>, group: &[MessageRecord]) -> Result<usize, SdkError> {
+async fn encrypt_group(ctx: &Context<'_>, group: &[MessageRecord]) -> Result<(), SdkError> {
     'attempt: for _ in 0..CONFLICT_RETRIES {
         let mut changes = Changes::new();
         // Sessions as advanced so far, and the versions first read (None: absent).
         let mut live: BTreeMap<String, SessionUpdate> = BTreeMap::new();
         let mut read: BTreeMap<String, Option<u32>> = BTreeMap::new();
         let mut conversations: BTreeMap<String, ConversationRecord> = BTreeMap::new();
-        let mut committed = 0;
+        let mut committed = Vec::new();
         for queued in group {
             // Re-read: another tab may have sent it while this step was redone.
             let Some(message) = ctx.store.get::<MessageRecord>(&queued.id).await? else {
@@ -166,6 +176,7 @@ async fn encrypt_group(ctx: &Context<'_>, group: &[MessageRecord]) -> Result<usi
             let installations = match recipients_of(ctx, &conversation).await? {
                 Ok(installations) => installations,
                 Err(reason) => {
+                    committed.push(message.id.clone());
                     changes.put(&MessageRecord {
                         state: MessageState::Failed,
                         failure: Some(reason.to_owned()),
@@ -212,7 +223,7 @@ async fn encrypt_group(ctx: &Context<'_>, group: &[MessageRecord]) -> Result<usi
                 live.insert(update.installation_id.clone(), update);
             }
             conversations.insert(step.conversation.id.clone(), step.conversation);
-            committed += 1;
+            committed.push(step.message.id.clone());
         }
         for (id, version) in &read {
             changes.expect_version::<SessionRecord>(id, *version)?;
@@ -230,7 +241,10 @@ async fn encrypt_group(ctx: &Context<'_>, group: &[MessageRecord]) -> Result<usi
             }
         }
         match ctx.store.save(changes).await {
-            Ok(()) => return Ok(committed),
+            Ok(()) => {
+                ctx.changed(committed);
+                return Ok(());
+            }
             Err(StoreError::Conflict { .. }) => continue 'attempt,
             Err(e) => return Err(e.into()),
         }
@@ -298,12 +312,8 @@ pub(crate) fn unpickle(record: &SessionRecord, key: &PickleKey) -> Result<OlmSes
 /// Publishes queued payloads in sequential-id order, in batches, marking them `SENT` (and
 /// their messages, once all of a message's payloads are). A failed publish counts an attempt
 /// on the batch and returns the error; the same bytes are sent next time.
-pub(crate) async fn deliver_pending(
-    store: &Store,
-    node: &NodeClient,
-    drop_sent_bytes: bool,
-) -> Result<usize, SdkError> {
-    let mut delivered = 0;
+pub(crate) async fn deliver_pending(ctx: &Context<'_>) -> Result<(), SdkError> {
+    let store = ctx.store;
     loop {
         let batch = store
             .by_index::<OutboundPayloadRecord>(
@@ -314,16 +324,19 @@ pub(crate) async fn deliver_pending(
             )
             .await?;
         if batch.is_empty() {
-            return Ok(delivered);
+            return Ok(());
         }
         let envelopes: Vec<Envelope> = batch.iter().map(envelope).collect();
-        match node.publish(&envelopes).await {
+        let (siblings, messages) = batch_messages(store, &batch).await?;
+        match ctx.node.publish(&envelopes).await {
             Ok(()) => {
-                mark_sent(store, &batch, drop_sent_bytes).await?;
-                delivered += batch.len();
+                let update = on_published(&batch, &siblings, &messages, ctx.delete_sent_payloads);
+                save_update(ctx, update).await?;
             }
             Err(error) => {
-                count_attempt(store, batch, &error).await?;
+                let update =
+                    on_publish_failed(&batch, &messages, &error.to_string(), error.is_retryable());
+                save_update(ctx, update).await?;
                 return Err(error.into());
             }
         }
@@ -342,25 +355,6 @@ fn envelope(payload: &OutboundPayloadRecord) -> Envelope {
     }
 }
 
-async fn mark_sent(
-    store: &Store,
-    batch: &[OutboundPayloadRecord],
-    drop_bytes: bool,
-) -> Result<(), SdkError> {
-    let (siblings, messages) = batch_messages(store, batch).await?;
-    save_update(store, on_published(batch, &siblings, &messages, drop_bytes)).await
-}
-
-async fn count_attempt(
-    store: &Store,
-    batch: Vec<OutboundPayloadRecord>,
-    error: &NetError,
-) -> Result<(), SdkError> {
-    let (_, messages) = batch_messages(store, &batch).await?;
-    let update = on_publish_failed(&batch, &messages, &error.to_string(), error.is_retryable());
-    save_update(store, update).await
-}
-
 /// Retries (`retry = true`) or cancels message `id`, in one transaction.
 pub(crate) async fn requeue(store: &Store, id: &str, retry: bool) -> Result<(), SdkError> {
     let id = id.to_owned();
@@ -376,7 +370,7 @@ pub(crate) async fn requeue(store: &Store, id: &str, retry: bool) -> Result<(), 
         crate::engine::cancel(&message, &payloads)
     }
     .map_err(|e| SdkError::new(ErrorCode::InvalidArgument, e.to_string()))?;
-    save_update(store, update).await
+    Ok(store.save(update_changes(&update)?).await?)
 }
 
 /// Every payload of the batch's messages, and those messages.
@@ -397,7 +391,13 @@ async fn batch_messages(
     Ok((siblings, messages))
 }
 
-async fn save_update(store: &Store, update: DeliveryUpdate) -> Result<(), SdkError> {
+async fn save_update(ctx: &Context<'_>, update: DeliveryUpdate) -> Result<(), SdkError> {
+    ctx.store.save(update_changes(&update)?).await?;
+    ctx.changed(update.messages.into_iter().map(|m| m.id));
+    Ok(())
+}
+
+fn update_changes(update: &DeliveryUpdate) -> Result<Changes, SdkError> {
     let mut changes = Changes::new();
     for payload in &update.payloads {
         changes.put(payload)?;
@@ -405,5 +405,5 @@ async fn save_update(store: &Store, update: DeliveryUpdate) -> Result<(), SdkErr
     for message in &update.messages {
         changes.put(message)?;
     }
-    Ok(store.save(changes).await?)
+    Ok(changes)
 }

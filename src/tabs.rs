@@ -76,7 +76,7 @@ fn web_locks() -> Option<JsValue> {
 }
 
 /// An event listener: its target, event name and callback.
-type Listener = (web_sys::EventTarget, &'static str, Closure<dyn Fn()>);
+type Listener = (web_sys::EventTarget, &'static str, Closure<dyn Fn(JsValue)>);
 
 /// The listeners that wake this tab's processors; removed when dropped.
 pub(crate) struct TabSignals {
@@ -85,17 +85,30 @@ pub(crate) struct TabSignals {
 }
 
 impl TabSignals {
-    /// Listens on the channel `name` and for `online` / `visibilitychange`, calling `wake`.
-    pub(crate) fn new(name: &str, wake: impl Fn() + Clone + 'static) -> Self {
+    /// Listens on the channel `name` and for `online` / `visibilitychange`, calling `wake`;
+    /// the ids of messages another tab changed go to `on_changes` (after `wake`).
+    pub(crate) fn new(
+        name: &str,
+        wake: impl Fn() + Clone + 'static,
+        on_changes: impl Fn(Vec<String>) + 'static,
+    ) -> Self {
         let mut signals =
             Self { channel: web_sys::BroadcastChannel::new(name).ok(), listeners: Vec::new() };
         if let Some(channel) = &signals.channel {
-            signals.listen(channel.clone().unchecked_into(), "message", wake.clone());
+            let wake = wake.clone();
+            signals.listen(channel.clone().unchecked_into(), "message", move |event| {
+                wake();
+                let data = Reflect::get(&event, &"data".into()).unwrap_or(JsValue::NULL);
+                if let Some(ids) = data.dyn_ref::<js_sys::Array>() {
+                    on_changes(ids.iter().filter_map(|id| id.as_string()).collect());
+                }
+            });
         }
         if let Some(window) = web_sys::window() {
-            signals.listen(window.clone().unchecked_into(), "online", wake.clone());
+            let online = wake.clone();
+            signals.listen(window.clone().unchecked_into(), "online", move |_| online());
             if let Some(document) = window.document() {
-                signals.listen(document.unchecked_into(), "visibilitychange", wake);
+                signals.listen(document.unchecked_into(), "visibilitychange", move |_| wake());
             }
         }
         signals
@@ -105,19 +118,21 @@ impl TabSignals {
         &mut self,
         target: web_sys::EventTarget,
         event: &'static str,
-        wake: impl Fn() + 'static,
+        handler: impl Fn(JsValue) + 'static,
     ) {
-        let closure = Closure::<dyn Fn()>::new(wake);
+        let closure = Closure::<dyn Fn(JsValue)>::new(handler);
         if target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref()).is_ok()
         {
             self.listeners.push((target, event, closure));
         }
     }
 
-    /// Tells the other tabs there is work (the lock holder wakes up).
-    pub(crate) fn announce(&self) {
+    /// Tells the other tabs that the messages `ids` changed: the lock holder wakes up to
+    /// process them, and every tab's streams report them.
+    pub(crate) fn announce(&self, ids: &[String]) {
         if let Some(channel) = &self.channel {
-            let _ = channel.post_message(&JsValue::NULL);
+            let list: js_sys::Array = ids.iter().map(|id| JsValue::from_str(id)).collect();
+            let _ = channel.post_message(&list);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `Conversation`: a 1:1 conversation as JS holds it, and the message shape it hands out.
 
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use js_sys::Promise;
 use serde::Serialize;
@@ -15,11 +15,18 @@ use crate::{
     store::index,
 };
 
-/// A conversation with one peer.
+/// A conversation with one peer. It does not keep its client alive: once the client is
+/// closed or dropped, its methods throw `CLOSED`.
 #[wasm_bindgen]
 pub struct Conversation {
-    pub(super) inner: Rc<Inner>,
+    pub(super) inner: Weak<Inner>,
     pub(super) record: ConversationRecord,
+}
+
+impl Conversation {
+    fn client(&self) -> Result<Rc<Inner>, SdkError> {
+        self.inner.upgrade().ok_or_else(|| SdkError::new(ErrorCode::Closed, "the client is closed"))
+    }
 }
 
 #[wasm_bindgen]
@@ -46,8 +53,9 @@ impl Conversation {
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] content: JsValue,
         content_type: Option<String>,
     ) -> Promise {
-        let (inner, record) = (self.inner.clone(), self.record.clone());
+        let (inner, record) = (self.client(), self.record.clone());
         future_to_promise(async move {
+            let inner = inner?;
             let (content_type, bytes) = match content.as_string() {
                 Some(text) => {
                     (content_type.unwrap_or_else(|| "text/plain".into()), text.into_bytes())
@@ -76,7 +84,7 @@ impl Conversation {
                 inner.next_message_time(),
             )
             .await?;
-            inner.wake_processors();
+            inner.changed(vec![message.id.clone()]).await;
             Ok(JsValue::from_str(&message.id))
         })
     }
@@ -89,8 +97,9 @@ impl Conversation {
         &self,
         #[wasm_bindgen(unchecked_param_type = "MessagesOptions")] options: Option<JsValue>,
     ) -> Promise {
-        let (inner, id) = (self.inner.clone(), self.record.id.clone());
+        let (inner, id) = (self.client(), self.record.id.clone());
         future_to_promise(async move {
+            let inner = inner?;
             let options: MessagesOptions = match options {
                 Some(value) if !value.is_undefined() && !value.is_null() => {
                     serde_wasm_bindgen::from_value(value).map_err(|e| {

@@ -11,12 +11,15 @@ use std::{
 };
 
 mod conversation;
+mod events;
 mod signer;
 #[cfg(feature = "test-export")]
 mod test_export;
 
 pub use conversation::Conversation;
 use conversation::MessageInfo;
+pub use events::MessageStream;
+use events::{Events, StreamEvent};
 use js_sys::Promise;
 use serde::{Deserialize, Serialize};
 use signer::JsSigner;
@@ -194,8 +197,9 @@ pub struct Client {
 struct Inner {
     node: NodeClient,
     pickle_key: PickleKey,
-    /// Wakes the processors (a send, the browser going online).
-    wake: Wake,
+    /// Wakes the processors (a send, the browser going online); shared with their loop,
+    /// which holds no strong reference to the client while it waits.
+    wake: Rc<Wake>,
     /// Wakes them from other tabs and browser events; dropped by `close()`.
     signals: RefCell<Option<TabSignals>>,
     /// Stops the inbox subscription; notified by `close()` and on drop.
@@ -207,6 +211,8 @@ struct Inner {
     last_message_at_ms: Cell<u64>,
     /// Faults the browser tests inject.
     faults: Faults,
+    /// The app's open `stream()`s.
+    events: Events,
     delete_sent_payloads: bool,
     /// Taken out by `close()`; calls in flight hold their own `Rc`, and the connection closes
     /// when the last one finishes.
@@ -328,7 +334,7 @@ impl Client {
                 now_ms(),
             )
             .await?;
-            Ok(Conversation { inner: inner.clone(), record }.into())
+            Ok(Conversation { inner: Rc::downgrade(&inner), record }.into())
         })
     }
 
@@ -366,6 +372,16 @@ impl Client {
         self.inner.signals.borrow_mut().take();
         self.inner.wake.notify();
         self.inner.stop.notify();
+        self.inner.events.end_all();
+    }
+
+    /// New messages and state changes from now on, as an async iterator:
+    /// `for await (const event of client.stream())`. It ends when the loop is left (`break`,
+    /// or `return()`) or the client closes.
+    #[wasm_bindgen(unchecked_return_type = "MessageStream")]
+    pub fn stream(&self) -> Result<JsValue, JsValue> {
+        self.inner.check_open()?;
+        Ok(self.inner.events.stream())
     }
 
     /// Every conversation, oldest first.
@@ -413,7 +429,7 @@ impl Client {
         future_to_promise(async move {
             let store = inner.store()?;
             sending::requeue(&store, &message_id, retry).await?;
-            inner.wake_processors();
+            inner.changed(vec![message_id]).await;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -445,12 +461,13 @@ impl Client {
         let inner = Rc::new(Inner {
             node,
             pickle_key: identity.pickle_key,
-            wake: Wake::default(),
+            wake: Rc::default(),
             signals: RefCell::new(None),
             stop: Rc::new(Wake::default()),
             pull_needed: Cell::new(true),
             last_message_at_ms: Cell::new(0),
             faults: Faults::default(),
+            events: Events::default(),
             delete_sent_payloads: options.delete_sent_payloads,
             db_name: options.db_name,
             store: RefCell::new(Some(Rc::new(store))),
@@ -469,7 +486,14 @@ impl Client {
                 inner.wake.notify();
             }
         };
-        *inner.signals.borrow_mut() = Some(TabSignals::new(&channel_name(&inner.db_name), wake));
+        let weak = Rc::downgrade(&inner);
+        let on_changes = move |ids: Vec<String>| {
+            if let Some(inner) = weak.upgrade() {
+                wasm_bindgen_futures::spawn_local(async move { inner.report(ids).await });
+            }
+        };
+        *inner.signals.borrow_mut() =
+            Some(TabSignals::new(&channel_name(&inner.db_name), wake, on_changes));
         // Resume whatever was in flight, then keep processing until closed.
         wasm_bindgen_futures::spawn_local(run_processors(Rc::downgrade(&inner)));
         Ok(Client { inner })
@@ -539,11 +563,41 @@ fn channel_name(db_name: &str) -> String {
 }
 
 impl Inner {
-    /// Wakes this tab's processors and whichever tab holds the lock.
-    fn wake_processors(&self) {
+    /// After a change here (a send, a retry): wakes this tab's processors and whichever tab
+    /// holds the lock, and reports the changed messages to every tab's streams.
+    async fn changed(&self, ids: Vec<String>) {
         self.wake.notify();
+        self.announce(ids).await;
+    }
+
+    /// Reports changed messages to this tab's streams and to the other tabs.
+    async fn announce(&self, ids: Vec<String>) {
         if let Some(signals) = self.signals.borrow().as_ref() {
-            signals.announce();
+            signals.announce(&ids);
+        }
+        self.report(ids).await;
+    }
+
+    /// Hands this tab's streams the current form of each changed message.
+    async fn report(&self, mut ids: Vec<String>) {
+        if !self.events.any_open() {
+            return;
+        }
+        let Ok(store) = self.store() else { return };
+        // Once each, in the order the steps reported them (a marker's removal before the
+        // message that replaced it).
+        let mut seen = std::collections::BTreeSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
+        for id in ids {
+            let event = match store.get::<MessageRecord>(&id).await {
+                Ok(Some(message)) => StreamEvent::Message { message: message.into() },
+                Ok(None) => StreamEvent::Removed { id },
+                // The stream misses one update; the app still reads the record itself.
+                Err(_) => continue,
+            };
+            if let Ok(event) = to_js(&event) {
+                self.events.emit(&event);
+            }
         }
     }
 
@@ -557,16 +611,20 @@ impl Inner {
             pickle_key: &self.pickle_key,
             refresh_threshold_ms: self.refresh_threshold_ms,
             now_ms,
+            delete_sent_payloads: self.delete_sent_payloads,
             faults: &self.faults,
+            changed: RefCell::default(),
         };
         // What was in flight first: the outbound queue, then payloads already received.
-        let delivered =
-            sending::deliver_pending(store, &self.node, self.delete_sent_payloads).await;
+        let delivered = sending::deliver_pending(&context).await;
         let received = self.receive(&context).await;
         let encrypted = sending::encrypt_pending(&context).await;
-        let delivered_again =
-            sending::deliver_pending(store, &self.node, self.delete_sent_payloads).await;
-        delivered.and(received).and(encrypted).and(delivered_again).map(drop)
+        let delivered_again = sending::deliver_pending(&context).await;
+        let changed = context.changed.take();
+        if !changed.is_empty() {
+            self.announce(changed).await;
+        }
+        delivered.and(received).and(encrypted).and(delivered_again)
     }
 
     /// Processes received payloads, pulls the inbox if due, and processes what it brought.
@@ -711,8 +769,10 @@ async fn run_processors(client: Weak<Inner>) {
             }
         };
         drop(store);
-        // `close()` wakes this wait, so a closed client stops at once.
-        inner.wake.wait(delay).await;
+        // `close()` and dropping the client wake this wait, so either stops it at once.
+        let wake = inner.wake.clone();
+        drop(inner);
+        wake.wait(delay).await;
     }
 }
 
@@ -753,6 +813,7 @@ async fn follow_inbox(client: Weak<Inner>, stop: Rc<Wake>, topic: Topic) {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.stop.notify();
+        self.wake.notify();
     }
 }
 

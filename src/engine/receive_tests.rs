@@ -1,1 +1,394 @@
+//! The receiving steps natively: parsing, opening, what is stored, failures, notices and
+//! re-sends.
 
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use prost::Message as _;
+
+use super::*;
+use crate::{
+    engine::{MAX_RESENDS, Resend, SessionUpdate, plan_resend, plan_send},
+    wire::{ContactEntryKind, Invite},
+};
+
+const ALICE: &str = "0xaaaa000000000000000000000000000000000001";
+const BOB: &str = "0xbbbb000000000000000000000000000000000002";
+const MALLORY: &str = "0xcccc000000000000000000000000000000000003";
+
+/// An installation and its record as the other side stores it.
+fn installation(address: &str) -> (Installation, InstallationRecord) {
+    let installation = Installation::generate();
+    let bundle = installation.unsigned_bundle(address, 0, u64::MAX, 0);
+    let record = InstallationRecord {
+        id: installation.id().to_owned(),
+        address: address.to_owned(),
+        state: InstallationState::Uninitialized,
+        bundle: ContactEntry { kind: Some(ContactEntryKind::Bundle(bundle)) }.to_bytes(),
+        expires_at_ms: u64::MAX,
+        last_notice_at_ms: None,
+    };
+    (installation, record)
+}
+
+fn message(id: &str, text: &str) -> MessageRecord {
+    MessageRecord {
+        id: id.into(),
+        convo_id: conversation_id(ALICE, BOB),
+        sender_address: ALICE.into(),
+        sent_at_ms: 42,
+        state: MessageState::Uninitialized,
+        content_type: "text/plain".into(),
+        content: text.as_bytes().to_vec(),
+        failure: None,
+        resends: 0,
+    }
+}
+
+fn conversation(peer: &str, state: ConversationState) -> ConversationRecord {
+    ConversationRecord {
+        id: conversation_id(ALICE, BOB),
+        peer_address: peer.into(),
+        state,
+        created_at_ms: 1,
+    }
+}
+
+fn inbound(bytes: &[u8]) -> InboundPayloadRecord {
+    InboundPayloadRecord {
+        hash: payload_hash(bytes),
+        state: InboundPayloadState::Received,
+        order: format!("{:020}", 7_000_000_000u64),
+        received_at_ms: 8,
+        payload: bytes.to_vec(),
+        sender_installation_id: None,
+        failure: None,
+        detail: None,
+    }
+}
+
+/// Alice (one installation) and Bob (one), each as the other stores it.
+struct Pair {
+    alice: Installation,
+    alice_record: InstallationRecord,
+    bob: Installation,
+    bob_record: InstallationRecord,
+}
+
+fn pair() -> Pair {
+    let (alice, alice_record) = installation(ALICE);
+    let (bob, bob_record) = installation(BOB);
+    Pair { alice, alice_record, bob, bob_record }
+}
+
+/// Alice's payload to Bob for `message`, on `session` (a new one if `None`), and the session.
+fn alice_sends(
+    pair: &Pair,
+    message: &MessageRecord,
+    session: Option<(OlmSession, u32)>,
+) -> (Vec<u8>, SessionUpdate) {
+    let state = if session.is_some() {
+        ConversationState::Invited
+    } else {
+        ConversationState::Uninitialized
+    };
+    let recipient = crate::engine::Recipient { installation: pair.bob_record.clone(), session };
+    let mut step =
+        plan_send(&pair.alice, message, &conversation(BOB, state), vec![recipient], 5).unwrap();
+    (step.payloads.remove(0).payload, step.sessions.remove(0))
+}
+
+fn keys(record: &InstallationRecord) -> SenderKeys {
+    SenderKeys::of(record).unwrap()
+}
+
+#[test]
+fn parsing_refuses_oversized_malformed_and_ambiguous_payloads() {
+    let failure = |bytes: &[u8]| parse_inbound(bytes).unwrap_err().failure;
+    assert_eq!(failure(&vec![0; MAX_INBOX_PAYLOAD_BYTES + 1]), InboundFailure::Oversized);
+    assert_eq!(failure(&[0xff, 0x01]), InboundFailure::Malformed);
+    let payload = |address: &str, ciphertext: Vec<u8>, notice| InboxPayload {
+        sender_address: address.into(),
+        sender_installation_id: "i".into(),
+        message_type: 1,
+        ciphertext,
+        notice,
+    };
+    let notice = || Some(DecryptionFailureNotice::default());
+    assert_eq!(failure(&payload("0x12", vec![1], None).encode_to_vec()), InboundFailure::Malformed);
+    assert_eq!(failure(&payload(ALICE, vec![], None).encode_to_vec()), InboundFailure::Malformed);
+    assert_eq!(
+        failure(&payload(ALICE, vec![1], notice()).encode_to_vec()),
+        InboundFailure::Malformed
+    );
+    let upper = ALICE.to_uppercase().replace("0X", "0x");
+    let parsed = parse_inbound(&payload(&upper, vec![1], None).encode_to_vec()).unwrap();
+    assert_eq!(parsed.sender_address, ALICE, "addresses are compared lower-case");
+}
+
+#[test]
+fn an_invite_opens_a_session_and_creates_the_conversation_and_message() {
+    let mut pair = pair();
+    let (bytes, _) = alice_sends(&pair, &message("m1", "hello"), None);
+    let payload = parse_inbound(&bytes).unwrap();
+    let opened = open_payload(&mut pair.bob, &payload, &keys(&pair.alice_record), None).unwrap();
+    let record = inbound(&bytes);
+    let step =
+        plan_receive(BOB, &record, &pair.alice_record, &opened.plaintext, None, None, &[], 9)
+            .unwrap();
+    let conversation = step.conversation.unwrap();
+    assert_eq!(
+        (conversation.peer_address.as_str(), conversation.state),
+        (ALICE, ConversationState::Invited)
+    );
+    let stored = step.message.unwrap();
+    assert_eq!((stored.id.as_str(), stored.state), ("m1", MessageState::Received));
+    assert_eq!((stored.content.as_slice(), stored.sent_at_ms), (&b"hello"[..], 42));
+    assert_eq!(step.installation.unwrap().state, InstallationState::SessionCreated);
+    assert_eq!(step.payload.state, InboundPayloadState::Processed);
+    assert!(step.payload.payload.is_empty(), "processed bytes are dropped");
+
+    // The same message id again (a re-send) stores nothing new.
+    let again = plan_receive(
+        BOB,
+        &record,
+        &pair.alice_record,
+        &opened.plaintext,
+        Some(&conversation),
+        Some(&stored),
+        &[],
+        9,
+    )
+    .unwrap();
+    assert_eq!((again.message, again.conversation), (None, None));
+}
+
+#[test]
+fn later_payloads_of_a_session_decrypt_and_replays_are_told_apart() {
+    let mut pair = pair();
+    let (first, alice_session) = alice_sends(&pair, &message("m1", "one"), None);
+    let alice_keys = keys(&pair.alice_record);
+    let opened =
+        open_payload(&mut pair.bob, &parse_inbound(&first).unwrap(), &alice_keys, None).unwrap();
+    let (second, _) = alice_sends(&pair, &message("m2", "two"), Some((alice_session.session, 1)));
+    let second = parse_inbound(&second).unwrap();
+    // Alice has not heard back, so this is a pre-key message of the same session.
+    let session_id = opened.session.session_id();
+    let mut bob_session = opened.session;
+    let again = open_payload(&mut pair.bob, &second, &alice_keys, Some(bob_session)).unwrap();
+    assert_eq!(again.session.session_id(), session_id, "the stored session is used");
+    bob_session = again.session;
+    let replay = open_payload(&mut pair.bob, &second, &alice_keys, Some(bob_session)).unwrap_err();
+    assert_eq!(replay.failure, InboundFailure::Replay);
+}
+
+#[test]
+fn opening_failures_have_their_own_reasons() {
+    let mut pair = pair();
+    let (bytes, alice_session) = alice_sends(&pair, &message("m1", "one"), None);
+    let alice_keys = keys(&pair.alice_record);
+    let payload = parse_inbound(&bytes).unwrap();
+
+    // Someone else's identity key (a forged sender).
+    let (_, mallory) = installation(MALLORY);
+    let forged = open_payload(&mut pair.bob, &payload, &keys(&mallory), None).unwrap_err();
+    assert_eq!(forged.failure, InboundFailure::ForgedSender);
+
+    // Bob answers, so Alice's next payload is a normal message.
+    let opened = open_payload(&mut pair.bob, &payload, &alice_keys, None).unwrap();
+    let mut bob_session = opened.session;
+    let reply = bob_session.encrypt(b"reply").unwrap();
+    let mut alice_session = alice_session.session;
+    alice_session.decrypt(&reply).unwrap();
+    let (normal, _) = alice_sends(&pair, &message("m2", "two"), Some((alice_session, 1)));
+    let mut normal = parse_inbound(&normal).unwrap();
+    assert_eq!(normal.message_type, 1);
+
+    let lost = open_payload(&mut pair.bob, &normal, &alice_keys, None).unwrap_err();
+    assert_eq!(lost.failure, InboundFailure::UnknownSession);
+    *normal.ciphertext.last_mut().unwrap() ^= 1;
+    let tampered =
+        open_payload(&mut pair.bob, &normal, &alice_keys, Some(bob_session)).unwrap_err();
+    assert_eq!(tampered.failure, InboundFailure::BadMac);
+    assert!(tampered.failure.is_decryption_failure() && lost.failure.is_decryption_failure());
+    assert!(!InboundFailure::Replay.is_decryption_failure());
+    assert!(!InboundFailure::ForgedSender.is_decryption_failure());
+}
+
+fn chat(sender: &str, recipient: &str, convo: &str) -> Plaintext {
+    let message = ChatMessage {
+        id: "m".into(),
+        convo_id: convo.into(),
+        sender_address: sender.into(),
+        sent_at_ms: 1,
+        content_type: "text/plain".into(),
+        content: b"x".to_vec(),
+        recipient_address: recipient.into(),
+    };
+    Plaintext { kind: Some(PlaintextKind::Message(message)), repairs: vec![] }
+}
+
+#[test]
+fn carried_messages_must_name_their_real_sender_and_this_account() {
+    let failure = |own: &str, sender: &str, plaintext: &Plaintext| {
+        carried_message(own, sender, plaintext).unwrap_err().failure
+    };
+    let ab = conversation_id(ALICE, BOB);
+    // Mallory's installation writing "from Alice".
+    assert_eq!(failure(BOB, MALLORY, &chat(ALICE, BOB, &ab)), InboundFailure::ForgedSender);
+    // Alice writing to Mallory, delivered to Bob.
+    let am = conversation_id(ALICE, MALLORY);
+    assert_eq!(failure(BOB, ALICE, &chat(ALICE, MALLORY, &am)), InboundFailure::WrongConversation);
+    // A conversation id that does not match the participants.
+    assert_eq!(failure(BOB, ALICE, &chat(ALICE, BOB, &am)), InboundFailure::WrongConversation);
+    let empty = Plaintext { kind: None, repairs: vec![] };
+    assert_eq!(failure(BOB, ALICE, &empty), InboundFailure::Malformed);
+
+    let (_, peer) = carried_message(BOB, ALICE, &chat(ALICE, BOB, &ab)).unwrap();
+    assert_eq!(peer, ALICE);
+    // Alice's own copy, at her other installation: the peer is the recipient.
+    let (_, peer) = carried_message(ALICE, ALICE, &chat(ALICE, BOB, &ab)).unwrap();
+    assert_eq!(peer, BOB);
+}
+
+#[test]
+fn an_own_copy_is_stored_as_sent_by_this_account() {
+    let (_, alice2) = installation(ALICE);
+    let plaintext = chat(ALICE, BOB, &conversation_id(ALICE, BOB));
+    let step =
+        plan_receive(ALICE, &inbound(b"p"), &alice2, &plaintext, None, None, &[], 9).unwrap();
+    assert_eq!(step.conversation.unwrap().peer_address, BOB);
+    let stored = step.message.unwrap();
+    assert_eq!((stored.state, stored.sender_address.as_str()), (MessageState::Sent, ALICE));
+}
+
+#[test]
+fn a_decryption_failure_marks_notifies_at_most_once_per_interval_and_is_repaired() {
+    let pair = pair();
+    let record = inbound(b"broken");
+    let rejection = Rejection { failure: InboundFailure::BadMac, detail: "mac".into() };
+    let step =
+        plan_decryption_failure(&pair.bob, BOB, &record, &rejection, &pair.alice_record, None, 100);
+    assert_eq!(
+        (step.payload.state, step.payload.failure),
+        (InboundPayloadState::Failed, Some(InboundFailure::BadMac))
+    );
+    assert_eq!(step.payload.payload, b"broken", "failed bytes are kept for diagnosis");
+    let marker = step.marker.unwrap();
+    assert_eq!(
+        (marker.id.clone(), marker.state),
+        (marker_id(&record.hash), MessageState::Undecryptable)
+    );
+    assert_eq!(marker.sent_at_ms, 7_000, "placed at the envelope's time");
+    assert_eq!(step.conversation.unwrap().peer_address, ALICE);
+    let noticed = step.installation.unwrap();
+    assert_eq!(noticed.last_notice_at_ms, Some(100));
+
+    // The notice verifies at Alice, and only there, and only unaltered.
+    let notice = step.notice.unwrap();
+    assert_eq!(notice.installation_id, pair.alice_record.id);
+    let sent = parse_inbound(&notice.payload).unwrap();
+    assert_eq!(
+        verify_notice(pair.alice.id(), &sent, &keys(&pair.bob_record)).unwrap(),
+        record.hash
+    );
+    let wrong_target = verify_notice("someone-else", &sent, &keys(&pair.bob_record));
+    assert_eq!(wrong_target.unwrap_err().failure, InboundFailure::BadNotice);
+    let mut altered = sent.clone();
+    if let Some(n) = altered.notice.as_mut() {
+        n.failed_payload_hash = "00".repeat(32);
+    }
+    assert_eq!(
+        verify_notice(pair.alice.id(), &altered, &keys(&pair.bob_record)).unwrap_err().failure,
+        InboundFailure::BadNotice
+    );
+    let (_, mallory) = installation(MALLORY);
+    assert!(verify_notice(pair.alice.id(), &sent, &keys(&mallory)).is_err());
+
+    // Within the interval: marked, but no second notice.
+    let soon = plan_decryption_failure(
+        &pair.bob,
+        BOB,
+        &inbound(b"again"),
+        &rejection,
+        &noticed,
+        None,
+        100 + NOTICE_INTERVAL_MS - 1,
+    );
+    assert!(soon.notice.is_none() && soon.installation.is_none() && soon.marker.is_some());
+    let later = plan_decryption_failure(
+        &pair.bob,
+        BOB,
+        &inbound(b"later"),
+        &rejection,
+        &noticed,
+        None,
+        100 + NOTICE_INTERVAL_MS,
+    );
+    assert!(later.notice.is_some());
+
+    // From this account's other installation: no marker (its conversation is unknown).
+    let (_, bob2) = installation(BOB);
+    let own = plan_decryption_failure(&pair.bob, BOB, &record, &rejection, &bob2, None, 100);
+    assert!(own.marker.is_none() && own.conversation.is_none() && own.notice.is_some());
+
+    // The re-sent message replaces the marker, only if it comes from the marker's sender.
+    let mut plaintext = chat(ALICE, BOB, &conversation_id(ALICE, BOB));
+    plaintext.repairs = vec![record.hash.clone()];
+    let repaired = plan_receive(
+        BOB,
+        &inbound(b"r"),
+        &pair.alice_record,
+        &plaintext,
+        None,
+        None,
+        std::slice::from_ref(&marker),
+        9,
+    )
+    .unwrap();
+    assert_eq!(repaired.delete_markers, std::slice::from_ref(&marker.id));
+    let mut mallory_says = chat(MALLORY, BOB, &conversation_id(MALLORY, BOB));
+    mallory_says.repairs = vec![record.hash.clone()];
+    let (_, mallory_record) = installation(MALLORY);
+    let not_hers =
+        plan_receive(BOB, &inbound(b"m"), &mallory_record, &mallory_says, None, None, &[marker], 9)
+            .unwrap();
+    assert!(not_hers.delete_markers.is_empty());
+}
+
+#[test]
+fn a_resend_goes_on_a_new_session_as_invites_that_repair_and_is_capped() {
+    let mut pair = pair();
+    let failed = Resend {
+        message: MessageRecord { state: MessageState::Sent, ..message("m1", "lost") },
+        recipient_address: BOB.into(),
+        failed_payload_hash: "ab".repeat(32),
+    };
+    let capped = Resend {
+        message: MessageRecord { resends: MAX_RESENDS, ..message("m2", "again") },
+        recipient_address: BOB.into(),
+        failed_payload_hash: "cd".repeat(32),
+    };
+    let step = plan_resend(&pair.alice, &pair.bob_record, 4, vec![failed, capped], 9).unwrap();
+    assert_eq!(step.session.version, 5);
+    assert_eq!(step.payloads.len(), 1, "a message re-sent {MAX_RESENDS} times is not re-sent");
+    assert_eq!(step.messages.len(), 1);
+    assert_eq!((step.messages[0].resends, step.messages[0].state), (1, MessageState::Sent));
+    let payload = &step.payloads[0];
+    assert_eq!(payload.message_ids, ["m1"]);
+    assert_eq!(payload.session_id.as_deref(), Some(step.session.session.session_id().as_str()));
+    assert_eq!(payload.payload_hash.as_deref(), Some(payload_hash(&payload.payload).as_str()));
+
+    let opened = open_payload(
+        &mut pair.bob,
+        &parse_inbound(&payload.payload).unwrap(),
+        &keys(&pair.alice_record),
+        None,
+    )
+    .unwrap();
+    assert_eq!(opened.plaintext.repairs, ["ab".repeat(32)]);
+    let Some(PlaintextKind::Invite(Invite { message: Some(message), .. })) = opened.plaintext.kind
+    else {
+        panic!("a re-send is an invite");
+    };
+    assert_eq!((message.id.as_str(), message.recipient_address.as_str()), ("m1", BOB));
+}

@@ -254,9 +254,25 @@ async fn repaired(alice: &TestWallet, bob_client: &Client, expected_code: &str) 
 #[wasm_bindgen_test]
 async fn a_corrupted_payload_is_re_sent_on_a_new_session_and_shown_once() {
     let (alice, bob, alice_client, bob_client, _) = talking_pair().await;
+    let bob_stream = bob_client.stream().unwrap();
     alice_client.corrupt_next_payload_for_tests();
-    send_all(&alice_client, &bob, &["two".to_owned()]).await;
+    let id = send_all(&alice_client, &bob, &["two".to_owned()]).await.remove(0);
     repaired(&alice, &bob_client, "BAD_MAC").await;
+    // Bob's stream showed the marker, then its removal, then the message.
+    let mut kinds = Vec::new();
+    while kinds.last().map(String::as_str) != Some("RECEIVED") {
+        let (_, event) = next_event(&bob_stream).await;
+        let kind = field(&event, "type").as_string().unwrap();
+        let message = field(&event, "message");
+        kinds.push(match kind.as_str() {
+            "removed" => "removed".to_owned(),
+            _ if field(&message, "id").as_string().unwrap() == id => {
+                field(&message, "state").as_string().unwrap()
+            }
+            _ => field(&message, "state").as_string().unwrap(),
+        });
+    }
+    assert_eq!(kinds, ["UNDECRYPTABLE", "removed", "RECEIVED"]);
     assert_eq!(notices(&alice_client).await, 1, "one notice reached Alice");
     // The new session works both ways.
     send_all(&bob_client, &alice, &["after".to_owned()]).await;
@@ -410,4 +426,59 @@ async fn a_second_installation_shows_its_accounts_sent_messages() {
             state: "SENT".into(),
         }]
     );
+}
+
+/// The next event of a stream, called as JS calls it: `(done, event)`.
+async fn next_event(stream: &JsValue) -> (bool, JsValue) {
+    let next: Function = Reflect::get(stream, &"next".into()).unwrap().unchecked_into();
+    let promise: js_sys::Promise = next.call0(stream).unwrap().unchecked_into();
+    let result = JsFuture::from(promise).await.unwrap();
+    (field(&result, "done").as_bool().unwrap(), field(&result, "value"))
+}
+
+/// Reads `stream` until `message_id` reaches `state`; returns the states seen for it.
+async fn states_until(stream: &JsValue, message_id: &str, state: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    while seen.last().map(String::as_str) != Some(state) {
+        let (done, event) = next_event(stream).await;
+        assert!(!done, "the stream ended early; saw {seen:?}");
+        assert_eq!(field(&event, "type").as_string().unwrap(), "message");
+        let message = field(&event, "message");
+        if field(&message, "id").as_string().unwrap() == message_id {
+            seen.push(field(&message, "state").as_string().unwrap());
+        }
+    }
+    seen
+}
+
+#[wasm_bindgen_test]
+async fn streams_report_new_messages_and_state_changes_until_they_end() {
+    let (alice, bob) = (TestWallet::random(), TestWallet::random());
+    let bob_client = client(&bob, &unique("bob"), 60_000).await;
+    let alice_client = client(&alice, &unique("alice"), 60_000).await;
+    let (alice_stream, bob_stream) = (alice_client.stream().unwrap(), bob_client.stream().unwrap());
+    let iterator = js_sys::Symbol::async_iterator();
+    let make_iterator: Function = Reflect::get(&bob_stream, &iterator).unwrap().unchecked_into();
+    assert_eq!(make_iterator.call0(&bob_stream).unwrap(), bob_stream, "usable in for await");
+
+    let id = send(&conversation(&alice_client, &bob).await, "watched").await;
+    let states = states_until(&alice_stream, &id, "SENT").await;
+    let order = ["UNINITIALIZED", "COMMITTED", "SENT"];
+    let ranks: Vec<usize> =
+        states.iter().map(|s| order.iter().position(|o| o == s).unwrap()).collect();
+    assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "states only move forward: {states:?}");
+    assert_eq!(states_until(&bob_stream, &id, "RECEIVED").await, ["RECEIVED"]);
+
+    // `return()` (what `break` calls) ends a stream; closing the client ends the others.
+    let finish: Function = Reflect::get(&alice_stream, &"return".into()).unwrap().unchecked_into();
+    JsFuture::from(js_sys::Promise::from(finish.call0(&alice_stream).unwrap())).await.unwrap();
+    assert!(next_event(&alice_stream).await.0);
+    let pending = {
+        let next: Function = Reflect::get(&bob_stream, &"next".into()).unwrap().unchecked_into();
+        js_sys::Promise::from(next.call0(&bob_stream).unwrap())
+    };
+    bob_client.close();
+    let result = JsFuture::from(pending).await.unwrap();
+    assert_eq!(field(&result, "done").as_bool(), Some(true), "a waiting next() ends on close");
+    assert!(bob_client.stream().is_err(), "no new stream on a closed client");
 }
