@@ -180,7 +180,10 @@ async fn plan_payload(
 
     let stored = ctx.store.get::<SessionRecord>(&sender.id).await?;
     changes.expect_version::<SessionRecord>(&sender.id, stored.as_ref().map(|s| s.version))?;
-    let session = stored.as_ref().map(|s| unpickle(s, ctx.pickle_key)).transpose()?;
+    // A stored session that no longer opens (corrupted) counts as lost: the payload fails
+    // as UNKNOWN_SESSION and the sender re-sends on a new session, instead of this payload
+    // blocking the queue.
+    let session = stored.as_ref().and_then(|s| unpickle(s, ctx.pickle_key).ok());
     let read_version = stored.map_or(0, |s| s.version);
     let opened = {
         let mut installation = ctx.installation.borrow_mut();

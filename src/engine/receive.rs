@@ -62,6 +62,21 @@ pub enum InboundFailure {
 }
 
 impl InboundFailure {
+    /// The name the app sees (`"BAD_MAC"`, ...).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Malformed => "MALFORMED",
+            Self::Oversized => "OVERSIZED",
+            Self::UnknownSender => "UNKNOWN_SENDER",
+            Self::ForgedSender => "FORGED_SENDER",
+            Self::UnknownSession => "UNKNOWN_SESSION",
+            Self::BadMac => "BAD_MAC",
+            Self::Replay => "REPLAY",
+            Self::WrongConversation => "WRONG_CONVERSATION",
+            Self::BadNotice => "BAD_NOTICE",
+        }
+    }
+
     /// Whether the sender should be asked to re-send (the payload may have been genuine).
     pub fn is_decryption_failure(self) -> bool {
         matches!(self, Self::UnknownSession | Self::BadMac)
@@ -349,7 +364,7 @@ pub fn plan_decryption_failure(
         state: MessageState::Undecryptable,
         content_type: String::new(),
         content: Vec::new(),
-        failure: Some(format!("{}: {}", rejection.failure, rejection.detail)),
+        failure: Some(format!("{}: {}", rejection.failure.code(), rejection.detail)),
         resends: 0,
     });
     let new_conversation = (show && conversation.is_none()).then(|| ConversationRecord {

@@ -279,6 +279,7 @@ fn a_decryption_failure_marks_notifies_at_most_once_per_interval_and_is_repaired
         (marker_id(&record.hash), MessageState::Undecryptable)
     );
     assert_eq!(marker.sent_at_ms, 7_000, "placed at the envelope's time");
+    assert_eq!(marker.failure.as_deref(), Some("BAD_MAC: mac"), "the code comes first");
     assert_eq!(step.conversation.unwrap().peer_address, ALICE);
     let noticed = step.installation.unwrap();
     assert_eq!(noticed.last_notice_at_ms, Some(100));

@@ -90,6 +90,11 @@ mod tests {
         assert_eq!(json(OutboundPayloadState::Sent), "\"SENT\"");
         assert_eq!(json(InboundPayloadState::Processed), "\"PROCESSED\"");
         assert_eq!(json(ConversationState::Invited), "\"INVITED\"");
+        for failure in
+            [super::super::InboundFailure::BadMac, super::super::InboundFailure::UnknownSession]
+        {
+            assert_eq!(json(failure), format!("\"{}\"", failure.code()), "stored as its code");
+        }
     }
 
     #[test]
