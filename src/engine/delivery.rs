@@ -1,7 +1,9 @@
 //! The outbound queue's transitions: what publishing a batch, or failing to, changes.
 //!
-//! A payload goes `UNINITIALIZED` → `SENT` on acknowledgement, or → `FAILED` after
-//! [`MAX_ATTEMPTS`] failures (at once if the node refused the request itself); a message goes
+//! A payload goes `UNINITIALIZED` → `SENT` on acknowledgement, or → `FAILED` when the node
+//! refuses the request itself. Failures that may pass (the network or the node down, a
+//! timeout) only count an attempt: like a phone's messenger, a message waits as long as the
+//! node is unreachable instead of failing after a few tries. A message goes
 //! `COMMITTED` → `SENT` when every one of its payloads is sent, or → `FAILED` with its
 //! payload's reason. Pure: the caller reads the records and writes what these return.
 
@@ -10,9 +12,6 @@ use std::collections::BTreeSet;
 use sha2::{Digest, Sha256};
 
 use super::{MessageRecord, MessageState, OutboundPayloadRecord, OutboundPayloadState};
-
-/// Failed publish attempts after which a payload (and its message) is marked `FAILED`.
-pub const MAX_ATTEMPTS: u32 = 8;
 
 /// Records a delivery step writes.
 #[derive(Debug, Default, PartialEq)]
@@ -70,8 +69,8 @@ pub fn on_publish_failed(
     let mut update = DeliveryUpdate::default();
     let mut failed_messages = BTreeSet::new();
     for payload in batch {
-        let attempts = if retryable { payload.attempts.saturating_add(1) } else { MAX_ATTEMPTS };
-        let failed = attempts >= MAX_ATTEMPTS;
+        let attempts = payload.attempts.saturating_add(1);
+        let failed = !retryable;
         if failed {
             failed_messages.extend(payload.message_ids.iter().cloned());
         }
@@ -234,20 +233,17 @@ mod tests {
     }
 
     #[test]
-    fn retryable_failures_count_attempts_until_the_limit() {
+    fn retryable_failures_count_attempts_and_keep_the_message_queued() {
         let mut p = payload(1, "m", OutboundPayloadState::Uninitialized);
         let m = message("m", MessageState::Committed);
-        for attempt in 1..MAX_ATTEMPTS {
+        for attempt in 1..=50 {
             let update =
                 on_publish_failed(std::slice::from_ref(&p), std::slice::from_ref(&m), "503", true);
             p = update.payloads[0].clone();
             assert_eq!((p.attempts, p.state), (attempt, OutboundPayloadState::Uninitialized));
+            assert_eq!(p.last_error.as_deref(), Some("503"));
             assert!(update.messages.is_empty());
         }
-        let last = on_publish_failed(&[p], &[m], "503", true);
-        assert_eq!(last.payloads[0].state, OutboundPayloadState::Failed);
-        assert_eq!(last.messages[0].state, MessageState::Failed);
-        assert_eq!(last.messages[0].failure.as_deref(), Some("delivery failed: 503"));
     }
 
     #[test]
@@ -280,5 +276,6 @@ mod tests {
         assert_eq!(update.payloads[0].state, OutboundPayloadState::Failed);
         assert_eq!(update.payloads[0].last_error.as_deref(), Some("400"));
         assert_eq!(update.messages[0].state, MessageState::Failed);
+        assert_eq!(update.messages[0].failure.as_deref(), Some("delivery failed: 400"));
     }
 }

@@ -13,9 +13,7 @@ mod refresh;
 mod send;
 mod states;
 
-pub use delivery::{
-    DeliveryUpdate, MAX_ATTEMPTS, QueueError, cancel, on_publish_failed, on_published, retry,
-};
+pub use delivery::{DeliveryUpdate, QueueError, cancel, on_publish_failed, on_published, retry};
 pub use receive::{
     FailureStep, InboundFailure, NOTICE_INTERVAL_MS, Opened, ReceiveStep, Rejection, SenderKeys,
     carried_message, marker_id, open_payload, parse_inbound, plan_decryption_failure, plan_receive,

@@ -1,0 +1,27 @@
+// What the page tests share: Chromium launched as the wasm tests launch it, and screenshots
+// saved under test-results/.
+import { mkdirSync, readFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const root = new URL("../../", import.meta.url);
+
+/** Chromium's arguments, shared with the wasm tests' webdriver.json (headless is Playwright's). */
+function chromiumArgs() {
+  const config = JSON.parse(readFileSync(new URL("webdriver.json", root), "utf8"));
+  return config["goog:chromeOptions"].args.filter((arg) => !arg.startsWith("--headless"));
+}
+
+/** The system Chromium, headless. */
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: chromiumArgs(),
+  });
+}
+
+/** Saves a full-page screenshot of `page` as test-results/`name`. */
+export async function saveScreenshot(page, name) {
+  const results = new URL("test-results/", root);
+  mkdirSync(results, { recursive: true });
+  await page.screenshot({ path: new URL(name, results).pathname, fullPage: true });
+}
