@@ -150,17 +150,44 @@ impl Store {
     /// The record of type `R` with primary key `key`.
     pub async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
         let key = encode(R::STORE, key)?;
-        let tx = self.begin(&[R::STORE], TransactionMode::ReadOnly).await?;
-        let value = tx.store(R::STORE).map_err(StoreError::in_transaction)?.get(key).await;
-        value.map_err(StoreError::in_transaction)?.map(decode::<R>).transpose()
+        self.get_value(R::STORE, key).await?.map(decode::<R>).transpose()
+    }
+
+    // The reads are split into a generic shell (encode, decode) and a non-generic body:
+    // one copy of the transaction's state machine instead of one per record type.
+    async fn get_value(
+        &self,
+        store: &'static str,
+        key: JsValue,
+    ) -> Result<Option<JsValue>, StoreError> {
+        let tx = self.begin(&[store], TransactionMode::ReadOnly).await?;
+        let value = tx.store(store).map_err(StoreError::in_transaction)?.get(key).await;
+        value.map_err(StoreError::in_transaction)
     }
 
     /// Every record of type `R`, in primary-key order.
     pub async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
-        let tx = self.begin(&[R::STORE], TransactionMode::ReadOnly).await?;
-        let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
-        let values = store.get_all(None, None).await.map_err(StoreError::in_transaction)?;
-        values.into_iter().map(decode::<R>).collect()
+        decode_all(self.values(R::STORE, None, None, None).await?)
+    }
+
+    /// The values in `store` (or its `index`) within `range`, at most `limit` of them.
+    async fn values(
+        &self,
+        store: &'static str,
+        index: Option<&str>,
+        range: Option<KeyRange>,
+        limit: Option<u32>,
+    ) -> Result<Vec<JsValue>, StoreError> {
+        let tx = self.begin(&[store], TransactionMode::ReadOnly).await?;
+        let store = tx.store(store).map_err(StoreError::in_transaction)?;
+        let values = match index {
+            Some(index) => {
+                let index = store.index(index).map_err(StoreError::in_transaction)?;
+                index.get_all(range, limit).await
+            }
+            None => store.get_all(range, limit).await,
+        };
+        values.map_err(StoreError::in_transaction)
     }
 
     /// Records of type `R` whose `index` key lies in `[lower, upper]`, in index order, at
@@ -175,11 +202,7 @@ impl Store {
         let (lower, upper) = (encode(R::STORE, lower)?, encode(R::STORE, upper)?);
         let range = KeyRange::bound(&lower, &upper, Some(false), Some(false))
             .map_err(|e| StoreError::in_transaction(e.into()))?;
-        let tx = self.begin(&[R::STORE], TransactionMode::ReadOnly).await?;
-        let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
-        let index = store.index(index).map_err(StoreError::in_transaction)?;
-        let values = index.get_all(Some(range), limit).await.map_err(StoreError::in_transaction)?;
-        values.into_iter().map(decode::<R>).collect()
+        decode_all(self.values(R::STORE, Some(index), Some(range), limit).await?)
     }
 
     /// Writes every change in one read-write transaction: all of them are committed, or
@@ -273,26 +296,20 @@ impl Changes {
     /// Inserts or replaces `record`.
     pub fn put<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
         let value = encode(R::STORE, record)?;
-        self.stores.insert(R::STORE);
-        self.ops.push(Op::Put { store: R::STORE, value });
-        Ok(self)
+        Ok(self.push(R::STORE, Op::Put { store: R::STORE, value }))
     }
 
     /// Inserts `record`, failing the whole transaction if its key already exists: for a
     /// step that must not overwrite what another tab wrote meanwhile.
     pub fn insert<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
         let value = encode(R::STORE, record)?;
-        self.stores.insert(R::STORE);
-        self.ops.push(Op::Insert { store: R::STORE, value });
-        Ok(self)
+        Ok(self.push(R::STORE, Op::Insert { store: R::STORE, value }))
     }
 
     /// Deletes the record of type `R` with primary key `key` (nothing if there is none).
     pub fn delete<R: Record>(&mut self, key: &R::Key) -> Result<&mut Self, StoreError> {
         let key = encode(R::STORE, key)?;
-        self.stores.insert(R::STORE);
-        self.ops.push(Op::Delete { store: R::STORE, key });
-        Ok(self)
+        Ok(self.push(R::STORE, Op::Delete { store: R::STORE, key }))
     }
 
     /// Commits only if the record of type `R` at `key` is still at `version` (its `version`
@@ -321,6 +338,13 @@ impl Changes {
         Ok(self)
     }
 
+    // Not generic, so the set insertion is not copied into every record type's `put`.
+    fn push(&mut self, store: &'static str, op: Op) -> &mut Self {
+        self.stores.insert(store);
+        self.ops.push(op);
+        self
+    }
+
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
@@ -335,6 +359,10 @@ fn encode(store: &'static str, value: &(impl Serialize + ?Sized)) -> Result<JsVa
         .serialize_missing_as_null(true)
         .serialize_maps_as_objects(true);
     value.serialize(&serializer).map_err(|e| StoreError::Encode { store, reason: e.to_string() })
+}
+
+fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
+    values.into_iter().map(decode::<R>).collect()
 }
 
 fn decode<R: Record>(value: JsValue) -> Result<R, StoreError> {
