@@ -1,15 +1,13 @@
 //! [`Store`]: the open database, its reads, and [`Store::save`] for a state step's writes.
 
-use std::{
-    cell::{Cell, RefCell},
-    collections::BTreeSet,
-};
+use std::cell::{Cell, RefCell};
 
 use rexie::{KeyRange, Rexie, Transaction, TransactionMode};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 
 use super::{StoreError, records::Record, schema};
+use crate::collections::VecSet;
 
 /// One client's database, opened once and shared by its processors. Dropping it closes the
 /// connection (a connection left to the garbage collector would block deleting or upgrading
@@ -253,7 +251,7 @@ async fn apply(tx: &Transaction, op: Op) -> Result<(), rexie::Error> {
 pub struct Changes {
     checks: Vec<VersionCheck>,
     ops: Vec<Op>,
-    stores: BTreeSet<&'static str>,
+    stores: VecSet<&'static str>,
 }
 
 /// A field of a record the step read, which must still hold that value when it commits.
