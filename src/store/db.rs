@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 
-use rexie::{KeyRange, Rexie, Transaction, TransactionMode};
+use idb::{Database, Factory, KeyRange, Query, Transaction, TransactionMode};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 
@@ -19,7 +19,7 @@ use crate::collections::VecSet;
 /// was evicted; the store then refuses every call with [`StoreError::Evicted`] rather than
 /// writing into an empty database.
 pub struct Store {
-    db: RefCell<Option<Rexie>>,
+    db: RefCell<Option<Database>>,
     name: String,
     sentinel: RefCell<Option<(&'static str, JsValue)>>,
     evicted: Cell<bool>,
@@ -112,7 +112,7 @@ impl Store {
         &self,
         stores: &[&str],
         mode: TransactionMode,
-    ) -> Result<Transaction, Option<rexie::Error>> {
+    ) -> Result<Transaction, Option<idb::Error>> {
         match self.db.borrow().as_ref() {
             Some(db) => db.transaction(stores, mode).map_err(Some),
             None => Err(None),
@@ -124,8 +124,8 @@ impl Store {
         let sentinel = self.sentinel.borrow().clone();
         if let Some((store, key)) = sentinel {
             let tx = db.transaction(&[store], TransactionMode::ReadOnly);
-            let found = match tx.and_then(|tx| tx.store(store)) {
-                Ok(store) => store.get(key).await.map_err(StoreError::in_transaction)?,
+            let found = match tx.and_then(|tx| tx.object_store(store)?.get(key)) {
+                Ok(request) => request.await.map_err(StoreError::in_transaction)?,
                 Err(e) => return Err(StoreError::in_transaction(e)),
             };
             if found.is_none() {
@@ -142,7 +142,8 @@ impl Store {
 
     /// Deletes the database `name`; resolves once no connection holds it open.
     pub async fn delete(name: &str) -> Result<(), StoreError> {
-        Rexie::builder(name).delete().await.map_err(StoreError::opening)
+        let request = Factory::new().and_then(|factory| factory.delete(name));
+        request.map_err(StoreError::opening)?.await.map_err(StoreError::opening)
     }
 
     /// The record of type `R` with primary key `key`.
@@ -159,8 +160,8 @@ impl Store {
         key: JsValue,
     ) -> Result<Option<JsValue>, StoreError> {
         let tx = self.begin(&[store], TransactionMode::ReadOnly).await?;
-        let value = tx.store(store).map_err(StoreError::in_transaction)?.get(key).await;
-        value.map_err(StoreError::in_transaction)
+        let request = tx.object_store(store).and_then(|store| store.get(key));
+        request.map_err(StoreError::in_transaction)?.await.map_err(StoreError::in_transaction)
     }
 
     /// Every record of type `R`, in primary-key order.
@@ -177,15 +178,13 @@ impl Store {
         limit: Option<u32>,
     ) -> Result<Vec<JsValue>, StoreError> {
         let tx = self.begin(&[store], TransactionMode::ReadOnly).await?;
-        let store = tx.store(store).map_err(StoreError::in_transaction)?;
-        let values = match index {
-            Some(index) => {
-                let index = store.index(index).map_err(StoreError::in_transaction)?;
-                index.get_all(range, limit).await
-            }
-            None => store.get_all(range, limit).await,
+        let store = tx.object_store(store).map_err(StoreError::in_transaction)?;
+        let range = range.map(Query::from);
+        let request = match index {
+            Some(index) => store.index(index).and_then(|index| index.get_all(range, limit)),
+            None => store.get_all(range, limit),
         };
-        values.map_err(StoreError::in_transaction)
+        request.map_err(StoreError::in_transaction)?.await.map_err(StoreError::in_transaction)
     }
 
     /// Records of type `R` whose `index` key lies in `[lower, upper]`, in index order, at
@@ -199,7 +198,7 @@ impl Store {
     ) -> Result<Vec<R>, StoreError> {
         let (lower, upper) = (encode(R::STORE, lower)?, encode(R::STORE, upper)?);
         let range = KeyRange::bound(&lower, &upper, Some(false), Some(false))
-            .map_err(|e| StoreError::in_transaction(e.into()))?;
+            .map_err(StoreError::in_transaction)?;
         decode_all(self.values(R::STORE, Some(index), Some(range), limit).await?)
     }
 
@@ -215,7 +214,7 @@ impl Store {
             match check.holds(&tx).await {
                 Ok(true) => {}
                 outcome => {
-                    let _ = tx.abort().await;
+                    abort(tx).await;
                     return Err(outcome.map_or_else(StoreError::in_transaction, |_| {
                         StoreError::Conflict { store: check.store }
                     }));
@@ -225,11 +224,11 @@ impl Store {
         for op in changes.ops {
             if let Err(e) = apply(&tx, op).await {
                 // A failed request aborts the transaction anyway; make sure of it.
-                let _ = tx.abort().await;
+                abort(tx).await;
                 return Err(StoreError::in_transaction(e));
             }
         }
-        match tx.done().await {
+        match tx.await {
             Ok(result) if result.is_committed() => Ok(()),
             Ok(_) => Err(StoreError::Transaction("the browser aborted the transaction".into())),
             Err(e) => Err(StoreError::in_transaction(e)),
@@ -237,11 +236,18 @@ impl Store {
     }
 }
 
-async fn apply(tx: &Transaction, op: Op) -> Result<(), rexie::Error> {
+async fn apply(tx: &Transaction, op: Op) -> Result<(), idb::Error> {
     match op {
-        Op::Put { store, value } => tx.store(store)?.put(&value, None).await.map(drop),
-        Op::Insert { store, value } => tx.store(store)?.add(&value, None).await.map(drop),
-        Op::Delete { store, key } => tx.store(store)?.delete(key).await,
+        Op::Put { store, value } => tx.object_store(store)?.put(&value, None)?.await.map(drop),
+        Op::Insert { store, value } => tx.object_store(store)?.add(&value, None)?.await.map(drop),
+        Op::Delete { store, key } => tx.object_store(store)?.delete(key)?.await,
+    }
+}
+
+/// Aborts `tx` and waits for it to end; the caller reports its own error, not this outcome.
+async fn abort(tx: Transaction) {
+    if let Ok(tx) = tx.abort() {
+        let _ = tx.await;
     }
 }
 
@@ -265,8 +271,8 @@ struct VersionCheck {
 }
 
 impl VersionCheck {
-    async fn holds(&self, tx: &Transaction) -> Result<bool, rexie::Error> {
-        let found = tx.store(self.store)?.get(self.key.clone()).await?;
+    async fn holds(&self, tx: &Transaction) -> Result<bool, idb::Error> {
+        let found = tx.object_store(self.store)?.get(self.key.clone())?.await?;
         let value = found.map(|record| {
             js_sys::Reflect::get(&record, &self.field.into()).unwrap_or(JsValue::UNDEFINED)
         });

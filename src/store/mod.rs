@@ -6,6 +6,7 @@
 //! awaited inside it (a fetch or timer would let the browser auto-commit half a step).
 
 mod at_rest;
+mod builder;
 mod db;
 mod error;
 mod records;
