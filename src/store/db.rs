@@ -359,10 +359,21 @@ impl Changes {
 /// shape IndexedDB key paths can evaluate. (`json_compatible()` would store bytes as arrays
 /// of numbers, several times larger.)
 fn encode(store: &'static str, value: &(impl Serialize + ?Sized)) -> Result<JsValue, StoreError> {
-    let serializer = serde_wasm_bindgen::Serializer::new()
-        .serialize_missing_as_null(true)
-        .serialize_maps_as_objects(true);
-    value.serialize(&serializer).map_err(|e| StoreError::Encode { store, reason: e.to_string() })
+    value.serialize(&SERIALIZER).map_err(|e| encode_error(store, e))
+}
+
+const SERIALIZER: serde_wasm_bindgen::Serializer = serde_wasm_bindgen::Serializer::new()
+    .serialize_missing_as_null(true)
+    .serialize_maps_as_objects(true);
+
+// The error paths are functions of their own so that `encode` and `decode`, copied for every
+// record type, stay small.
+fn encode_error(store: &'static str, error: serde_wasm_bindgen::Error) -> StoreError {
+    StoreError::Encode { store, reason: error.to_string() }
+}
+
+fn decode_error(store: &'static str, error: serde_wasm_bindgen::Error) -> StoreError {
+    StoreError::Decode { store, reason: error.to_string() }
 }
 
 fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
@@ -370,6 +381,5 @@ fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
 }
 
 fn decode<R: Record>(value: JsValue) -> Result<R, StoreError> {
-    serde_wasm_bindgen::from_value(value)
-        .map_err(|e| StoreError::Decode { store: R::STORE, reason: e.to_string() })
+    serde_wasm_bindgen::from_value(value).map_err(|e| decode_error(R::STORE, e))
 }
