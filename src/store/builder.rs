@@ -1,16 +1,17 @@
 //! Opening the database at a schema version: the object stores and indexes the upgrade
-//! creates, in idb's terms but without its builder (whose hash sets and index maps cost the
-//! wasm ~8 KB for a list of eight stores).
+//! creates.
 //!
-//! The upgrade does what idb's builder did: each listed store is created if missing, each of
-//! its indexes (re)created unless an identical one exists, indexes and stores no longer
-//! listed are deleted. Data is never moved.
+//! The upgrade does what the `idb` crate's builder did: each listed store is created if
+//! missing, each of its indexes (re)created unless an identical one exists, indexes and
+//! stores no longer listed are deleted. Data is never moved.
 
-use idb::{
-    Database, DatabaseEvent as _, Error, Event as _, Factory, IndexParams, KeyPath,
-    ObjectStoreParams, Request as _, request::OpenDatabaseRequest,
-};
+use js_sys::Array;
 use wasm_bindgen::JsValue;
+use web_sys::{
+    IdbDatabase, IdbIndexParameters, IdbObjectStore, IdbObjectStoreParameters, IdbTransaction,
+};
+
+use super::idb::{Database, Error, strings};
 
 /// The database `name` at a version, with its stores; [`DatabaseBuilder::build`] opens it.
 pub(super) struct DatabaseBuilder {
@@ -22,7 +23,7 @@ pub(super) struct DatabaseBuilder {
 /// An object store of a [`DatabaseBuilder`].
 pub(super) struct ObjectStore {
     name: String,
-    key_path: Option<KeyPath>,
+    key_path: Option<String>,
     auto_increment: Option<bool>,
     indexes: Vec<Index>,
 }
@@ -34,6 +35,33 @@ pub(super) struct Index {
     unique: Option<bool>,
     multi_entry: Option<bool>,
 }
+
+#[derive(PartialEq)]
+enum KeyPath {
+    Single(String),
+    Array(Vec<String>),
+}
+
+impl KeyPath {
+    fn to_js(&self) -> JsValue {
+        match self {
+            Self::Single(path) => JsValue::from_str(path),
+            Self::Array(paths) => {
+                paths.iter().map(|p| JsValue::from_str(p)).collect::<Array>().into()
+            }
+        }
+    }
+
+    fn from_js(value: &JsValue) -> Option<Self> {
+        if let Some(path) = value.as_string() {
+            return Some(Self::Single(path));
+        }
+        let paths = value.dyn_ref::<Array>()?.iter().map(|p| p.as_string());
+        paths.collect::<Option<_>>().map(Self::Array)
+    }
+}
+
+use wasm_bindgen::JsCast as _;
 
 impl DatabaseBuilder {
     /// The database `name`, with no stores yet.
@@ -56,40 +84,20 @@ impl DatabaseBuilder {
         self
     }
 
-    /// Opens the database, running the upgrade if its version is older. Once open, the
-    /// connection closes itself when another tab upgrades or deletes the database.
+    /// Opens the database, running the upgrade if its version is older.
     pub(super) async fn build(self) -> Result<Database, Error> {
-        let mut request = Factory::new()?.open(&self.name, self.version)?;
-        request.on_upgrade_needed(move |event| {
-            let upgraded = event
-                .target()
-                .and_then(|request| Ok((event.database()?, request)))
-                .and_then(|(database, request)| self.upgrade(&database, &request));
-            if upgraded.is_err() {
-                // The open then fails with an AbortError instead of leaving a half-built
-                // schema at the new version.
-                if let Some(tx) = event.target().ok().and_then(|r| r.transaction()) {
-                    let _ = tx.abort();
-                }
-            }
-        });
-        let mut database = request.await?;
-        database.on_version_change(|event| {
-            if let Ok(database) = event.database() {
-                database.close();
-            }
-        });
-        Ok(database)
+        let (name, version) = (self.name.clone(), self.version);
+        Database::open(&name, version, move |db, tx| self.upgrade(db, tx)).await
     }
 
-    fn upgrade(self, database: &Database, request: &OpenDatabaseRequest) -> Result<(), Error> {
-        let existing = database.store_names();
+    fn upgrade(self, db: &IdbDatabase, tx: &IdbTransaction) -> Result<(), Error> {
+        let existing = strings(&db.object_store_names());
         for store in &self.stores {
-            store.apply(database, request, &existing)?;
+            store.apply(db, tx, &existing)?;
         }
         for name in existing {
             if !self.stores.iter().any(|s| s.name == name) {
-                database.delete_object_store(&name)?;
+                db.delete_object_store(&name).map_err(Error::thrown)?;
             }
         }
         Ok(())
@@ -104,7 +112,7 @@ impl ObjectStore {
 
     /// The record field that is its primary key.
     pub(super) fn key_path(mut self, key_path: &str) -> Self {
-        self.key_path = Some(KeyPath::new_single(key_path));
+        self.key_path = Some(key_path.to_owned());
         self
     }
 
@@ -122,31 +130,29 @@ impl ObjectStore {
 
     fn apply(
         &self,
-        database: &Database,
-        request: &OpenDatabaseRequest,
+        db: &IdbDatabase,
+        tx: &IdbTransaction,
         existing: &[String],
     ) -> Result<(), Error> {
         let store = if existing.contains(&self.name) {
-            // An upgrade always runs in a versionchange transaction.
-            let tx = request.transaction();
-            let tx = tx.ok_or(Error::UnexpectedJsType("IDBTransaction", JsValue::UNDEFINED))?;
-            tx.object_store(&self.name)?
+            tx.object_store(&self.name)
         } else {
-            let mut params = ObjectStoreParams::new();
+            let params = IdbObjectStoreParameters::new();
             if let Some(auto_increment) = self.auto_increment {
-                params.auto_increment(auto_increment);
+                params.set_auto_increment(auto_increment);
             }
             if let Some(key_path) = &self.key_path {
-                params.key_path(Some(key_path.clone()));
+                params.set_key_path(&JsValue::from_str(key_path));
             }
-            database.create_object_store(&self.name, params)?
-        };
+            db.create_object_store_with_optional_parameters(&self.name, &params)
+        }
+        .map_err(Error::thrown)?;
         for index in &self.indexes {
             index.apply(&store)?;
         }
-        for name in store.index_names() {
+        for name in strings(&store.index_names()) {
             if !self.indexes.iter().any(|i| i.name == name) {
-                store.delete_index(&name)?;
+                store.delete_index(&name).map_err(Error::thrown)?;
             }
         }
         Ok(())
@@ -156,12 +162,12 @@ impl ObjectStore {
 impl Index {
     /// An index named `name` on the field `key_path`.
     pub(super) fn new(name: &str, key_path: &str) -> Self {
-        Self::with_key_path(name, KeyPath::new_single(key_path))
+        Self::with_key_path(name, KeyPath::Single(key_path.to_owned()))
     }
 
     /// An index named `name` on several fields, compared in order.
     pub(super) fn new_array<'a>(name: &str, key_path: impl IntoIterator<Item = &'a str>) -> Self {
-        Self::with_key_path(name, KeyPath::new_array(key_path))
+        Self::with_key_path(name, KeyPath::Array(key_path.into_iter().map(str::to_owned).collect()))
     }
 
     fn with_key_path(name: &str, key_path: KeyPath) -> Self {
@@ -174,25 +180,32 @@ impl Index {
         self
     }
 
-    fn apply(&self, store: &idb::ObjectStore) -> Result<(), Error> {
+    fn apply(&self, store: &IdbObjectStore) -> Result<(), Error> {
         if let Ok(existing) = store.index(&self.name) {
             // As idb compared: an option left unset never matches, so the index is rebuilt.
-            let same = existing.key_path()?.as_ref() == Some(&self.key_path)
+            let key_path = existing.key_path().map_err(Error::thrown)?;
+            let same = KeyPath::from_js(&key_path).as_ref() == Some(&self.key_path)
                 && Some(existing.unique()) == self.unique
                 && Some(existing.multi_entry()) == self.multi_entry;
             if same {
                 return Ok(());
             }
-            store.delete_index(&self.name)?;
+            store.delete_index(&self.name).map_err(Error::thrown)?;
         }
-        let mut params = IndexParams::new();
+        let params = IdbIndexParameters::new();
         if let Some(unique) = self.unique {
-            params.unique(unique);
+            params.set_unique(unique);
         }
         if let Some(multi_entry) = self.multi_entry {
-            params.multi_entry(multi_entry);
+            params.set_multi_entry(multi_entry);
         }
-        store.create_index(&self.name, self.key_path.clone(), Some(params))?;
+        store
+            .create_index_with_str_sequence_and_optional_parameters(
+                &self.name,
+                &self.key_path.to_js(),
+                &params,
+            )
+            .map_err(Error::thrown)?;
         Ok(())
     }
 }

@@ -2,11 +2,16 @@
 
 use std::cell::{Cell, RefCell};
 
-use idb::{Database, Factory, KeyRange, Query, Transaction, TransactionMode};
 use serde::Serialize;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{IdbKeyRange, IdbTransaction as Transaction, IdbTransactionMode as TransactionMode};
 
-use super::{StoreError, records::Record, schema};
+use super::{
+    StoreError,
+    idb::{self, Database},
+    records::Record,
+    schema,
+};
 use crate::collections::VecSet;
 
 /// One client's database, opened once and shared by its processors. Dropping it closes the
@@ -123,12 +128,14 @@ impl Store {
         let db = schema::builder(&self.name).build().await.map_err(StoreError::opening)?;
         let sentinel = self.sentinel.borrow().clone();
         if let Some((store, key)) = sentinel {
-            let tx = db.transaction(&[store], TransactionMode::ReadOnly);
-            let found = match tx.and_then(|tx| tx.object_store(store)?.get(key)) {
-                Ok(request) => request.await.map_err(StoreError::in_transaction)?,
+            let tx = db.transaction(&[store], TransactionMode::Readonly);
+            let found = match tx.and_then(|tx| object_store(&tx, store)) {
+                Ok(store) => {
+                    idb::request(store.get(&key)).await.map_err(StoreError::in_transaction)?
+                }
                 Err(e) => return Err(StoreError::in_transaction(e)),
             };
-            if found.is_none() {
+            if found.is_undefined() {
                 self.evicted.set(true);
                 db.close();
                 return Err(StoreError::Evicted);
@@ -142,8 +149,7 @@ impl Store {
 
     /// Deletes the database `name`; resolves once no connection holds it open.
     pub async fn delete(name: &str) -> Result<(), StoreError> {
-        let request = Factory::new().and_then(|factory| factory.delete(name));
-        request.map_err(StoreError::opening)?.await.map_err(StoreError::opening)
+        Database::delete(name).await.map_err(StoreError::opening)
     }
 
     /// The record of type `R` with primary key `key`.
@@ -159,9 +165,10 @@ impl Store {
         store: &'static str,
         key: JsValue,
     ) -> Result<Option<JsValue>, StoreError> {
-        let tx = self.begin(&[store], TransactionMode::ReadOnly).await?;
-        let request = tx.object_store(store).and_then(|store| store.get(key));
-        request.map_err(StoreError::in_transaction)?.await.map_err(StoreError::in_transaction)
+        let tx = self.begin(&[store], TransactionMode::Readonly).await?;
+        let store = object_store(&tx, store).map_err(StoreError::in_transaction)?;
+        let value = idb::request(store.get(&key)).await.map_err(StoreError::in_transaction)?;
+        Ok((!value.is_undefined()).then_some(value))
     }
 
     /// Every record of type `R`, in primary-key order.
@@ -174,17 +181,32 @@ impl Store {
         &self,
         store: &'static str,
         index: Option<&str>,
-        range: Option<KeyRange>,
+        range: Option<IdbKeyRange>,
         limit: Option<u32>,
     ) -> Result<Vec<JsValue>, StoreError> {
-        let tx = self.begin(&[store], TransactionMode::ReadOnly).await?;
-        let store = tx.object_store(store).map_err(StoreError::in_transaction)?;
-        let range = range.map(Query::from);
+        let tx = self.begin(&[store], TransactionMode::Readonly).await?;
+        let store = object_store(&tx, store).map_err(StoreError::in_transaction)?;
         let request = match index {
-            Some(index) => store.index(index).and_then(|index| index.get_all(range, limit)),
-            None => store.get_all(range, limit),
+            Some(index) => match store.index(index) {
+                Ok(index) => get_all(
+                    range,
+                    limit,
+                    |r| index.get_all_with_key(r),
+                    |r, l| index.get_all_with_key_and_limit(r, l),
+                    || index.get_all(),
+                ),
+                Err(_) => return Err(StoreError::in_transaction(idb::Error::UNNAMED)),
+            },
+            None => get_all(
+                range,
+                limit,
+                |r| store.get_all_with_key(r),
+                |r, l| store.get_all_with_key_and_limit(r, l),
+                || store.get_all(),
+            ),
         };
-        request.map_err(StoreError::in_transaction)?.await.map_err(StoreError::in_transaction)
+        let values = idb::request(request).await.map_err(StoreError::in_transaction)?;
+        Ok(values.dyn_into::<js_sys::Array>().map(|a| a.to_vec()).unwrap_or_default())
     }
 
     /// Records of type `R` whose `index` key lies in `[lower, upper]`, in index order, at
@@ -197,8 +219,8 @@ impl Store {
         limit: Option<u32>,
     ) -> Result<Vec<R>, StoreError> {
         let (lower, upper) = (encode(R::STORE, lower)?, encode(R::STORE, upper)?);
-        let range = KeyRange::bound(&lower, &upper, Some(false), Some(false))
-            .map_err(StoreError::in_transaction)?;
+        let range = IdbKeyRange::bound_with_lower_open_and_upper_open(&lower, &upper, false, false)
+            .map_err(|_| StoreError::in_transaction(idb::Error::UNNAMED))?;
         decode_all(self.values(R::STORE, Some(index), Some(range), limit).await?)
     }
 
@@ -209,7 +231,7 @@ impl Store {
             return Ok(());
         }
         let stores: Vec<&str> = changes.stores.into_iter().collect();
-        let tx = self.begin(&stores, TransactionMode::ReadWrite).await?;
+        let tx = self.begin(&stores, TransactionMode::Readwrite).await?;
         for check in &changes.checks {
             match check.holds(&tx).await {
                 Ok(true) => {}
@@ -228,8 +250,8 @@ impl Store {
                 return Err(StoreError::in_transaction(e));
             }
         }
-        match tx.await {
-            Ok(result) if result.is_committed() => Ok(()),
+        match idb::done(&tx).await {
+            Ok(true) => Ok(()),
             Ok(_) => Err(StoreError::Transaction("the browser aborted the transaction".into())),
             Err(e) => Err(StoreError::in_transaction(e)),
         }
@@ -237,17 +259,38 @@ impl Store {
 }
 
 async fn apply(tx: &Transaction, op: Op) -> Result<(), idb::Error> {
-    match op {
-        Op::Put { store, value } => tx.object_store(store)?.put(&value, None)?.await.map(drop),
-        Op::Insert { store, value } => tx.object_store(store)?.add(&value, None)?.await.map(drop),
-        Op::Delete { store, key } => tx.object_store(store)?.delete(key)?.await,
-    }
+    let request = match op {
+        Op::Put { store, value } => object_store(tx, store)?.put(&value),
+        Op::Insert { store, value } => object_store(tx, store)?.add(&value),
+        Op::Delete { store, key } => object_store(tx, store)?.delete(&key),
+    };
+    idb::request(request).await.map(drop)
 }
 
 /// Aborts `tx` and waits for it to end; the caller reports its own error, not this outcome.
 async fn abort(tx: Transaction) {
-    if let Ok(tx) = tx.abort() {
-        let _ = tx.await;
+    if tx.abort().is_ok() {
+        let _ = idb::done(&tx).await;
+    }
+}
+
+fn object_store(tx: &Transaction, name: &str) -> Result<web_sys::IdbObjectStore, idb::Error> {
+    tx.object_store(name).map_err(|_| idb::Error::UNNAMED)
+}
+
+/// A `getAll` request on a store or index, as `idb` issued it for each range and limit.
+fn get_all<T>(
+    range: Option<IdbKeyRange>,
+    limit: Option<u32>,
+    with_key: impl FnOnce(&JsValue) -> T,
+    with_key_and_limit: impl FnOnce(&JsValue, u32) -> T,
+    all: impl FnOnce() -> T,
+) -> T {
+    match (range, limit) {
+        (Some(range), Some(limit)) => with_key_and_limit(&range, limit),
+        (Some(range), None) => with_key(&range),
+        (None, Some(limit)) => with_key_and_limit(&JsValue::NULL, limit),
+        (None, None) => all(),
     }
 }
 
@@ -272,7 +315,8 @@ struct VersionCheck {
 
 impl VersionCheck {
     async fn holds(&self, tx: &Transaction) -> Result<bool, idb::Error> {
-        let found = tx.object_store(self.store)?.get(self.key.clone())?.await?;
+        let found = idb::request(object_store(tx, self.store)?.get(&self.key)).await?;
+        let found = (!found.is_undefined()).then_some(found);
         let value = found.map(|record| {
             js_sys::Reflect::get(&record, &self.field.into()).unwrap_or(JsValue::UNDEFINED)
         });

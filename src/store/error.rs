@@ -1,6 +1,6 @@
 //! Everything that can go wrong with the database.
 
-use crate::js::{describe, error_name};
+use super::idb;
 
 /// A failed database operation. The browser's reason is kept as text for bug reports.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,7 +53,7 @@ pub enum StoreError {
 impl StoreError {
     /// Classifies a failure to open the database.
     pub(super) fn opening(error: idb::Error) -> Self {
-        match dom_exception_name(&error).as_deref() {
+        match error.name.as_deref() {
             Some("VersionError") => Self::NewerSchema { supported: super::SCHEMA_VERSION },
             Some("QuotaExceededError") => Self::QuotaExceeded(IDB_ERROR.into()),
             _ => Self::Unavailable(IDB_ERROR.into()),
@@ -62,12 +62,12 @@ impl StoreError {
 
     /// Whether the failure is the connection having been closed under us.
     pub(super) fn is_connection_closed(error: &idb::Error) -> bool {
-        dom_exception_name(error).as_deref() == Some("InvalidStateError")
+        error.name.as_deref() == Some("InvalidStateError")
     }
 
     /// Classifies a failure inside a transaction.
     pub(super) fn in_transaction(error: idb::Error) -> Self {
-        match dom_exception_name(&error).as_deref() {
+        match error.name.as_deref() {
             Some("QuotaExceededError") => Self::QuotaExceeded(IDB_ERROR.into()),
             _ => Self::Transaction(IDB_ERROR.into()),
         }
@@ -77,21 +77,3 @@ impl StoreError {
 /// The text of every IndexedDB failure, as the `rexie` wrapper this replaced wrote it (the
 /// classification above carries what matters).
 const IDB_ERROR: &str = "idb error";
-
-/// The `DOMException` name behind an IndexedDB failure, where the browser gave one.
-fn dom_exception_name(error: &idb::Error) -> Option<String> {
-    use idb::Error as E;
-    match error {
-        E::DomException(exception) => Some(exception.name()),
-        E::IndexedDbOpenFailed(value)
-        | E::TransactionOpenFailed(value)
-        | E::TransactionCommitError(value)
-        | E::TransactionAbortError(value)
-        | E::AddFailed(value)
-        | E::UpdateFailed(value)
-        | E::DeleteFailed(value)
-        | E::GetFailed(value)
-        | E::GetAllFailed(value) => error_name(value).or_else(|| Some(describe(value))),
-        _ => None,
-    }
-}

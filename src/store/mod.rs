@@ -9,6 +9,7 @@ mod at_rest;
 mod builder;
 mod db;
 mod error;
+mod idb;
 mod records;
 mod schema;
 
