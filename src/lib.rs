@@ -11,6 +11,7 @@
 //! engine imports neither `store` nor `net`.
 
 mod client;
+mod collections;
 pub mod crypto;
 pub mod engine;
 mod error;

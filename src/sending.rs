@@ -2,12 +2,10 @@
 //! encrypt pending messages for every installation (the seed's processor), and deliver the
 //! outbound queue in order.
 
-use std::{
-    cell::{Cell, RefCell},
-    collections::{BTreeMap, BTreeSet},
-};
+use std::cell::{Cell, RefCell};
 
 use crate::{
+    collections::{VecMap as BTreeMap, VecSet as BTreeSet},
     crypto::{Installation, OlmSession, PickleKey, random_id},
     engine::{
         ConversationRecord, ConversationState, DeliveryUpdate, InstallationRecord, MessageRecord,

@@ -18,27 +18,34 @@ const NONCE_LEN: usize = 12;
 
 /// `value` as JSON, sealed under `key`.
 pub(super) fn seal(value: &impl Serialize, key: &PickleKey) -> Result<String, CryptoError> {
-    let json = to_json(value)?;
+    seal_bytes(&to_json(value)?, key)
+}
+
+// Sealing and opening are kept out of the generic functions so they are not copied per type.
+fn seal_bytes(json: &[u8], key: &PickleKey) -> Result<String, CryptoError> {
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::fill(&mut nonce).map_err(|_| CryptoError::NoRandomness)?;
     let cipher = ChaCha20Poly1305::new(key.as_bytes().into());
     let sealed = cipher
-        .encrypt(&Nonce::from(nonce), json.as_slice())
+        .encrypt(&Nonce::from(nonce), json)
         .map_err(|_| CryptoError::Pickle("sealing failed".into()))?;
     Ok(STANDARD.encode([&nonce[..], &sealed].concat()))
 }
 
 /// The value [`seal`] sealed; any tampering, truncation or wrong key is an error.
 pub(super) fn open<T: DeserializeOwned>(sealed: &str, key: &PickleKey) -> Result<T, CryptoError> {
+    from_json(&open_bytes(sealed, key)?)
+}
+
+fn open_bytes(sealed: &str, key: &PickleKey) -> Result<Vec<u8>, CryptoError> {
     let bytes = STANDARD.decode(sealed).map_err(|e| CryptoError::Pickle(e.to_string()))?;
     let (nonce, body) = bytes
         .split_first_chunk::<NONCE_LEN>()
         .ok_or_else(|| CryptoError::Pickle("the sealed pickle is truncated".into()))?;
     let cipher = ChaCha20Poly1305::new(key.as_bytes().into());
-    let json = cipher
+    cipher
         .decrypt(&Nonce::from(*nonce), body)
-        .map_err(|_| CryptoError::Pickle("wrong key, or the pickle was altered".into()))?;
-    from_json(&json)
+        .map_err(|_| CryptoError::Pickle("wrong key, or the pickle was altered".into()))
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -56,16 +63,26 @@ fn to_json(value: &impl Serialize) -> Result<Vec<u8>, CryptoError> {
     let js = value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| CryptoError::Pickle(e.to_string()))?;
+    stringify(&js)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn stringify(js: &wasm_bindgen::JsValue) -> Result<Vec<u8>, CryptoError> {
     let text =
-        js_sys::JSON::stringify(&js).map_err(|e| CryptoError::Pickle(crate::js::describe(&e)))?;
+        js_sys::JSON::stringify(js).map_err(|e| CryptoError::Pickle(crate::js::describe(&e)))?;
     Ok(String::from(text).into_bytes())
 }
 
 #[cfg(target_arch = "wasm32")]
 fn from_json<T: DeserializeOwned>(json: &[u8]) -> Result<T, CryptoError> {
+    serde_wasm_bindgen::from_value(parse_json(json)?)
+        .map_err(|e| CryptoError::Pickle(e.to_string()))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn parse_json(json: &[u8]) -> Result<wasm_bindgen::JsValue, CryptoError> {
     let text = std::str::from_utf8(json).map_err(|e| CryptoError::Pickle(e.to_string()))?;
-    let js = js_sys::JSON::parse(text).map_err(|e| CryptoError::Pickle(crate::js::describe(&e)))?;
-    serde_wasm_bindgen::from_value(js).map_err(|e| CryptoError::Pickle(e.to_string()))
+    js_sys::JSON::parse(text).map_err(|e| CryptoError::Pickle(crate::js::describe(&e)))
 }
 
 #[cfg(test)]

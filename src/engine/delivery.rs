@@ -7,7 +7,7 @@
 //! `COMMITTED` → `SENT` when every one of its payloads is sent, or → `FAILED` with its
 //! payload's reason. Pure: the caller reads the records and writes what these return.
 
-use std::collections::BTreeSet;
+use crate::collections::VecSet as BTreeSet;
 
 use sha2::{Digest, Sha256};
 

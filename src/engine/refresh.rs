@@ -5,7 +5,7 @@
 //! Pure: the caller reads the user and its installations, fetches and verifies the topic,
 //! then writes the [`RefreshPlan`] in one transaction.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::collections::{VecMap as BTreeMap, VecSet as BTreeSet};
 
 use serde::{Deserialize, Serialize};
 

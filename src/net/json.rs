@@ -2,6 +2,7 @@
 //! `serde-wasm-bindgen`, so the wasm needs no JSON code of its own.
 
 use serde::{Serialize, de::DeserializeOwned};
+use wasm_bindgen::JsValue;
 
 use super::NetError;
 use crate::js::describe;
@@ -11,11 +12,19 @@ pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String, NetErro
     let js = value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| NetError::Encode(e.to_string()))?;
-    js_sys::JSON::stringify(&js).map(String::from).map_err(|e| NetError::Encode(describe(&e)))
+    stringify(&js)
+}
+
+// The JSON halves are kept out of the generic functions so they are not copied per type.
+fn stringify(js: &JsValue) -> Result<String, NetError> {
+    js_sys::JSON::stringify(js).map(String::from).map_err(|e| NetError::Encode(describe(&e)))
 }
 
 /// Decodes an answer; anything malformed is a [`NetError::Decode`].
 pub(super) fn decode<T: DeserializeOwned>(text: &str) -> Result<T, NetError> {
-    let js = js_sys::JSON::parse(text).map_err(|e| NetError::Decode(describe(&e)))?;
-    serde_wasm_bindgen::from_value(js).map_err(|e| NetError::Decode(e.to_string()))
+    serde_wasm_bindgen::from_value(parse(text)?).map_err(|e| NetError::Decode(e.to_string()))
+}
+
+fn parse(text: &str) -> Result<JsValue, NetError> {
+    js_sys::JSON::parse(text).map_err(|e| NetError::Decode(describe(&e)))
 }

@@ -121,7 +121,13 @@ impl NodeClient {
         path: &str,
         body: &(impl Serialize + ?Sized),
     ) -> Result<T, NetError> {
-        let body = json::encode(body)?;
+        let text = self.post_text(path, json::encode(body)?).await?;
+        json::decode(&text)
+    }
+
+    /// The body of a successful answer to a POST of `body`. Not generic, so each answer type
+    /// adds only its decoding, not another copy of the request's state machine.
+    async fn post_text(&self, path: &str, body: String) -> Result<String, NetError> {
         let deadline = Deadline::start(self.timeout_ms)?;
         let response =
             self.send(path, body, &deadline.signal()).await.map_err(|e| deadline.classify(e))?;
@@ -132,7 +138,7 @@ impl NodeClient {
                 json::decode::<NodeErrorBody>(&text).ok(),
             ));
         }
-        json::decode(&text)
+        Ok(text)
     }
 
     /// Starts a POST of a JSON body; the answer's body is left unread.

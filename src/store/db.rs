@@ -1,15 +1,18 @@
 //! [`Store`]: the open database, its reads, and [`Store::save`] for a state step's writes.
 
-use std::{
-    cell::{Cell, RefCell},
-    collections::BTreeSet,
-};
+use std::cell::{Cell, RefCell};
 
-use rexie::{Direction, KeyRange, Rexie, Transaction, TransactionMode};
 use serde::Serialize;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{IdbKeyRange, IdbTransaction as Transaction, IdbTransactionMode as TransactionMode};
 
-use super::{StoreError, records::Record, schema};
+use super::{
+    StoreError,
+    idb::{self, Database},
+    records::Record,
+    schema,
+};
+use crate::collections::VecSet;
 
 /// One client's database, opened once and shared by its processors. Dropping it closes the
 /// connection (a connection left to the garbage collector would block deleting or upgrading
@@ -21,7 +24,7 @@ use super::{StoreError, records::Record, schema};
 /// was evicted; the store then refuses every call with [`StoreError::Evicted`] rather than
 /// writing into an empty database.
 pub struct Store {
-    db: RefCell<Option<Rexie>>,
+    db: RefCell<Option<Database>>,
     name: String,
     sentinel: RefCell<Option<(&'static str, JsValue)>>,
     evicted: Cell<bool>,
@@ -114,7 +117,7 @@ impl Store {
         &self,
         stores: &[&str],
         mode: TransactionMode,
-    ) -> Result<Transaction, Option<rexie::Error>> {
+    ) -> Result<Transaction, Option<idb::Error>> {
         match self.db.borrow().as_ref() {
             Some(db) => db.transaction(stores, mode).map_err(Some),
             None => Err(None),
@@ -125,12 +128,14 @@ impl Store {
         let db = schema::builder(&self.name).build().await.map_err(StoreError::opening)?;
         let sentinel = self.sentinel.borrow().clone();
         if let Some((store, key)) = sentinel {
-            let tx = db.transaction(&[store], TransactionMode::ReadOnly);
-            let found = match tx.and_then(|tx| tx.store(store)) {
-                Ok(store) => store.get(key).await.map_err(StoreError::in_transaction)?,
+            let tx = db.transaction(&[store], TransactionMode::Readonly);
+            let found = match tx.and_then(|tx| object_store(&tx, store)) {
+                Ok(store) => {
+                    idb::request(store.get(&key)).await.map_err(StoreError::in_transaction)?
+                }
                 Err(e) => return Err(StoreError::in_transaction(e)),
             };
-            if found.is_none() {
+            if found.is_undefined() {
                 self.evicted.set(true);
                 db.close();
                 return Err(StoreError::Evicted);
@@ -144,23 +149,64 @@ impl Store {
 
     /// Deletes the database `name`; resolves once no connection holds it open.
     pub async fn delete(name: &str) -> Result<(), StoreError> {
-        Rexie::builder(name).delete().await.map_err(StoreError::opening)
+        Database::delete(name).await.map_err(StoreError::opening)
     }
 
     /// The record of type `R` with primary key `key`.
     pub async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
         let key = encode(R::STORE, key)?;
-        let tx = self.begin(&[R::STORE], TransactionMode::ReadOnly).await?;
-        let value = tx.store(R::STORE).map_err(StoreError::in_transaction)?.get(key).await;
-        value.map_err(StoreError::in_transaction)?.map(decode::<R>).transpose()
+        self.get_value(R::STORE, key).await?.map(decode::<R>).transpose()
+    }
+
+    // The reads are split into a generic shell (encode, decode) and a non-generic body:
+    // one copy of the transaction's state machine instead of one per record type.
+    async fn get_value(
+        &self,
+        store: &'static str,
+        key: JsValue,
+    ) -> Result<Option<JsValue>, StoreError> {
+        let tx = self.begin(&[store], TransactionMode::Readonly).await?;
+        let store = object_store(&tx, store).map_err(StoreError::in_transaction)?;
+        let value = idb::request(store.get(&key)).await.map_err(StoreError::in_transaction)?;
+        Ok((!value.is_undefined()).then_some(value))
     }
 
     /// Every record of type `R`, in primary-key order.
     pub async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
-        let tx = self.begin(&[R::STORE], TransactionMode::ReadOnly).await?;
-        let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
-        let values = store.get_all(None, None).await.map_err(StoreError::in_transaction)?;
-        values.into_iter().map(decode::<R>).collect()
+        decode_all(self.values(R::STORE, None, None, None).await?)
+    }
+
+    /// The values in `store` (or its `index`) within `range`, at most `limit` of them.
+    async fn values(
+        &self,
+        store: &'static str,
+        index: Option<&str>,
+        range: Option<IdbKeyRange>,
+        limit: Option<u32>,
+    ) -> Result<Vec<JsValue>, StoreError> {
+        let tx = self.begin(&[store], TransactionMode::Readonly).await?;
+        let store = object_store(&tx, store).map_err(StoreError::in_transaction)?;
+        let request = match index {
+            Some(index) => match store.index(index) {
+                Ok(index) => get_all(
+                    range,
+                    limit,
+                    |r| index.get_all_with_key(r),
+                    |r, l| index.get_all_with_key_and_limit(r, l),
+                    || index.get_all(),
+                ),
+                Err(_) => return Err(StoreError::in_transaction(idb::Error::UNNAMED)),
+            },
+            None => get_all(
+                range,
+                limit,
+                |r| store.get_all_with_key(r),
+                |r, l| store.get_all_with_key_and_limit(r, l),
+                || store.get_all(),
+            ),
+        };
+        let values = idb::request(request).await.map_err(StoreError::in_transaction)?;
+        Ok(values.dyn_into::<js_sys::Array>().map(|a| a.to_vec()).unwrap_or_default())
     }
 
     /// Records of type `R` whose `index` key lies in `[lower, upper]`, in index order, at
@@ -196,18 +242,44 @@ impl Store {
         newest_first: bool,
     ) -> Result<Vec<R>, StoreError> {
         let (lower, upper) = (encode(R::STORE, lower)?, encode(R::STORE, upper)?);
-        let range = KeyRange::bound(&lower, &upper, Some(false), Some(false))
-            .map_err(|e| StoreError::in_transaction(e.into()))?;
-        let tx = self.begin(&[R::STORE], TransactionMode::ReadOnly).await?;
-        let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
-        let index = store.index(index).map_err(StoreError::in_transaction)?;
-        let values = if newest_first {
-            let found = index.scan(Some(range), limit, None, Some(Direction::Prev)).await;
-            found.map_err(StoreError::in_transaction)?.into_iter().map(|(_, v)| v).collect()
-        } else {
-            index.get_all(Some(range), limit).await.map_err(StoreError::in_transaction)?
+        let range = IdbKeyRange::bound_with_lower_open_and_upper_open(&lower, &upper, false, false)
+            .map_err(|_| StoreError::in_transaction(idb::Error::UNNAMED))?;
+        let values = match (newest_first, limit) {
+            (true, Some(limit)) => self.newest_values(R::STORE, index, range, limit).await?,
+            _ => self.values(R::STORE, Some(index), Some(range), limit).await?,
         };
-        values.into_iter().map(decode::<R>).collect()
+        decode_all(values)
+    }
+
+    /// Up to `limit` values of `store`'s `index` within `range`, highest key first: a cursor
+    /// walked backwards (`getAll` only reads forwards).
+    async fn newest_values(
+        &self,
+        store: &'static str,
+        index: &str,
+        range: IdbKeyRange,
+        limit: u32,
+    ) -> Result<Vec<JsValue>, StoreError> {
+        let failed = |_| StoreError::in_transaction(idb::Error::UNNAMED);
+        let tx = self.begin(&[store], TransactionMode::Readonly).await?;
+        let index =
+            object_store(&tx, store).and_then(|s| s.index(index).map_err(|_| idb::Error::UNNAMED));
+        let index = index.map_err(StoreError::in_transaction)?;
+        let request = index
+            .open_cursor_with_range_and_direction(&range, web_sys::IdbCursorDirection::Prev)
+            .map_err(failed)?;
+        let mut values = Vec::new();
+        while values.len() < limit as usize {
+            // The same request fires once per step of the cursor.
+            let cursor =
+                idb::request(Ok(request.clone())).await.map_err(StoreError::in_transaction)?;
+            let Ok(cursor) = cursor.dyn_into::<web_sys::IdbCursorWithValue>() else { break };
+            values.push(cursor.value().map_err(failed)?);
+            if values.len() < limit as usize {
+                cursor.continue_().map_err(failed)?;
+            }
+        }
+        Ok(values)
     }
 
     /// Records of type `R` from primary key `from` on, in key order, at most `limit`.
@@ -216,12 +288,9 @@ impl Store {
         from: &R::Key,
         limit: Option<u32>,
     ) -> Result<Vec<R>, StoreError> {
-        let range = KeyRange::lower_bound(&encode(R::STORE, from)?, Some(false))
-            .map_err(|e| StoreError::in_transaction(e.into()))?;
-        let tx = self.begin(&[R::STORE], TransactionMode::ReadOnly).await?;
-        let store = tx.store(R::STORE).map_err(StoreError::in_transaction)?;
-        let values = store.get_all(Some(range), limit).await.map_err(StoreError::in_transaction)?;
-        values.into_iter().map(decode::<R>).collect()
+        let range = IdbKeyRange::lower_bound_with_open(&encode(R::STORE, from)?, false)
+            .map_err(|_| StoreError::in_transaction(idb::Error::UNNAMED))?;
+        decode_all(self.values(R::STORE, None, Some(range), limit).await?)
     }
 
     /// Writes every change in one read-write transaction: all of them are committed, or
@@ -231,12 +300,12 @@ impl Store {
             return Ok(());
         }
         let stores: Vec<&str> = changes.stores.into_iter().collect();
-        let tx = self.begin(&stores, TransactionMode::ReadWrite).await?;
+        let tx = self.begin(&stores, TransactionMode::Readwrite).await?;
         for check in &changes.checks {
             match check.holds(&tx).await {
                 Ok(true) => {}
                 outcome => {
-                    let _ = tx.abort().await;
+                    abort(tx).await;
                     return Err(outcome.map_or_else(StoreError::in_transaction, |_| {
                         StoreError::Conflict { store: check.store }
                     }));
@@ -246,30 +315,59 @@ impl Store {
         for op in changes.ops {
             if let Err(e) = apply(&tx, op).await {
                 // A failed request aborts the transaction anyway; make sure of it.
-                let _ = tx.abort().await;
+                abort(tx).await;
                 return Err(StoreError::in_transaction(e));
             }
         }
-        match tx.done().await {
-            Ok(result) if result.is_committed() => Ok(()),
+        match idb::done(&tx).await {
+            Ok(true) => Ok(()),
             Ok(_) => Err(StoreError::Transaction("the browser aborted the transaction".into())),
             Err(e) => Err(StoreError::in_transaction(e)),
         }
     }
 }
 
-async fn apply(tx: &Transaction, op: Op) -> Result<(), rexie::Error> {
-    match op {
-        Op::Put { store, value } => tx.store(store)?.put(&value, None).await.map(drop),
-        Op::Insert { store, value } => tx.store(store)?.add(&value, None).await.map(drop),
-        Op::Delete { store, key } => tx.store(store)?.delete(key).await,
+async fn apply(tx: &Transaction, op: Op) -> Result<(), idb::Error> {
+    let request = match op {
+        Op::Put { store, value } => object_store(tx, store)?.put(&value),
+        Op::Insert { store, value } => object_store(tx, store)?.add(&value),
+        Op::Delete { store, key } => object_store(tx, store)?.delete(&key),
         Op::InsertIfAbsent { store, key, value } => {
-            let store = tx.store(store)?;
-            if !store.key_exists(key).await? {
-                store.add(&value, None).await?;
+            let store = object_store(tx, store)?;
+            let found = idb::request(store.get_key(&key)).await?;
+            if !found.is_undefined() {
+                return Ok(());
             }
-            Ok(())
+            store.add(&value)
         }
+    };
+    idb::request(request).await.map(drop)
+}
+
+/// Aborts `tx` and waits for it to end; the caller reports its own error, not this outcome.
+async fn abort(tx: Transaction) {
+    if tx.abort().is_ok() {
+        let _ = idb::done(&tx).await;
+    }
+}
+
+fn object_store(tx: &Transaction, name: &str) -> Result<web_sys::IdbObjectStore, idb::Error> {
+    tx.object_store(name).map_err(|_| idb::Error::UNNAMED)
+}
+
+/// A `getAll` request on a store or index, as `idb` issued it for each range and limit.
+fn get_all<T>(
+    range: Option<IdbKeyRange>,
+    limit: Option<u32>,
+    with_key: impl FnOnce(&JsValue) -> T,
+    with_key_and_limit: impl FnOnce(&JsValue, u32) -> T,
+    all: impl FnOnce() -> T,
+) -> T {
+    match (range, limit) {
+        (Some(range), Some(limit)) => with_key_and_limit(&range, limit),
+        (Some(range), None) => with_key(&range),
+        (None, Some(limit)) => with_key_and_limit(&JsValue::NULL, limit),
+        (None, None) => all(),
     }
 }
 
@@ -279,7 +377,7 @@ async fn apply(tx: &Transaction, op: Op) -> Result<(), rexie::Error> {
 pub struct Changes {
     checks: Vec<VersionCheck>,
     ops: Vec<Op>,
-    stores: BTreeSet<&'static str>,
+    stores: VecSet<&'static str>,
 }
 
 /// A field of a record the step read, which must still hold that value when it commits.
@@ -293,8 +391,9 @@ struct VersionCheck {
 }
 
 impl VersionCheck {
-    async fn holds(&self, tx: &Transaction) -> Result<bool, rexie::Error> {
-        let found = tx.store(self.store)?.get(self.key.clone()).await?;
+    async fn holds(&self, tx: &Transaction) -> Result<bool, idb::Error> {
+        let found = idb::request(object_store(tx, self.store)?.get(&self.key)).await?;
+        let found = (!found.is_undefined()).then_some(found);
         let value = found.map(|record| {
             js_sys::Reflect::get(&record, &self.field.into()).unwrap_or(JsValue::UNDEFINED)
         });
@@ -323,18 +422,14 @@ impl Changes {
     /// Inserts or replaces `record`.
     pub fn put<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
         let value = encode(R::STORE, record)?;
-        self.stores.insert(R::STORE);
-        self.ops.push(Op::Put { store: R::STORE, value });
-        Ok(self)
+        Ok(self.push(R::STORE, Op::Put { store: R::STORE, value }))
     }
 
     /// Inserts `record`, failing the whole transaction if its key already exists: for a
     /// step that must not overwrite what another tab wrote meanwhile.
     pub fn insert<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
         let value = encode(R::STORE, record)?;
-        self.stores.insert(R::STORE);
-        self.ops.push(Op::Insert { store: R::STORE, value });
-        Ok(self)
+        Ok(self.push(R::STORE, Op::Insert { store: R::STORE, value }))
     }
 
     /// Inserts `record` (whose primary key is `key`) unless a record with that key exists,
@@ -353,9 +448,7 @@ impl Changes {
     /// Deletes the record of type `R` with primary key `key` (nothing if there is none).
     pub fn delete<R: Record>(&mut self, key: &R::Key) -> Result<&mut Self, StoreError> {
         let key = encode(R::STORE, key)?;
-        self.stores.insert(R::STORE);
-        self.ops.push(Op::Delete { store: R::STORE, key });
-        Ok(self)
+        Ok(self.push(R::STORE, Op::Delete { store: R::STORE, key }))
     }
 
     /// Commits only if the record of type `R` at `key` is still at `version` (its `version`
@@ -384,6 +477,13 @@ impl Changes {
         Ok(self)
     }
 
+    // Not generic, so the set insertion is not copied into every record type's `put`.
+    fn push(&mut self, store: &'static str, op: Op) -> &mut Self {
+        self.stores.insert(store);
+        self.ops.push(op);
+        self
+    }
+
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
@@ -394,13 +494,27 @@ impl Changes {
 /// shape IndexedDB key paths can evaluate. (`json_compatible()` would store bytes as arrays
 /// of numbers, several times larger.)
 fn encode(store: &'static str, value: &(impl Serialize + ?Sized)) -> Result<JsValue, StoreError> {
-    let serializer = serde_wasm_bindgen::Serializer::new()
-        .serialize_missing_as_null(true)
-        .serialize_maps_as_objects(true);
-    value.serialize(&serializer).map_err(|e| StoreError::Encode { store, reason: e.to_string() })
+    value.serialize(&SERIALIZER).map_err(|e| encode_error(store, e))
+}
+
+const SERIALIZER: serde_wasm_bindgen::Serializer = serde_wasm_bindgen::Serializer::new()
+    .serialize_missing_as_null(true)
+    .serialize_maps_as_objects(true);
+
+// The error paths are functions of their own so that `encode` and `decode`, copied for every
+// record type, stay small.
+fn encode_error(store: &'static str, error: serde_wasm_bindgen::Error) -> StoreError {
+    StoreError::Encode { store, reason: error.to_string() }
+}
+
+fn decode_error(store: &'static str, error: serde_wasm_bindgen::Error) -> StoreError {
+    StoreError::Decode { store, reason: error.to_string() }
+}
+
+fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
+    values.into_iter().map(decode::<R>).collect()
 }
 
 fn decode<R: Record>(value: JsValue) -> Result<R, StoreError> {
-    serde_wasm_bindgen::from_value(value)
-        .map_err(|e| StoreError::Decode { store: R::STORE, reason: e.to_string() })
+    serde_wasm_bindgen::from_value(value).map_err(|e| decode_error(R::STORE, e))
 }

@@ -1,6 +1,6 @@
 //! Everything that can go wrong with the database.
 
-use crate::js::{describe, error_name};
+use super::idb;
 
 /// A failed database operation. The browser's reason is kept as text for bug reports.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,45 +52,28 @@ pub enum StoreError {
 
 impl StoreError {
     /// Classifies a failure to open the database.
-    pub(super) fn opening(error: rexie::Error) -> Self {
-        match dom_exception_name(&error).as_deref() {
+    pub(super) fn opening(error: idb::Error) -> Self {
+        match error.name.as_deref() {
             Some("VersionError") => Self::NewerSchema { supported: super::SCHEMA_VERSION },
-            Some("QuotaExceededError") => Self::QuotaExceeded(error.to_string()),
-            _ => Self::Unavailable(error.to_string()),
+            Some("QuotaExceededError") => Self::QuotaExceeded(IDB_ERROR.into()),
+            _ => Self::Unavailable(IDB_ERROR.into()),
         }
     }
 
     /// Whether the failure is the connection having been closed under us.
-    pub(super) fn is_connection_closed(error: &rexie::Error) -> bool {
-        dom_exception_name(error).as_deref() == Some("InvalidStateError")
+    pub(super) fn is_connection_closed(error: &idb::Error) -> bool {
+        error.name.as_deref() == Some("InvalidStateError")
     }
 
     /// Classifies a failure inside a transaction.
-    pub(super) fn in_transaction(error: rexie::Error) -> Self {
-        match dom_exception_name(&error).as_deref() {
-            Some("QuotaExceededError") => Self::QuotaExceeded(error.to_string()),
-            _ => Self::Transaction(error.to_string()),
+    pub(super) fn in_transaction(error: idb::Error) -> Self {
+        match error.name.as_deref() {
+            Some("QuotaExceededError") => Self::QuotaExceeded(IDB_ERROR.into()),
+            _ => Self::Transaction(IDB_ERROR.into()),
         }
     }
 }
 
-/// The `DOMException` name behind an IndexedDB failure, where the browser gave one.
-fn dom_exception_name(error: &rexie::Error) -> Option<String> {
-    use idb::Error as E;
-    let rexie::Error::IdbError(error) = error else {
-        return None;
-    };
-    match error {
-        E::DomException(exception) => Some(exception.name()),
-        E::IndexedDbOpenFailed(value)
-        | E::TransactionOpenFailed(value)
-        | E::TransactionCommitError(value)
-        | E::TransactionAbortError(value)
-        | E::AddFailed(value)
-        | E::UpdateFailed(value)
-        | E::DeleteFailed(value)
-        | E::GetFailed(value)
-        | E::GetAllFailed(value) => error_name(value).or_else(|| Some(describe(value))),
-        _ => None,
-    }
-}
+/// The text of every IndexedDB failure, as the `rexie` wrapper this replaced wrote it (the
+/// classification above carries what matters).
+const IDB_ERROR: &str = "idb error";

@@ -6,8 +6,10 @@
 //! awaited inside it (a fetch or timer would let the browser auto-commit half a step).
 
 mod at_rest;
+mod builder;
 mod db;
 mod error;
+mod idb;
 mod records;
 mod schema;
 

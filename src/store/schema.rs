@@ -8,7 +8,7 @@
 //! version of the SDK refuses to open ([`super::StoreError::NewerSchema`]) rather than being
 //! misread.
 
-use rexie::{Index, ObjectStore, Rexie, RexieBuilder};
+use super::builder::{DatabaseBuilder, Index, ObjectStore};
 
 /// The schema version, which is the IndexedDB database version.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -58,9 +58,9 @@ pub mod index {
 }
 
 /// The builder that opens (and if needed creates or upgrades) the database `name`.
-pub(super) fn builder(name: &str) -> RexieBuilder {
+pub(super) fn builder(name: &str) -> DatabaseBuilder {
     use store_names::*;
-    Rexie::builder(name)
+    DatabaseBuilder::new(name)
         .version(SCHEMA_VERSION)
         .add_object_store(ObjectStore::new(META).key_path("key"))
         .add_object_store(ObjectStore::new(USERS).key_path("address"))
