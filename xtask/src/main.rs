@@ -64,6 +64,7 @@ fn test() -> Result {
     steps.run("release build and size check", || {
         build_pkg(&root).and_then(|()| size::check(&root))
     })?;
+    steps.run("bundle the Vite and webpack examples", || build_examples(&root))?;
     let devnode = steps.run("start devnode", || Devnode::start(&root, "127.0.0.1:0"))?;
     steps.run("browser tests (headless Chromium)", || {
         // `test-export` lets the tests read key bytes to prove they are never stored in the clear.
@@ -127,6 +128,20 @@ fn build_pkg(root: &Path) -> Result {
     cmd("wasm-pack", &["build", "--release", "--target", "web", "--out-dir", "pkg"])
         .dir(root)
         .env_os("PATH", &path)
+        .run()
+}
+
+/// Bundles `www/examples/` with Vite and webpack 5 (into their `dist/`), the way an app that
+/// installed `pkg/` would; the page tests load them.
+fn build_examples(root: &Path) -> Result {
+    let bin = root.join("node_modules/.bin");
+    cmd(&bin.join("vite").to_string_lossy(), &["build", "--config"])
+        .args(&["www/examples/vite/vite.config.mjs"])
+        .dir(root)
+        .run()?;
+    cmd(&bin.join("webpack").to_string_lossy(), &["--config"])
+        .args(&["www/examples/webpack/webpack.config.mjs"])
+        .dir(root)
         .run()
 }
 

@@ -64,7 +64,8 @@ fn apt_install(packages: &[&str]) -> Result {
     apt(&[&["install", "-y", "-qq"][..], packages].concat())
 }
 
-/// The development npm packages (wasm-opt, Playwright), from the lockfile, unless already
+/// The development npm packages (wasm-opt, Playwright, Vite, webpack, TypeScript), from the
+/// lockfile, unless already
 /// installed from it.
 fn npm_ci(dir: &Path) -> Result {
     let installed = dir.join("node_modules/.package-lock.json");
