@@ -65,8 +65,7 @@ fn apt_install(packages: &[&str]) -> Result {
 }
 
 /// The development npm packages (wasm-opt, Playwright, Vite, webpack, TypeScript), from the
-/// lockfile, unless already
-/// installed from it.
+/// lockfile, unless already installed from it.
 fn npm_ci(dir: &Path) -> Result {
     let installed = dir.join("node_modules/.package-lock.json");
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
