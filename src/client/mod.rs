@@ -435,6 +435,7 @@ impl Client {
     }
 
     async fn open(options: ClientOptions) -> Result<Client, SdkError> {
+        check_browser()?;
         let options: Options = serde_wasm_bindgen::from_value(options.into()).map_err(|e| {
             SdkError::new(ErrorCode::InvalidArgument, format!("invalid ClientOptions: {e}"))
         })?;
@@ -814,6 +815,25 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.stop.notify();
         self.wake.notify();
+    }
+}
+
+/// Fails clearly where the SDK cannot run (server-side rendering, a worker without
+/// IndexedDB) instead of somewhere deep inside.
+fn check_browser() -> Result<(), SdkError> {
+    let global = js_sys::global();
+    let missing = ["indexedDB", "fetch", "crypto"].into_iter().find(|name| {
+        js_sys::Reflect::get(&global, &(*name).into()).is_ok_and(|v| v.is_undefined())
+    });
+    match missing {
+        Some(name) => Err(SdkError::new(
+            ErrorCode::Unsupported,
+            format!(
+                "e2ee-sdk runs in a browser: `{name}` is missing here (server-side rendering?). \
+                 Create the client in the page instead."
+            ),
+        )),
+        None => Ok(()),
     }
 }
 

@@ -125,7 +125,9 @@ fn build_pkg(root: &Path) -> Result {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path)))
         .map_err(|e| format!("cannot extend PATH: {e}"))?;
-    cmd("wasm-pack", &["build", "--release", "--target", "web", "--out-dir", "pkg"])
+    // `--weak-refs`: objects handed to JS are freed by the garbage collector; apps never
+    // call `free()`.
+    cmd("wasm-pack", &["build", "--release", "--target", "web", "--weak-refs", "--out-dir", "pkg"])
         .dir(root)
         .env_os("PATH", &path)
         .run()
