@@ -51,7 +51,7 @@ impl Conversation {
     pub fn send(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] content: JsValue,
-        content_type: Option<String>,
+        #[wasm_bindgen(js_name = "contentType")] content_type: Option<String>,
     ) -> Promise {
         let (inner, record) = (self.client(), self.record.clone());
         future_to_promise(async move {
@@ -93,14 +93,11 @@ impl Conversation {
     /// the newest `limit` before `before` (all of them by default): pass the first one's
     /// `sentAt` as `before` for the page before it.
     #[wasm_bindgen(unchecked_return_type = "Promise<MessageInfo[]>")]
-    pub fn messages(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "MessagesOptions")] options: Option<JsValue>,
-    ) -> Promise {
+    pub fn messages(&self, options: Option<MessagesOptionsJs>) -> Promise {
         let (inner, id) = (self.client(), self.record.id.clone());
         future_to_promise(async move {
             let inner = inner?;
-            let options: MessagesOptions = match options {
+            let options: MessagesOptions = match options.map(JsValue::from) {
                 Some(value) if !value.is_undefined() && !value.is_null() => {
                     serde_wasm_bindgen::from_value(value).map_err(|e| {
                         SdkError::new(ErrorCode::InvalidArgument, format!("invalid options: {e}"))
@@ -140,6 +137,13 @@ impl Conversation {
             Ok(to_js(&infos)?)
         })
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `MessagesOptions` as JS passes it.
+    #[wasm_bindgen(typescript_type = "MessagesOptions")]
+    pub type MessagesOptionsJs;
 }
 
 #[derive(Default, serde::Deserialize)]

@@ -237,7 +237,9 @@ impl Client {
     /// Deletes this profile's database and forgets that it had an installation: the next
     /// `create` makes a new one. Close every client of it first.
     #[wasm_bindgen(js_name = deleteLocalData)]
-    pub async fn delete_local_data(db_name: String) -> Result<(), JsValue> {
+    pub async fn delete_local_data(
+        #[wasm_bindgen(js_name = "dbName")] db_name: String,
+    ) -> Result<(), JsValue> {
         Store::delete(&db_name).await.map_err(SdkError::from)?;
         EvictionMarker::new(&db_name).clear();
         Ok(())
@@ -303,7 +305,10 @@ impl Client {
     /// Revokes an installation of this account (the wallet signs once). Other clients drop it
     /// on their next refresh; if it is running, it learns it and stops sending.
     #[wasm_bindgen(js_name = revokeInstallation, unchecked_return_type = "Promise<void>")]
-    pub fn revoke_installation(&self, installation_id: String) -> Promise {
+    pub fn revoke_installation(
+        &self,
+        #[wasm_bindgen(js_name = "installationId")] installation_id: String,
+    ) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
             inner.revoke(&installation_id).await?;
@@ -354,13 +359,13 @@ impl Client {
     /// Queues a `FAILED` message again (its same encrypted payloads, or a fresh encryption if
     /// it failed before that).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn retry(&self, message_id: String) -> Promise {
+    pub fn retry(&self, #[wasm_bindgen(js_name = "messageId")] message_id: String) -> Promise {
         self.requeue(message_id, true)
     }
 
     /// Cancels a message that is not sent yet: it becomes `FAILED` ("cancelled").
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn cancel(&self, message_id: String) -> Promise {
+    pub fn cancel(&self, #[wasm_bindgen(js_name = "messageId")] message_id: String) -> Promise {
         self.requeue(message_id, false)
     }
 
