@@ -69,6 +69,8 @@ struct Queue {
     events: RefCell<VecDeque<JsValue>>,
     wake: Wake,
     ended: Cell<bool>,
+    /// Thrown by the next `next()` once the queued events are read.
+    error: RefCell<Option<JsValue>>,
 }
 
 impl Events {
@@ -96,6 +98,16 @@ impl Events {
         }
     }
 
+    /// Ends every stream with `error`, thrown inside the app's `for await` (the client
+    /// cannot go on, as when its database was evicted).
+    pub(super) fn fail_all(&self, error: &JsValue) {
+        for queue in self.streams.borrow_mut().drain(..).filter_map(|s| s.upgrade()) {
+            *queue.error.borrow_mut() = Some(error.clone());
+            queue.ended.set(true);
+            queue.wake.notify();
+        }
+    }
+
     /// Ends every stream (the client closed).
     pub(super) fn end_all(&self) {
         for queue in self.streams.borrow_mut().drain(..).filter_map(|s| s.upgrade()) {
@@ -106,7 +118,8 @@ impl Events {
 }
 
 /// An async iterator of [`StreamEvent`]s; ends when `return()` is called (as `break` in a
-/// `for await` does) or the client closes. Read it one `next()` at a time.
+/// `for await` does) or the client closes, and throws (inside the `for await`) when the
+/// client cannot go on (`STORAGE_EVICTED`). Read it one `next()` at a time.
 #[wasm_bindgen]
 pub struct MessageStream {
     queue: Rc<Queue>,
@@ -122,6 +135,9 @@ impl MessageStream {
             loop {
                 if let Some(event) = queue.events.borrow_mut().pop_front() {
                     return Ok(iterator_result(false, &event));
+                }
+                if let Some(error) = queue.error.borrow_mut().take() {
+                    return Err(error);
                 }
                 if queue.ended.get() {
                     return Ok(iterator_result(true, &JsValue::UNDEFINED));

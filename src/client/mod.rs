@@ -607,6 +607,18 @@ impl Inner {
         }
     }
 
+    /// One pass of the processors. If the database was evicted, the app's streams end with
+    /// that error (nothing more can happen).
+    async fn pass(&self, store: &Store) -> Result<(), SdkError> {
+        let outcome = self.process(store).await;
+        if let Err(e) = &outcome {
+            if e.code == ErrorCode::StorageEvicted {
+                self.events.fail_all(&e.clone().into());
+            }
+        }
+        outcome
+    }
+
     /// One pass of both processors.
     async fn process(&self, store: &Store) -> Result<(), SdkError> {
         let context = Context {
@@ -763,7 +775,10 @@ async fn run_processors(client: Weak<Inner>) {
     loop {
         let Some(inner) = client.upgrade() else { return };
         let Ok(store) = inner.store() else { return };
-        let outcome = inner.process(&store).await;
+        let outcome = inner.pass(&store).await;
+        if outcome.as_ref().is_err_and(|e| e.code == ErrorCode::StorageEvicted) {
+            return;
+        }
         let delay = match outcome {
             Ok(()) => {
                 failures = 0;

@@ -58,7 +58,7 @@ impl Client {
     /// Runs one pass of the processors now and reports its outcome (test builds only).
     pub async fn process_for_tests(&self) -> Result<(), String> {
         let store = self.inner.store().map_err(|e| e.to_string())?;
-        self.inner.process(&store).await.map_err(|e| format!("{}: {}", e.code.as_str(), e))
+        self.inner.pass(&store).await.map_err(|e| format!("{}: {}", e.code.as_str(), e))
     }
     /// Makes the next send commit fail after its first writes (test builds only).
     pub fn fault_next_commit_for_tests(&self) {

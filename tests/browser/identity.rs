@@ -304,12 +304,19 @@ async fn a_database_deleted_under_a_running_client_is_reported_as_evicted() {
     let wallet = TestWallet::random();
     let db = unique("evicted-live");
     let client = client(&wallet, &db, 60_000).await;
+    let stream = client.stream().unwrap();
     // Deleting closes the client's connection (as eviction does) and then completes.
     e2ee_sdk::store::Store::delete(&db).await.unwrap();
     for _ in 0..2 {
         let list = JsFuture::from(client.installations(None)).await;
         assert_eq!(code(&list.err().unwrap()), "STORAGE_EVICTED");
     }
+    // The processors find it too, and the app's stream throws it inside its `for await`.
+    assert!(client.process_for_tests().await.unwrap_err().starts_with("STORAGE_EVICTED"));
+    let next: js_sys::Function =
+        js_sys::Reflect::get(&stream, &"next".into()).unwrap().unchecked_into();
+    let thrown = JsFuture::from(js_sys::Promise::from(next.call0(&stream).unwrap())).await;
+    assert_eq!(code(&thrown.unwrap_err()), "STORAGE_EVICTED");
 }
 
 #[wasm_bindgen_test]
