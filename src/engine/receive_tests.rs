@@ -7,28 +7,15 @@ use prost::Message as _;
 
 use super::*;
 use crate::{
-    engine::{MAX_RESENDS, Resend, SessionUpdate, plan_resend, plan_send},
-    wire::{ContactEntryKind, Invite},
+    engine::{
+        MAX_RESENDS, Resend, SessionUpdate, plan_resend, plan_send, send::tests::installation,
+    },
+    wire::Invite,
 };
 
 const ALICE: &str = "0xaaaa000000000000000000000000000000000001";
 const BOB: &str = "0xbbbb000000000000000000000000000000000002";
 const MALLORY: &str = "0xcccc000000000000000000000000000000000003";
-
-/// An installation and its record as the other side stores it.
-fn installation(address: &str) -> (Installation, InstallationRecord) {
-    let installation = Installation::generate();
-    let bundle = installation.unsigned_bundle(address, 0, u64::MAX, 0);
-    let record = InstallationRecord {
-        id: installation.id().to_owned(),
-        address: address.to_owned(),
-        state: InstallationState::Uninitialized,
-        bundle: ContactEntry { kind: Some(ContactEntryKind::Bundle(bundle)) }.to_bytes(),
-        expires_at_ms: u64::MAX,
-        last_notice_at_ms: None,
-    };
-    (installation, record)
-}
 
 fn message(id: &str, text: &str) -> MessageRecord {
     MessageRecord {

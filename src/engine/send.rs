@@ -293,4 +293,4 @@ pub fn plan_resend(
 
 #[cfg(test)]
 #[path = "send_tests.rs"]
-mod tests;
+pub(super) mod tests;

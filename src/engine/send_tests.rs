@@ -15,7 +15,7 @@ fn key() -> PickleKey {
 }
 
 /// An installation and its stored record (the bundle's signatures are not checked here).
-fn installation(address: &str) -> (Installation, InstallationRecord) {
+pub(in crate::engine) fn installation(address: &str) -> (Installation, InstallationRecord) {
     let installation = Installation::generate();
     let bundle: InstallationBundle = installation.unsigned_bundle(address, 0, u64::MAX, 0);
     let record = InstallationRecord {

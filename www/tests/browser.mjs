@@ -1,6 +1,8 @@
 // What the page tests share: Chromium launched as the wasm tests launch it, and screenshots
 // saved under test-results/.
+import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
+import { after, before } from "node:test";
 import { chromium } from "playwright-core";
 
 const root = new URL("../../", import.meta.url);
@@ -24,4 +26,22 @@ export async function saveScreenshot(page, name) {
   const results = new URL("test-results/", root);
   mkdirSync(results, { recursive: true });
   await page.screenshot({ path: new URL(name, results).pathname, fullPage: true });
+}
+
+/** The served demo page (DEMO_URL, with ?node=devnode) and the devnode URL. */
+export const url = process.env.DEMO_URL;
+export const nodeUrl = url && new URL(url).searchParams.get("node");
+
+/**
+ * One Chromium for the calling test file, launched before its tests and closed after them;
+ * the returned function gives it to the tests.
+ */
+export function sharedBrowser() {
+  let browser;
+  before(async () => {
+    assert.ok(url && nodeUrl, "DEMO_URL (with ?node=) is set by `cargo xtask test`");
+    browser = await launch();
+  });
+  after(() => browser?.close());
+  return () => browser;
 }

@@ -2,22 +2,14 @@
 // are two profiles (two wallets); two pages of one context are two tabs of one profile.
 // Run by `cargo xtask test` (DEMO_URL points at the served page with ?node=devnode).
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { launch, saveScreenshot } from "./browser.mjs";
+import { test } from "node:test";
+import { nodeUrl, saveScreenshot, sharedBrowser, url } from "./browser.mjs";
 
-const url = process.env.DEMO_URL;
-const nodeUrl = url && new URL(url).searchParams.get("node");
-let browser;
-
-before(async () => {
-  assert.ok(url && nodeUrl, "DEMO_URL (with ?node=) is set by `cargo xtask test`");
-  browser = await launch();
-});
-after(() => browser?.close());
+const browser = sharedBrowser();
 
 /** A profile with the demo open: its page and address. */
 async function profile(context = null) {
-  const ctx = context ?? (await browser.newContext());
+  const ctx = context ?? (await browser().newContext());
   const page = await ctx.newPage();
   const errors = [];
   page.on("pageerror", (err) => errors.push(err.message));

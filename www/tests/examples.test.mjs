@@ -1,27 +1,19 @@
 // The package from bundlers: the Vite and webpack 5 examples (built by `cargo xtask test`
 // from www/examples/) load the SDK and send a message that a profile in the demo receives.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { launch, saveScreenshot } from "./browser.mjs";
+import { test } from "node:test";
+import { nodeUrl, saveScreenshot, sharedBrowser, url } from "./browser.mjs";
 
-const url = process.env.DEMO_URL;
-const nodeUrl = url && new URL(url).searchParams.get("node");
-let browser;
-
-before(async () => {
-  assert.ok(url && nodeUrl, "DEMO_URL (with ?node=) is set by `cargo xtask test`");
-  browser = await launch();
-});
-after(() => browser?.close());
+const browser = sharedBrowser();
 
 for (const bundler of ["vite", "webpack"]) {
   test(`the ${bundler} example loads the package and sends a message`, async () => {
-    const bob = await (await browser.newContext()).newPage();
+    const bob = await (await browser().newContext()).newPage();
     await bob.goto(url);
     await bob.waitForSelector('#status[data-state="ok"]', { timeout: 60_000 });
     const bobAddress = await bob.textContent("#address");
 
-    const app = await (await browser.newContext()).newPage();
+    const app = await (await browser().newContext()).newPage();
     const errors = [];
     app.on("pageerror", (err) => errors.push(err.message));
     const page = new URL(`examples/${bundler}/${bundler === "vite" ? "dist/" : ""}index.html`, url);
