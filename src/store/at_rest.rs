@@ -12,7 +12,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AesGcmParams, AesKeyGenParams, CryptoKey, SubtleCrypto};
 
-use super::{StoreError, records::Record, schema::store_names};
+use super::{StoreError, schema::store_names};
 use crate::{crypto::PickleKey, js::describe};
 
 /// The `meta` key of the [`WrappedPickleKey`] record.
@@ -32,11 +32,6 @@ pub struct WrappedPickleKey {
     /// The encrypted pickle key.
     #[serde(with = "serde_bytes")]
     pub wrapped: Vec<u8>,
-}
-
-impl Record for WrappedPickleKey {
-    const STORE: &'static str = store_names::META;
-    type Key = String;
 }
 
 impl WrappedPickleKey {

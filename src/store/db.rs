@@ -421,14 +421,14 @@ impl Changes {
 
     /// Inserts or replaces `record`.
     pub fn put<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
-        let value = encode(R::STORE, record)?;
+        let value = encode_record(record)?;
         Ok(self.push(R::STORE, Op::Put { store: R::STORE, value }))
     }
 
     /// Inserts `record`, failing the whole transaction if its key already exists: for a
     /// step that must not overwrite what another tab wrote meanwhile.
     pub fn insert<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
-        let value = encode(R::STORE, record)?;
+        let value = encode_record(record)?;
         Ok(self.push(R::STORE, Op::Insert { store: R::STORE, value }))
     }
 
@@ -439,7 +439,7 @@ impl Changes {
         key: &R::Key,
         record: &R,
     ) -> Result<&mut Self, StoreError> {
-        let (key, value) = (encode(R::STORE, key)?, encode(R::STORE, record)?);
+        let (key, value) = (encode(R::STORE, key)?, encode_record(record)?);
         self.stores.insert(R::STORE);
         self.ops.push(Op::InsertIfAbsent { store: R::STORE, key, value });
         Ok(self)
@@ -507,14 +507,15 @@ fn encode_error(store: &'static str, error: serde_wasm_bindgen::Error) -> StoreE
     StoreError::Encode { store, reason: error.to_string() }
 }
 
-fn decode_error(store: &'static str, error: serde_wasm_bindgen::Error) -> StoreError {
-    StoreError::Decode { store, reason: error.to_string() }
-}
-
 fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
     values.into_iter().map(decode::<R>).collect()
 }
 
 fn decode<R: Record>(value: JsValue) -> Result<R, StoreError> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| decode_error(R::STORE, e))
+    R::from_js(value).map_err(|reason| StoreError::Decode { store: R::STORE, reason })
+}
+
+/// A record as the plain JS object it is stored as (see `records`).
+fn encode_record<R: Record>(record: &R) -> Result<JsValue, StoreError> {
+    record.to_js().map_err(|reason| StoreError::Encode { store: R::STORE, reason })
 }
