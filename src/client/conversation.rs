@@ -5,7 +5,6 @@ use std::rc::{Rc, Weak};
 use js_sys::Promise;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::{Inner, to_js};
 use crate::{
@@ -54,7 +53,7 @@ impl Conversation {
         content_type: Option<String>,
     ) -> Promise {
         let (inner, record) = (self.client(), self.record.clone());
-        future_to_promise(async move {
+        super::promise(async move {
             let inner = inner?;
             let (content_type, bytes) = match content.as_string() {
                 Some(text) => {
@@ -98,7 +97,7 @@ impl Conversation {
         #[wasm_bindgen(unchecked_param_type = "MessagesOptions")] options: Option<JsValue>,
     ) -> Promise {
         let (inner, id) = (self.client(), self.record.id.clone());
-        future_to_promise(async move {
+        super::promise(async move {
             let inner = inner?;
             let options: MessagesOptions = match options {
                 Some(value) if !value.is_undefined() && !value.is_null() => {

@@ -6,6 +6,8 @@
 
 use std::{
     cell::{Cell, RefCell},
+    future::Future,
+    pin::Pin,
     rc::{Rc, Weak},
     time::Duration,
 };
@@ -290,14 +292,14 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<InstallationInfo[]>")]
     pub fn installations(&self, address: Option<String>) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move { Ok(inner.installations(address).await?) })
+        promise(async move { Ok(inner.installations(address).await?) })
     }
 
     /// The entries of `address`'s contact topic that its last refresh refused, and why.
     #[wasm_bindgen(js_name = rejectedBundles, unchecked_return_type = "Promise<RejectedBundle[]>")]
     pub fn rejected_bundles(&self, address: Option<String>) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move { Ok(inner.rejected_bundles(address).await?) })
+        promise(async move { Ok(inner.rejected_bundles(address).await?) })
     }
 
     /// Revokes an installation of this account (the wallet signs once). Other clients drop it
@@ -305,7 +307,7 @@ impl Client {
     #[wasm_bindgen(js_name = revokeInstallation, unchecked_return_type = "Promise<void>")]
     pub fn revoke_installation(&self, installation_id: String) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner.revoke(&installation_id).await?;
             Ok(JsValue::UNDEFINED)
         })
@@ -316,7 +318,7 @@ impl Client {
     #[wasm_bindgen(js_name = probeNode, unchecked_return_type = "Promise<NodeProbe>")]
     pub fn probe_node(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move { Ok(inner.probe_node().await?) })
+        promise(async move { Ok(inner.probe_node().await?) })
     }
 
     /// The 1:1 conversation with `peer` (created on first use). Talking to yourself reaches
@@ -324,7 +326,7 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<Conversation>")]
     pub fn conversation(&self, peer: String) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let store = inner.store()?;
             let peer = identity::parse_address(&peer)?;
             let record = sending::conversation(
@@ -342,7 +344,7 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<MessageInfo | null>")]
     pub fn message(&self, id: String) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let store = inner.store()?;
             match store.get::<MessageRecord>(&id).await.map_err(SdkError::from)? {
                 Some(message) => Ok(to_js(&MessageInfo::from(message))?),
@@ -388,7 +390,7 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<ConversationInfo[]>")]
     pub fn conversations(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let store = inner.store()?;
             let mut all = store.all::<ConversationRecord>().await.map_err(SdkError::from)?;
             all.sort_by_key(|c| c.created_at_ms);
@@ -402,7 +404,7 @@ impl Client {
     #[wasm_bindgen(js_name = inboundFailures, unchecked_return_type = "Promise<InboundFailureInfo[]>")]
     pub fn inbound_failures(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let store = inner.store()?;
             let mut infos = Vec::new();
             for state in [InboundPayloadState::Failed, InboundPayloadState::Rejected] {
@@ -426,7 +428,7 @@ impl Client {
 impl Client {
     fn requeue(&self, message_id: String, retry: bool) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let store = inner.store()?;
             sending::requeue(&store, &message_id, retry).await?;
             inner.changed(vec![message_id]).await;
@@ -831,6 +833,16 @@ fn now_ms() -> u64 {
 }
 
 /// Plain JS data for the app: objects, `Uint8Array` for bytes, `null` for absent values.
+/// Runs `future` as a JS promise. Boxed, so every exported async method shares one copy of
+/// `future_to_promise` and the task machinery under it instead of a copy each.
+fn promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    spawn_promise(Box::pin(future))
+}
+
+fn spawn_promise(future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
+    future_to_promise(future)
+}
+
 fn to_js(value: &impl Serialize) -> Result<JsValue, SdkError> {
     let serializer = serde_wasm_bindgen::Serializer::new()
         .serialize_missing_as_null(true)
