@@ -832,7 +832,6 @@ fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
-/// Plain JS data for the app: objects, `Uint8Array` for bytes, `null` for absent values.
 /// Runs `future` as a JS promise. Boxed, so every exported async method shares one copy of
 /// `future_to_promise` and the task machinery under it instead of a copy each.
 fn promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
@@ -843,6 +842,7 @@ fn spawn_promise(future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>
     future_to_promise(future)
 }
 
+/// Plain JS data for the app: objects, `Uint8Array` for bytes, `null` for absent values.
 fn to_js(value: &impl Serialize) -> Result<JsValue, SdkError> {
     let serializer = serde_wasm_bindgen::Serializer::new()
         .serialize_missing_as_null(true)
