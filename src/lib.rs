@@ -15,6 +15,7 @@ mod collections;
 pub mod crypto;
 pub mod engine;
 mod error;
+mod from_js;
 mod identity;
 mod js;
 pub mod net;

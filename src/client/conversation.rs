@@ -101,7 +101,7 @@ impl Conversation {
             let inner = inner?;
             let options: MessagesOptions = match options {
                 Some(value) if !value.is_undefined() && !value.is_null() => {
-                    serde_wasm_bindgen::from_value(value).map_err(|e| {
+                    crate::from_js::from_value(value).map_err(|e| {
                         SdkError::new(ErrorCode::InvalidArgument, format!("invalid options: {e}"))
                     })?
                 }

@@ -176,11 +176,10 @@ extern "C" {
 
 const DEFAULT_REFRESH_THRESHOLD_MS: u64 = 5 * 60 * 1000;
 
+/// `ClientOptions` but its `signer`, which is read as the JS object it is.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Options {
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    signer: JsValue,
     node_url: String,
     db_name: String,
     refresh_threshold_ms: Option<u64>,
@@ -437,9 +436,18 @@ impl Client {
     }
 
     async fn open(options: ClientOptions) -> Result<Client, SdkError> {
-        let options: Options = serde_wasm_bindgen::from_value(options.into()).map_err(|e| {
+        let options = JsValue::from(options);
+        let invalid = |e: String| {
             SdkError::new(ErrorCode::InvalidArgument, format!("invalid ClientOptions: {e}"))
-        })?;
+        };
+        let signer = js_sys::Reflect::get(&options, &JsValue::from_str("signer"));
+        let signer_given = js_sys::Reflect::has(&options, &JsValue::from_str("signer"));
+        let options: Options =
+            crate::from_js::from_value(options).map_err(|e| invalid(e.to_string()))?;
+        let signer = match (signer, signer_given) {
+            (Ok(signer), Ok(true)) => signer,
+            _ => return Err(invalid("missing field `signer`".to_owned())),
+        };
         if options.db_name.is_empty() {
             return Err(SdkError::new(ErrorCode::InvalidArgument, "dbName must not be empty"));
         }
@@ -453,7 +461,7 @@ impl Client {
             Some(ms) => NodeClient::new(&options.node_url).with_timeout_ms(ms),
             None => NodeClient::new(&options.node_url),
         };
-        let signer = JsSigner(options.signer);
+        let signer = JsSigner(signer);
         request_persistent_storage().await;
         let store = Store::open(&options.db_name).await?;
         let marker = EvictionMarker::new(&options.db_name);

@@ -75,8 +75,7 @@ fn stringify(js: &wasm_bindgen::JsValue) -> Result<Vec<u8>, CryptoError> {
 
 #[cfg(target_arch = "wasm32")]
 fn from_json<T: DeserializeOwned>(json: &[u8]) -> Result<T, CryptoError> {
-    serde_wasm_bindgen::from_value(parse_json(json)?)
-        .map_err(|e| CryptoError::Pickle(e.to_string()))
+    crate::from_js::from_value(parse_json(json)?).map_err(|e| CryptoError::Pickle(e.to_string()))
 }
 
 #[cfg(target_arch = "wasm32")]

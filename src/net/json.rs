@@ -1,5 +1,5 @@
 //! JSON through the browser's own parser: `JSON.parse`/`JSON.stringify` plus
-//! `serde-wasm-bindgen`, so the wasm needs no JSON code of its own.
+//! `serde-wasm-bindgen` (and `from_js` to read), so the wasm needs no JSON code of its own.
 
 use serde::{Serialize, de::DeserializeOwned};
 use wasm_bindgen::JsValue;
@@ -22,7 +22,7 @@ fn stringify(js: &JsValue) -> Result<String, NetError> {
 
 /// Decodes an answer; anything malformed is a [`NetError::Decode`].
 pub(super) fn decode<T: DeserializeOwned>(text: &str) -> Result<T, NetError> {
-    serde_wasm_bindgen::from_value(parse(text)?).map_err(|e| NetError::Decode(e.to_string()))
+    crate::from_js::from_value(parse(text)?).map_err(|e| NetError::Decode(e.to_string()))
 }
 
 fn parse(text: &str) -> Result<JsValue, NetError> {
