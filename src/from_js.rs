@@ -30,6 +30,12 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl serde::ser::Error for Error {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Self(msg.to_string())
+    }
+}
+
 impl de::Error for Error {
     fn custom<T: fmt::Display>(msg: T) -> Self {
         Self(msg.to_string())

@@ -23,6 +23,7 @@ mod receiving;
 mod sending;
 pub mod store;
 mod tabs;
+mod to_js;
 mod wake;
 pub mod wire;
 

@@ -852,10 +852,9 @@ fn spawn_promise(future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>
 
 /// Plain JS data for the app: objects, `Uint8Array` for bytes, `null` for absent values.
 fn to_js(value: &impl Serialize) -> Result<JsValue, SdkError> {
-    let serializer = serde_wasm_bindgen::Serializer::new()
-        .serialize_missing_as_null(true)
-        .serialize_maps_as_objects(true);
-    value.serialize(&serializer).map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))
+    crate::to_js::PLAIN
+        .to_value(value)
+        .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))
 }
 
 /// The SDK's version, for bug reports.

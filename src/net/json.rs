@@ -1,5 +1,5 @@
 //! JSON through the browser's own parser: `JSON.parse`/`JSON.stringify` plus
-//! `serde-wasm-bindgen` (and `from_js` to read), so the wasm needs no JSON code of its own.
+//! `to_js`/`from_js`, so the wasm needs no JSON code of its own.
 
 use serde::{Serialize, de::DeserializeOwned};
 use wasm_bindgen::JsValue;
@@ -9,9 +9,7 @@ use crate::js::describe;
 
 /// Encodes a request body.
 pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String, NetError> {
-    let js = value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| NetError::Encode(e.to_string()))?;
+    let js = crate::to_js::JSON.to_value(value).map_err(|e| NetError::Encode(e.to_string()))?;
     stringify(&js)
 }
 

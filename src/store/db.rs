@@ -490,20 +490,15 @@ impl Changes {
     }
 }
 
-/// Records become plain JS objects (`Uint8Array` for bytes, `null` for absent options), the
-/// shape IndexedDB key paths can evaluate. (`json_compatible()` would store bytes as arrays
-/// of numbers, several times larger.)
+/// Keys, index bounds and expected field values as the JS values records hold (strings,
+/// numbers, states by name, arrays of those for compound keys).
 fn encode(store: &'static str, value: &(impl Serialize + ?Sized)) -> Result<JsValue, StoreError> {
-    value.serialize(&SERIALIZER).map_err(|e| encode_error(store, e))
+    crate::to_js::PLAIN.to_value(value).map_err(|e| encode_error(store, e))
 }
-
-const SERIALIZER: serde_wasm_bindgen::Serializer = serde_wasm_bindgen::Serializer::new()
-    .serialize_missing_as_null(true)
-    .serialize_maps_as_objects(true);
 
 // The error paths are functions of their own so that `encode` and `decode`, copied for every
 // record type, stay small.
-fn encode_error(store: &'static str, error: serde_wasm_bindgen::Error) -> StoreError {
+fn encode_error(store: &'static str, error: crate::to_js::Error) -> StoreError {
     StoreError::Encode { store, reason: error.to_string() }
 }
 
