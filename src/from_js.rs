@@ -276,9 +276,61 @@ impl<'de> Deserializer<'de> for Value {
         }
     }
 
-    // Numbers go through `deserialize_any`: serde's integer visitors check the range.
+    // Integers arrive as safe-integer numbers (a BigInt too for 64 bits); serde's visitors
+    // check the range. Each type is one small match rather than a copy of `deserialize_any`.
+    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.signed(visitor)
+    }
+    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.signed(visitor)
+    }
+    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.signed(visitor)
+    }
+    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.unsigned(visitor)
+    }
+    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.unsigned(visitor)
+    }
+    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.unsigned(visitor)
+    }
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_f64(visitor)
+    }
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.0.as_f64() {
+            Some(n) => visitor.visit_f64(n),
+            None => self.invalid(&visitor),
+        }
+    }
+
+    // Rare types: whatever the value is.
     serde::forward_to_deserialize_any! {
-        i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char
+        i64 i128 u64 u128 char
+    }
+}
+
+impl Value {
+    /// A number that is a safe integer.
+    fn safe_integer(&self) -> Option<i64> {
+        let n = self.0.as_f64()?;
+        Number::is_safe_integer(&self.0).then_some(n as i64)
+    }
+
+    fn signed<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.safe_integer() {
+            Some(n) => visitor.visit_i64(n),
+            None => self.invalid(&visitor),
+        }
+    }
+
+    fn unsigned<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.safe_integer() {
+            Some(n) if n >= 0 => visitor.visit_u64(n as u64),
+            _ => self.invalid(&visitor),
+        }
     }
 }
 
