@@ -154,17 +154,19 @@ impl Store {
 
     /// The record of type `R` with primary key `key`.
     pub async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
-        let key = encode(R::STORE, key)?;
-        self.get_value(R::STORE, key).await?.map(decode::<R>).transpose()
+        self.get_value(R::STORE, encode(R::STORE, key)).await?.map(decode::<R>).transpose()
     }
 
     // The reads are split into a generic shell (encode, decode) and a non-generic body:
     // one copy of the transaction's state machine instead of one per record type.
+    // The key is encoded by the caller and checked here, so the generic shell has one await
+    // and nothing else to keep across it.
     async fn get_value(
         &self,
         store: &'static str,
-        key: JsValue,
+        key: Result<JsValue, StoreError>,
     ) -> Result<Option<JsValue>, StoreError> {
+        let key = key?;
         let tx = self.begin(&[store], TransactionMode::Readonly).await?;
         let store = object_store(&tx, store).map_err(StoreError::in_transaction)?;
         let value = idb::request(store.get(&key)).await.map_err(StoreError::in_transaction)?;
@@ -241,14 +243,26 @@ impl Store {
         limit: Option<u32>,
         newest_first: bool,
     ) -> Result<Vec<R>, StoreError> {
-        let (lower, upper) = (encode(R::STORE, lower)?, encode(R::STORE, upper)?);
+        let bounds = encode(R::STORE, lower).and_then(|l| Ok((l, encode(R::STORE, upper)?)));
+        decode_all(self.index_values(R::STORE, index, bounds, limit, newest_first).await?)
+    }
+
+    // The non-generic body of `scan_index` (see `get_value`).
+    async fn index_values(
+        &self,
+        store: &'static str,
+        index: &str,
+        bounds: Result<(JsValue, JsValue), StoreError>,
+        limit: Option<u32>,
+        newest_first: bool,
+    ) -> Result<Vec<JsValue>, StoreError> {
+        let (lower, upper) = bounds?;
         let range = IdbKeyRange::bound_with_lower_open_and_upper_open(&lower, &upper, false, false)
             .map_err(|_| StoreError::in_transaction(idb::Error::UNNAMED))?;
-        let values = match (newest_first, limit) {
-            (true, Some(limit)) => self.newest_values(R::STORE, index, range, limit).await?,
-            _ => self.values(R::STORE, Some(index), Some(range), limit).await?,
-        };
-        decode_all(values)
+        match (newest_first, limit) {
+            (true, Some(limit)) => self.newest_values(store, index, range, limit).await,
+            _ => self.values(store, Some(index), Some(range), limit).await,
+        }
     }
 
     /// Up to `limit` values of `store`'s `index` within `range`, highest key first: a cursor
