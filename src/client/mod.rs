@@ -626,13 +626,15 @@ impl Inner {
             changed: RefCell::default(),
         };
         // What was in flight first: the outbound queue, then payloads already received.
+        // (The larger steps are boxed: their state machines stay out of this one, which is
+        // less wasm than one machine holding all of them.)
         let delivered = sending::deliver_pending(&context).await;
-        let received = self.receive(&context).await;
-        let encrypted = sending::encrypt_pending(&context).await;
+        let received = Box::pin(self.receive(&context)).await;
+        let encrypted = Box::pin(sending::encrypt_pending(&context)).await;
         let delivered_again = sending::deliver_pending(&context).await;
         let changed = context.changed.take();
         if !changed.is_empty() {
-            self.announce(changed).await;
+            Box::pin(self.announce(changed)).await;
         }
         delivered.and(received).and(encrypted).and(delivered_again)
     }
