@@ -465,8 +465,10 @@ impl Client {
         request_persistent_storage().await;
         let store = Store::open(&options.db_name).await?;
         let marker = EvictionMarker::new(&options.db_name);
+        // Boxed, as in `Inner::process`: its own state machine is less wasm.
         let identity =
-            identity::open_or_create(&store, &node, &signer, &marker, app_key, now_ms()).await?;
+            Box::pin(identity::open_or_create(&store, &node, &signer, &marker, app_key, now_ms()))
+                .await?;
         store.set_sentinel::<OwnInstallationRecord>(&OWN_INSTALLATION.to_owned())?;
         let inner = Rc::new(Inner {
             node,
