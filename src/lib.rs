@@ -15,6 +15,7 @@ mod collections;
 pub mod crypto;
 pub mod engine;
 mod error;
+mod from_js;
 mod identity;
 mod js;
 pub mod net;
@@ -22,6 +23,7 @@ mod receiving;
 mod sending;
 pub mod store;
 mod tabs;
+mod to_js;
 mod wake;
 pub mod wire;
 

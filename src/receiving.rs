@@ -145,7 +145,8 @@ async fn process_one(ctx: &Context<'_>, hash: &str) -> Result<Vec<String>, SdkEr
             "state",
             Some(&InboundPayloadState::Received),
         )?;
-        let messages = plan_payload(ctx, record, &mut changes).await?;
+        // Boxed, like the notice branch below: a state machine of its own is less wasm.
+        let messages = Box::pin(plan_payload(ctx, record, &mut changes)).await?;
         match ctx.store.save(changes).await {
             Ok(()) => return Ok(messages),
             Err(StoreError::Conflict { .. }) => continue,
@@ -175,7 +176,7 @@ async fn plan_payload(
         Err(rejection) => return reject(changes, &record, &rejection),
     };
     if payload.notice.is_some() {
-        return plan_notice(ctx, &record, &payload, &sender, &keys, changes).await;
+        return Box::pin(plan_notice(ctx, &record, &payload, &sender, &keys, changes)).await;
     }
 
     let stored = ctx.store.get::<SessionRecord>(&sender.id).await?;

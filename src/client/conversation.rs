@@ -5,7 +5,6 @@ use std::rc::{Rc, Weak};
 use js_sys::Promise;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::{Inner, to_js};
 use crate::{
@@ -54,7 +53,7 @@ impl Conversation {
         #[wasm_bindgen(js_name = "contentType")] content_type: Option<String>,
     ) -> Promise {
         let (inner, record) = (self.client(), self.record.clone());
-        future_to_promise(async move {
+        super::promise(async move {
             let inner = inner?;
             let (content_type, bytes) = match content.as_string() {
                 Some(text) => {
@@ -95,11 +94,11 @@ impl Conversation {
     #[wasm_bindgen(unchecked_return_type = "Promise<MessageInfo[]>")]
     pub fn messages(&self, options: Option<MessagesOptionsJs>) -> Promise {
         let (inner, id) = (self.client(), self.record.id.clone());
-        future_to_promise(async move {
+        super::promise(async move {
             let inner = inner?;
             let options: MessagesOptions = match options.map(JsValue::from) {
                 Some(value) if !value.is_undefined() && !value.is_null() => {
-                    serde_wasm_bindgen::from_value(value).map_err(|e| {
+                    crate::from_js::from_value(value).map_err(|e| {
                         SdkError::new(ErrorCode::InvalidArgument, format!("invalid options: {e}"))
                     })?
                 }

@@ -16,7 +16,6 @@ use std::{
 use js_sys::{Object, Promise, Reflect};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use super::conversation::MessageInfo;
 use crate::wake::Wake;
@@ -131,7 +130,7 @@ impl MessageStream {
     #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<StreamEvent, undefined>>")]
     pub fn next(&self) -> Promise {
         let queue = self.queue.clone();
-        future_to_promise(async move {
+        super::promise(async move {
             loop {
                 if let Some(event) = queue.events.borrow_mut().pop_front() {
                     return Ok(iterator_result(false, &event));

@@ -6,6 +6,8 @@
 
 use std::{
     cell::{Cell, RefCell},
+    future::Future,
+    pin::Pin,
     rc::{Rc, Weak},
     time::Duration,
 };
@@ -174,11 +176,10 @@ extern "C" {
 
 const DEFAULT_REFRESH_THRESHOLD_MS: u64 = 5 * 60 * 1000;
 
+/// `ClientOptions` but its `signer`, which is read as the JS object it is.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Options {
-    #[serde(with = "serde_wasm_bindgen::preserve")]
-    signer: JsValue,
     node_url: String,
     db_name: String,
     refresh_threshold_ms: Option<u64>,
@@ -292,14 +293,14 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<InstallationInfo[]>")]
     pub fn installations(&self, address: Option<String>) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move { Ok(inner.installations(address).await?) })
+        promise(async move { Ok(inner.installations(address).await?) })
     }
 
     /// The entries of `address`'s contact topic that its last refresh refused, and why.
     #[wasm_bindgen(js_name = rejectedBundles, unchecked_return_type = "Promise<RejectedBundle[]>")]
     pub fn rejected_bundles(&self, address: Option<String>) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move { Ok(inner.rejected_bundles(address).await?) })
+        promise(async move { Ok(inner.rejected_bundles(address).await?) })
     }
 
     /// Revokes an installation of this account (the wallet signs once). Other clients drop it
@@ -310,7 +311,7 @@ impl Client {
         #[wasm_bindgen(js_name = "installationId")] installation_id: String,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             inner.revoke(&installation_id).await?;
             Ok(JsValue::UNDEFINED)
         })
@@ -321,7 +322,7 @@ impl Client {
     #[wasm_bindgen(js_name = probeNode, unchecked_return_type = "Promise<NodeProbe>")]
     pub fn probe_node(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move { Ok(inner.probe_node().await?) })
+        promise(async move { Ok(inner.probe_node().await?) })
     }
 
     /// The 1:1 conversation with `peer` (created on first use). Talking to yourself reaches
@@ -329,7 +330,7 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<Conversation>")]
     pub fn conversation(&self, peer: String) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let store = inner.store()?;
             let peer = identity::parse_address(&peer)?;
             let record = sending::conversation(
@@ -347,7 +348,7 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<MessageInfo | null>")]
     pub fn message(&self, id: String) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let store = inner.store()?;
             match store.get::<MessageRecord>(&id).await.map_err(SdkError::from)? {
                 Some(message) => Ok(to_js(&MessageInfo::from(message))?),
@@ -393,7 +394,7 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<ConversationInfo[]>")]
     pub fn conversations(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let store = inner.store()?;
             let mut all = store.all::<ConversationRecord>().await.map_err(SdkError::from)?;
             all.sort_by_key(|c| c.created_at_ms);
@@ -407,7 +408,7 @@ impl Client {
     #[wasm_bindgen(js_name = inboundFailures, unchecked_return_type = "Promise<InboundFailureInfo[]>")]
     pub fn inbound_failures(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let store = inner.store()?;
             let mut infos = Vec::new();
             for state in [InboundPayloadState::Failed, InboundPayloadState::Rejected] {
@@ -431,7 +432,7 @@ impl Client {
 impl Client {
     fn requeue(&self, message_id: String, retry: bool) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let store = inner.store()?;
             sending::requeue(&store, &message_id, retry).await?;
             inner.changed(vec![message_id]).await;
@@ -441,9 +442,18 @@ impl Client {
 
     async fn open(options: ClientOptions) -> Result<Client, SdkError> {
         check_browser()?;
-        let options: Options = serde_wasm_bindgen::from_value(options.into()).map_err(|e| {
+        let options = JsValue::from(options);
+        let invalid = |e: String| {
             SdkError::new(ErrorCode::InvalidArgument, format!("invalid ClientOptions: {e}"))
-        })?;
+        };
+        let signer = js_sys::Reflect::get(&options, &JsValue::from_str("signer"));
+        let signer_given = js_sys::Reflect::has(&options, &JsValue::from_str("signer"));
+        let options: Options =
+            crate::from_js::from_value(options).map_err(|e| invalid(e.to_string()))?;
+        let signer = match (signer, signer_given) {
+            (Ok(signer), Ok(true)) => signer,
+            _ => return Err(invalid("missing field `signer`".to_owned())),
+        };
         if options.db_name.is_empty() {
             return Err(SdkError::new(ErrorCode::InvalidArgument, "dbName must not be empty"));
         }
@@ -457,12 +467,14 @@ impl Client {
             Some(ms) => NodeClient::new(&options.node_url).with_timeout_ms(ms),
             None => NodeClient::new(&options.node_url),
         };
-        let signer = JsSigner(options.signer);
+        let signer = JsSigner(signer);
         request_persistent_storage().await;
         let store = Store::open(&options.db_name).await?;
         let marker = EvictionMarker::new(&options.db_name);
+        // Boxed, as in `Inner::process`: its own state machine is less wasm.
         let identity =
-            identity::open_or_create(&store, &node, &signer, &marker, app_key, now_ms()).await?;
+            Box::pin(identity::open_or_create(&store, &node, &signer, &marker, app_key, now_ms()))
+                .await?;
         store.set_sentinel::<OwnInstallationRecord>(&OWN_INSTALLATION.to_owned())?;
         let inner = Rc::new(Inner {
             node,
@@ -634,13 +646,15 @@ impl Inner {
             changed: RefCell::default(),
         };
         // What was in flight first: the outbound queue, then payloads already received.
+        // (The larger steps are boxed: their state machines stay out of this one, which is
+        // less wasm than one machine holding all of them.)
         let delivered = sending::deliver_pending(&context).await;
-        let received = self.receive(&context).await;
-        let encrypted = sending::encrypt_pending(&context).await;
+        let received = Box::pin(self.receive(&context)).await;
+        let encrypted = Box::pin(sending::encrypt_pending(&context)).await;
         let delivered_again = sending::deliver_pending(&context).await;
         let changed = context.changed.take();
         if !changed.is_empty() {
-            self.announce(changed).await;
+            Box::pin(self.announce(changed)).await;
         }
         delivered.and(received).and(encrypted).and(delivered_again)
     }
@@ -870,12 +884,21 @@ fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
+/// Runs `future` as a JS promise. Boxed, so every exported async method shares one copy of
+/// `future_to_promise` and the task machinery under it instead of a copy each.
+fn promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    spawn_promise(Box::pin(future))
+}
+
+fn spawn_promise(future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
+    future_to_promise(future)
+}
+
 /// Plain JS data for the app: objects, `Uint8Array` for bytes, `null` for absent values.
 fn to_js(value: &impl Serialize) -> Result<JsValue, SdkError> {
-    let serializer = serde_wasm_bindgen::Serializer::new()
-        .serialize_missing_as_null(true)
-        .serialize_maps_as_objects(true);
-    value.serialize(&serializer).map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))
+    crate::to_js::PLAIN
+        .to_value(value)
+        .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))
 }
 
 /// The SDK's version, for bug reports.

@@ -60,9 +60,7 @@ fn from_json<T: DeserializeOwned>(json: &[u8]) -> Result<T, CryptoError> {
 
 #[cfg(target_arch = "wasm32")]
 fn to_json(value: &impl Serialize) -> Result<Vec<u8>, CryptoError> {
-    let js = value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| CryptoError::Pickle(e.to_string()))?;
+    let js = crate::to_js::JSON.to_value(value).map_err(|e| CryptoError::Pickle(e.to_string()))?;
     stringify(&js)
 }
 
@@ -75,8 +73,7 @@ fn stringify(js: &wasm_bindgen::JsValue) -> Result<Vec<u8>, CryptoError> {
 
 #[cfg(target_arch = "wasm32")]
 fn from_json<T: DeserializeOwned>(json: &[u8]) -> Result<T, CryptoError> {
-    serde_wasm_bindgen::from_value(parse_json(json)?)
-        .map_err(|e| CryptoError::Pickle(e.to_string()))
+    crate::from_js::from_value(parse_json(json)?).map_err(|e| CryptoError::Pickle(e.to_string()))
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -1,5 +1,5 @@
 //! JSON through the browser's own parser: `JSON.parse`/`JSON.stringify` plus
-//! `serde-wasm-bindgen`, so the wasm needs no JSON code of its own.
+//! `to_js`/`from_js`, so the wasm needs no JSON code of its own.
 
 use serde::{Serialize, de::DeserializeOwned};
 use wasm_bindgen::JsValue;
@@ -9,9 +9,7 @@ use crate::js::describe;
 
 /// Encodes a request body.
 pub(super) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String, NetError> {
-    let js = value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| NetError::Encode(e.to_string()))?;
+    let js = crate::to_js::JSON.to_value(value).map_err(|e| NetError::Encode(e.to_string()))?;
     stringify(&js)
 }
 
@@ -22,7 +20,7 @@ fn stringify(js: &JsValue) -> Result<String, NetError> {
 
 /// Decodes an answer; anything malformed is a [`NetError::Decode`].
 pub(super) fn decode<T: DeserializeOwned>(text: &str) -> Result<T, NetError> {
-    serde_wasm_bindgen::from_value(parse(text)?).map_err(|e| NetError::Decode(e.to_string()))
+    crate::from_js::from_value(parse(text)?).map_err(|e| NetError::Decode(e.to_string()))
 }
 
 fn parse(text: &str) -> Result<JsValue, NetError> {

@@ -2,7 +2,7 @@
 //!
 //! [`NodeClient`] publishes batches of envelopes, queries with cursor paging, batch-queries and
 //! subscribes; every failure is a [`NetError`], never a panic. JSON goes through the browser's
-//! own `JSON.parse`/`JSON.stringify` and `serde-wasm-bindgen`, so the wasm carries no JSON
+//! own `JSON.parse`/`JSON.stringify` and `to_js`/`from_js`, so the wasm carries no JSON
 //! parser of its own.
 
 mod api;

@@ -7,36 +7,27 @@
 //! pass its own 32-byte key, in which case nothing of the key is stored.
 
 use js_sys::{Array, Reflect, Uint8Array};
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AesGcmParams, AesKeyGenParams, CryptoKey, SubtleCrypto};
 
-use super::{StoreError, records::Record, schema::store_names};
+use super::{StoreError, schema::store_names};
 use crate::{crypto::PickleKey, js::describe};
 
 /// The `meta` key of the [`WrappedPickleKey`] record.
 pub const WRAPPED_PICKLE_KEY: &str = "wrapped_pickle_key";
 
 /// The pickle key, encrypted under a non-extractable AES-GCM key stored with it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct WrappedPickleKey {
     /// Always [`WRAPPED_PICKLE_KEY`].
     pub key: String,
     /// The non-extractable `CryptoKey`, stored as the browser's own object.
-    #[serde(with = "serde_wasm_bindgen::preserve")]
     pub wrapping_key: JsValue,
     /// The AES-GCM nonce.
-    #[serde(with = "serde_bytes")]
     pub iv: Vec<u8>,
     /// The encrypted pickle key.
-    #[serde(with = "serde_bytes")]
     pub wrapped: Vec<u8>,
-}
-
-impl Record for WrappedPickleKey {
-    const STORE: &'static str = store_names::META;
-    type Key = String;
 }
 
 impl WrappedPickleKey {

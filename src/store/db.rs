@@ -154,17 +154,19 @@ impl Store {
 
     /// The record of type `R` with primary key `key`.
     pub async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
-        let key = encode(R::STORE, key)?;
-        self.get_value(R::STORE, key).await?.map(decode::<R>).transpose()
+        self.get_value(R::STORE, encode(R::STORE, key)).await?.map(decode::<R>).transpose()
     }
 
     // The reads are split into a generic shell (encode, decode) and a non-generic body:
     // one copy of the transaction's state machine instead of one per record type.
+    // The key is encoded by the caller and checked here, so the generic shell has one await
+    // and nothing else to keep across it.
     async fn get_value(
         &self,
         store: &'static str,
-        key: JsValue,
+        key: Result<JsValue, StoreError>,
     ) -> Result<Option<JsValue>, StoreError> {
+        let key = key?;
         let tx = self.begin(&[store], TransactionMode::Readonly).await?;
         let store = object_store(&tx, store).map_err(StoreError::in_transaction)?;
         let value = idb::request(store.get(&key)).await.map_err(StoreError::in_transaction)?;
@@ -241,14 +243,26 @@ impl Store {
         limit: Option<u32>,
         newest_first: bool,
     ) -> Result<Vec<R>, StoreError> {
-        let (lower, upper) = (encode(R::STORE, lower)?, encode(R::STORE, upper)?);
+        let bounds = encode(R::STORE, lower).and_then(|l| Ok((l, encode(R::STORE, upper)?)));
+        decode_all(self.index_values(R::STORE, index, bounds, limit, newest_first).await?)
+    }
+
+    // The non-generic body of `scan_index` (see `get_value`).
+    async fn index_values(
+        &self,
+        store: &'static str,
+        index: &str,
+        bounds: Result<(JsValue, JsValue), StoreError>,
+        limit: Option<u32>,
+        newest_first: bool,
+    ) -> Result<Vec<JsValue>, StoreError> {
+        let (lower, upper) = bounds?;
         let range = IdbKeyRange::bound_with_lower_open_and_upper_open(&lower, &upper, false, false)
             .map_err(|_| StoreError::in_transaction(idb::Error::UNNAMED))?;
-        let values = match (newest_first, limit) {
-            (true, Some(limit)) => self.newest_values(R::STORE, index, range, limit).await?,
-            _ => self.values(R::STORE, Some(index), Some(range), limit).await?,
-        };
-        decode_all(values)
+        match (newest_first, limit) {
+            (true, Some(limit)) => self.newest_values(store, index, range, limit).await,
+            _ => self.values(store, Some(index), Some(range), limit).await,
+        }
     }
 
     /// Up to `limit` values of `store`'s `index` within `range`, highest key first: a cursor
@@ -421,14 +435,14 @@ impl Changes {
 
     /// Inserts or replaces `record`.
     pub fn put<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
-        let value = encode(R::STORE, record)?;
+        let value = encode_record(record)?;
         Ok(self.push(R::STORE, Op::Put { store: R::STORE, value }))
     }
 
     /// Inserts `record`, failing the whole transaction if its key already exists: for a
     /// step that must not overwrite what another tab wrote meanwhile.
     pub fn insert<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
-        let value = encode(R::STORE, record)?;
+        let value = encode_record(record)?;
         Ok(self.push(R::STORE, Op::Insert { store: R::STORE, value }))
     }
 
@@ -439,7 +453,7 @@ impl Changes {
         key: &R::Key,
         record: &R,
     ) -> Result<&mut Self, StoreError> {
-        let (key, value) = (encode(R::STORE, key)?, encode(R::STORE, record)?);
+        let (key, value) = (encode(R::STORE, key)?, encode_record(record)?);
         self.stores.insert(R::STORE);
         self.ops.push(Op::InsertIfAbsent { store: R::STORE, key, value });
         Ok(self)
@@ -490,25 +504,16 @@ impl Changes {
     }
 }
 
-/// Records become plain JS objects (`Uint8Array` for bytes, `null` for absent options), the
-/// shape IndexedDB key paths can evaluate. (`json_compatible()` would store bytes as arrays
-/// of numbers, several times larger.)
+/// Keys, index bounds and expected field values as the JS values records hold (strings,
+/// numbers, states by name, arrays of those for compound keys).
 fn encode(store: &'static str, value: &(impl Serialize + ?Sized)) -> Result<JsValue, StoreError> {
-    value.serialize(&SERIALIZER).map_err(|e| encode_error(store, e))
+    crate::to_js::PLAIN.to_value(value).map_err(|e| encode_error(store, e))
 }
-
-const SERIALIZER: serde_wasm_bindgen::Serializer = serde_wasm_bindgen::Serializer::new()
-    .serialize_missing_as_null(true)
-    .serialize_maps_as_objects(true);
 
 // The error paths are functions of their own so that `encode` and `decode`, copied for every
 // record type, stay small.
-fn encode_error(store: &'static str, error: serde_wasm_bindgen::Error) -> StoreError {
+fn encode_error(store: &'static str, error: crate::to_js::Error) -> StoreError {
     StoreError::Encode { store, reason: error.to_string() }
-}
-
-fn decode_error(store: &'static str, error: serde_wasm_bindgen::Error) -> StoreError {
-    StoreError::Decode { store, reason: error.to_string() }
 }
 
 fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
@@ -516,5 +521,10 @@ fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
 }
 
 fn decode<R: Record>(value: JsValue) -> Result<R, StoreError> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| decode_error(R::STORE, e))
+    R::from_js(value).map_err(|reason| StoreError::Decode { store: R::STORE, reason })
+}
+
+/// A record as the plain JS object it is stored as (see `records`).
+fn encode_record<R: Record>(record: &R) -> Result<JsValue, StoreError> {
+    record.to_js().map_err(|reason| StoreError::Encode { store: R::STORE, reason })
 }
