@@ -7,7 +7,8 @@ use flate2::{Compression, write::GzEncoder};
 use crate::Result;
 
 /// The most the gzipped release wasm may weigh.
-const GZIP_BUDGET: usize = 300 * 1000;
+/// (247 KB at the end of receiving: the budget keeps some room, not much.)
+const GZIP_BUDGET: usize = 260 * 1000;
 
 /// Gzipped wasm of the peers' npm packages, for scale.
 const PEERS: [(&str, usize); 2] = [
