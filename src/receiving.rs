@@ -212,7 +212,7 @@ async fn plan_payload(
                 touched.push(marker.id.clone());
             }
             if let Some(conversation) = &step.conversation {
-                changes.insert(conversation)?;
+                changes.put(conversation)?;
             }
             if let Some(notice) = &step.notice {
                 changes.put(notice)?;
