@@ -15,6 +15,7 @@ use std::{
 mod conversation;
 mod events;
 mod signer;
+mod typescript;
 #[cfg(feature = "test-export")]
 mod test_export;
 
@@ -45,127 +46,6 @@ use crate::{
     wire::Topic,
 };
 
-#[wasm_bindgen(typescript_custom_section)]
-const TS_TYPES: &str = r#"
-/** The wallet: ethers' and viem's signers have this shape. */
-export interface Signer {
-  /** The wallet address (`0x` + 40 hex digits, any case). */
-  getAddress(): Promise<string>;
-  /** An EIP-191 `personal_sign` signature over `message`, as 65-byte hex. */
-  signMessage(message: string): Promise<string>;
-}
-
-/** Options of `Client.create`. */
-export interface ClientOptions {
-  /** The wallet; asked to sign once per installation (and to revoke one). */
-  signer: Signer;
-  /** Base URL of a node serving the XMTP message API v1, e.g. `"http://127.0.0.1:5555"`. */
-  nodeUrl: string;
-  /** Name of the IndexedDB database: one per account and browser profile. */
-  dbName: string;
-  /** How old an account's installation list may be before it is fetched again (ms, default 300000). */
-  refreshThresholdMs?: number;
-  /** A 32-byte key to encrypt keys at rest with; by default the SDK keeps a non-extractable WebCrypto key. */
-  pickleKey?: Uint8Array;
-  /** How long one request to the node may take, in milliseconds (default 15000). */
-  requestTimeoutMs?: number;
-  /** Drop each payload's bytes once the node acknowledged it, keeping its hash (default false). */
-  deleteSentPayloads?: boolean;
-}
-
-/** One installation of an account. */
-export interface InstallationInfo {
-  id: string;
-  /** The account, lower-case. */
-  address: string;
-  state: "UNINITIALIZED" | "SESSION_CREATED";
-  /** When the wallet link expires (ms since 1970). */
-  expiresAt: number;
-  isThisInstallation: boolean;
-}
-
-/** Why a refresh refused an entry of an account's contact topic. */
-export type BundleErrorCode =
-  | "MALFORMED" | "OVERSIZED" | "INVALID_ADDRESS" | "ADDRESS_MISMATCH" | "SIGNATURE_INVALID"
-  | "KEY_MISMATCH" | "FALLBACK_SIGNATURE_INVALID" | "BUNDLE_EXPIRED" | "INSTALLATION_REVOKED";
-
-/** An entry the last refresh refused. */
-export interface RejectedBundle {
-  installationId: string | null;
-  code: BundleErrorCode;
-  reason: string;
-}
-
-/** A message as stored here. */
-export interface MessageInfo {
-  id: string;
-  conversationId: string;
-  /** Lower-case address of the sender. */
-  sender: string;
-  /** The sender's timestamp (ms since 1970). */
-  sentAt: number;
-  state: MessageState;
-  contentType: string;
-  content: Uint8Array;
-  /** Why it failed, when `state` is `"FAILED"` or `"UNDECRYPTABLE"`. */
-  failure: string | null;
-}
-
-/**
- * Where a message is. Sent by this account: `UNINITIALIZED` (stored, not yet encrypted),
- * `COMMITTED` (encrypted, queued), `SENT` (the node has it), `FAILED`. From the peer:
- * `RECEIVED`, or `UNDECRYPTABLE`: a marker for a payload that could not be decrypted; the
- * sender was asked to re-send, and the re-sent message replaces the marker. Copies of this
- * account's messages from its other installations arrive as `SENT`.
- */
-export type MessageState =
-  | "UNINITIALIZED" | "COMMITTED" | "SENT" | "FAILED" | "RECEIVED" | "UNDECRYPTABLE";
-
-/** Options of `conversation.messages`. */
-export interface MessagesOptions {
-  /** At most this many: the newest ones before `before`, returned oldest first. */
-  limit?: number;
-  /** Only messages sent before this time (ms since 1970, exclusive). */
-  before?: number;
-}
-
-/** A conversation as listed by `client.conversations()`. */
-export interface ConversationInfo {
-  id: string;
-  /** The other account, lower-case. */
-  peerAddress: string;
-  /** `UNINITIALIZED` until a message went out or an invite came in. */
-  state: "UNINITIALIZED" | "INVITED";
-  /** When it was created here (ms since 1970). */
-  createdAt: number;
-}
-
-/** Why a received payload was not shown as a message. */
-export type InboundFailureCode =
-  | "MALFORMED" | "OVERSIZED" | "UNKNOWN_SENDER" | "FORGED_SENDER" | "UNKNOWN_SESSION"
-  | "BAD_MAC" | "REPLAY" | "WRONG_CONVERSATION" | "BAD_NOTICE";
-
-/** A received payload that failed (`FAILED`: the sender was asked to re-send) or was
- * refused (`REJECTED`). */
-export interface InboundFailureInfo {
-  /** Hex sha-256 of the payload. */
-  hash: string;
-  state: "FAILED" | "REJECTED";
-  code: InboundFailureCode;
-  detail: string | null;
-  /** The installation it claimed to come from, if it could be read. */
-  senderInstallationId: string | null;
-  /** When it arrived here (ms since 1970). */
-  receivedAt: number;
-}
-
-/** What `client.probeNode()` found: an envelope published and read back. */
-export interface NodeProbe {
-  topic: string;
-  published: number;
-  readBack: number;
-}
-"#;
 
 #[wasm_bindgen]
 extern "C" {
