@@ -19,3 +19,53 @@ pub use api::{
 pub use error::NetError;
 pub use node::{NodeClient, QueryPages};
 pub use subscription::{Backoff, LineBuffer, Subscription, SubscriptionEvent};
+
+use crate::wire::Topic;
+
+/// A node serving the XMTP message API v1: what the state steps ask of one. In the browser
+/// it is [`NodeClient`] (HTTP over `fetch`); natively, in tests, an in-memory node with
+/// devnode's semantics and faults (`memory::MemoryNode`).
+#[allow(async_fn_in_trait)]
+pub trait Node {
+    /// What [`Node::subscribe`] hands back.
+    type Subscription: Follow;
+    /// Publishes a batch of envelopes; `Ok` means the node stored all of them.
+    async fn publish(&self, envelopes: &[Envelope]) -> Result<(), NetError>;
+    /// One page of a query.
+    async fn query(&self, request: &QueryRequest) -> Result<QueryResponse, NetError>;
+    /// Follows `topics`: envelopes published from now on.
+    fn subscribe(&self, topics: &[Topic]) -> Self::Subscription;
+}
+
+/// A subscription to some topics.
+#[allow(async_fn_in_trait)]
+pub trait Follow {
+    /// The next event. A failure is returned once and the following call reconnects, so a
+    /// caller can keep calling; after [`Follow::close`] every call answers
+    /// [`NetError::Aborted`].
+    async fn next(&mut self) -> Result<SubscriptionEvent, NetError>;
+    /// Ends the subscription.
+    fn close(&mut self);
+}
+
+impl Node for NodeClient {
+    type Subscription = Subscription;
+    async fn publish(&self, envelopes: &[Envelope]) -> Result<(), NetError> {
+        NodeClient::publish(self, envelopes).await
+    }
+    async fn query(&self, request: &QueryRequest) -> Result<QueryResponse, NetError> {
+        NodeClient::query(self, request).await
+    }
+    fn subscribe(&self, topics: &[Topic]) -> Subscription {
+        NodeClient::subscribe(self, topics)
+    }
+}
+
+impl Follow for Subscription {
+    async fn next(&mut self) -> Result<SubscriptionEvent, NetError> {
+        Subscription::next(self).await
+    }
+    fn close(&mut self) {
+        Subscription::close(self);
+    }
+}
