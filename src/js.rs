@@ -12,6 +12,7 @@ pub(crate) fn describe(value: &JsValue) -> String {
 }
 
 /// The `name` of a thrown `Error` or `DOMException` (`"AbortError"`, `"QuotaExceededError"`).
+#[cfg(target_arch = "wasm32")]
 pub(crate) fn error_name(value: &JsValue) -> Option<String> {
     js_sys::Reflect::get(value, &JsValue::from_str("name")).ok()?.as_string()
 }

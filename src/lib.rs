@@ -10,22 +10,26 @@
 //! `Client` binding only translates between JS and Rust. Dependencies point inward: the
 //! engine imports neither `store` nor `net`.
 
+#[cfg(target_arch = "wasm32")]
 mod client;
 mod collections;
 pub mod crypto;
 pub mod engine;
 mod error;
 mod from_js;
-mod identity;
 mod js;
 pub mod net;
-mod receiving;
-mod sending;
+// Natively the steps run only in the simulator's tests.
+#[cfg_attr(not(any(test, target_arch = "wasm32")), allow(dead_code, unused_imports))]
+mod steps;
 pub mod store;
+#[cfg(target_arch = "wasm32")]
 mod tabs;
 mod to_js;
+#[cfg(target_arch = "wasm32")]
 mod wake;
 pub mod wire;
 
+#[cfg(target_arch = "wasm32")]
 pub use client::{Client, ClientOptions, Conversation, MessageStream, version};
 pub use error::{ErrorCode, SdkError};

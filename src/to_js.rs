@@ -17,6 +17,7 @@ pub(crate) struct Serializer {
 }
 
 /// Bytes as `Uint8Array`: what IndexedDB stores and apps receive.
+#[cfg(target_arch = "wasm32")]
 pub(crate) const PLAIN: Serializer = Serializer { bytes_as_arrays: false };
 /// Bytes as arrays of numbers, for `JSON.stringify`.
 pub(crate) const JSON: Serializer = Serializer { bytes_as_arrays: true };

@@ -3,15 +3,15 @@
 use std::rc::{Rc, Weak};
 
 use js_sys::Promise;
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use super::{Inner, to_js};
+use super::{Inner, info::MessageInfo, to_js};
 use crate::{
-    engine::{ConversationRecord, MessageRecord},
+    crypto::random_id,
+    engine::ConversationRecord,
     error::{ErrorCode, SdkError},
-    sending,
-    store::index,
+    steps::queue,
+    store,
 };
 
 /// A conversation with one peer. It does not keep its client alive: once the client is
@@ -73,16 +73,14 @@ impl Conversation {
                     }
                 },
             };
+            let id =
+                random_id().map_err(|e| SdkError::new(ErrorCode::Unsupported, e.to_string()))?;
             let store = inner.store()?;
-            let message = sending::queue_message(
-                &store,
-                &record,
-                &inner.address.to_string(),
-                content_type,
-                bytes,
-                inner.next_message_time(),
-            )
-            .await?;
+            let sender = inner.address.to_string();
+            let at = inner.next_message_time();
+            let message =
+                queue::queue_message(&*store, &record, &sender, content_type, bytes, id, at)
+                    .await?;
             inner.changed(vec![message.id.clone()]).await;
             Ok(JsValue::from_str(&message.id))
         })
@@ -105,33 +103,9 @@ impl Conversation {
                 _ => MessagesOptions::default(),
             };
             let store = inner.store()?;
-            let upper = options.before.map_or(index::MAX_KEY_NUMBER, |b| b.saturating_sub(1));
-            let (lower, upper) = ((&id, 0), (&id, upper));
-            let messages = match options.limit {
-                None => {
-                    store
-                        .by_index::<MessageRecord>(
-                            index::MESSAGES_BY_CONVERSATION_TIME,
-                            &lower,
-                            &upper,
-                            None,
-                        )
-                        .await
-                }
-                Some(limit) => store
-                    .by_index_newest_first::<MessageRecord>(
-                        index::MESSAGES_BY_CONVERSATION_TIME,
-                        &lower,
-                        &upper,
-                        limit,
-                    )
-                    .await
-                    .map(|mut newest| {
-                        newest.reverse();
-                        newest
-                    }),
-            }
-            .map_err(SdkError::from)?;
+            let messages = store::messages(&*store, &id, options.limit, options.before)
+                .await
+                .map_err(SdkError::from)?;
             let infos: Vec<MessageInfo> = messages.into_iter().map(MessageInfo::from).collect();
             Ok(to_js(&infos)?)
         })
@@ -149,33 +123,4 @@ extern "C" {
 struct MessagesOptions {
     limit: Option<u32>,
     before: Option<u64>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct MessageInfo {
-    id: String,
-    conversation_id: String,
-    sender: String,
-    sent_at: u64,
-    state: crate::engine::MessageState,
-    content_type: String,
-    #[serde(with = "serde_bytes")]
-    content: Vec<u8>,
-    failure: Option<String>,
-}
-
-impl From<MessageRecord> for MessageInfo {
-    fn from(m: MessageRecord) -> Self {
-        Self {
-            id: m.id,
-            conversation_id: m.convo_id,
-            sender: m.sender_address,
-            sent_at: m.sent_at_ms,
-            state: m.state,
-            content_type: m.content_type,
-            content: m.content,
-            failure: m.failure,
-        }
-    }
 }

@@ -17,7 +17,7 @@ use js_sys::{Object, Promise, Reflect};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use super::conversation::MessageInfo;
+use super::info::MessageInfo;
 use crate::wake::Wake;
 
 #[wasm_bindgen(typescript_custom_section)]

@@ -6,8 +6,8 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::{
     error::{ErrorCode, SdkError},
-    identity::WalletSigner,
     js::describe,
+    steps::identity::WalletSigner,
 };
 
 /// The app's signer object, called as JS would.

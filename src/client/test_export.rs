@@ -8,7 +8,7 @@ impl Client {
     /// The account's private key bytes (test builds only), to prove they never reach
     /// storage in the clear.
     pub fn secret_keys_for_tests(&self) -> Vec<Vec<u8>> {
-        self.inner.installation.borrow().secret_keys_for_tests()
+        self.inner.local().installation.borrow().secret_keys_for_tests()
     }
     /// Decrypts, in order, the payloads one sender installation (with curve25519 key
     /// `sender_identity_key`) sent to this one, with one session opened by the first: each
@@ -35,7 +35,7 @@ impl Client {
             };
             let plaintext = match session.as_mut() {
                 None => {
-                    let mut installation = self.inner.installation.borrow_mut();
+                    let mut installation = self.inner.local().installation.borrow_mut();
                     let (created, plaintext) = installation
                         .create_inbound_session(sender_identity_key, &message)
                         .map_err(|e| e.to_string())?;
@@ -57,23 +57,22 @@ impl Client {
     }
     /// Runs one pass of the processors now and reports its outcome (test builds only).
     pub async fn process_for_tests(&self) -> Result<(), String> {
-        let store = self.inner.store().map_err(|e| e.to_string())?;
-        self.inner.pass(&store).await.map_err(|e| format!("{}: {}", e.code.as_str(), e))
+        self.inner.runtime.pass().await.map_err(|e| format!("{}: {}", e.code.as_str(), e))
     }
     /// Makes the next send commit fail after its first writes (test builds only).
     pub fn fault_next_commit_for_tests(&self) {
-        self.inner.faults.fail_next_commit.set(true);
+        self.inner.local().faults.fail_next_commit.set(true);
     }
     /// Flips a byte of the next payload encrypted, so that its recipient cannot decrypt it
     /// (test builds only).
     pub fn corrupt_next_payload_for_tests(&self) {
-        self.inner.faults.corrupt_next_payload.set(true);
+        self.inner.local().faults.corrupt_next_payload.set(true);
     }
     /// While `hold` is set, inbox payloads are stored but not processed (test builds only):
     /// a reload "after storing, before processing".
     pub fn hold_inbound_for_tests(&self, hold: bool) {
-        self.inner.faults.hold_inbound.set(hold);
-        self.inner.wake.notify();
+        self.inner.local().faults.hold_inbound.set(hold);
+        self.inner.runtime.wake.notify();
     }
     /// Closes the database connection under the client, as a browser may (test builds only).
     pub fn lose_connection_for_tests(&self) {

@@ -9,6 +9,7 @@ mod api;
 mod error;
 mod json;
 mod node;
+mod pages;
 mod subscription;
 
 pub use api::{
@@ -17,7 +18,8 @@ pub use api::{
     SubscribeRequest,
 };
 pub use error::NetError;
-pub use node::{NodeClient, QueryPages};
+pub use node::NodeClient;
+pub use pages::{QueryPages, query_all};
 pub use subscription::{Backoff, LineBuffer, Subscription, SubscriptionEvent};
 
 use crate::wire::Topic;

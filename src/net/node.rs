@@ -10,8 +10,7 @@ use web_sys::{AbortController, AbortSignal};
 use super::{
     NetError,
     api::{
-        BatchQueryRequest, BatchQueryResponse, Cursor, Envelope, MAX_PAGE_LIMIT, NodeErrorBody,
-        PagingInfo, QueryRequest, QueryResponse, SortDirection,
+        BatchQueryRequest, BatchQueryResponse, Envelope, NodeErrorBody, QueryRequest, QueryResponse,
     },
     json,
     subscription::Subscription,
@@ -82,32 +81,9 @@ impl NodeClient {
         Ok(answer.responses)
     }
 
-    /// Pages through `topics` oldest first, from `after` (a cursor saved from an earlier
-    /// pull) or from the start.
-    pub fn pages(&self, topics: &[Topic], after: Option<Cursor>) -> QueryPages {
-        QueryPages {
-            client: self.clone(),
-            request: QueryRequest {
-                content_topics: topics.iter().map(|t| t.to_string()).collect(),
-                paging_info: Some(PagingInfo {
-                    limit: Some(MAX_PAGE_LIMIT),
-                    cursor: after,
-                    direction: Some(SortDirection::Ascending),
-                }),
-                ..QueryRequest::default()
-            },
-            done: false,
-        }
-    }
-
     /// Every envelope on `topics`, oldest first, following cursors to the last page.
     pub async fn query_all(&self, topics: &[Topic]) -> Result<Vec<Envelope>, NetError> {
-        let mut pages = self.pages(topics, None);
-        let mut all = Vec::new();
-        while let Some(page) = pages.next_page().await? {
-            all.extend(page.envelopes);
-        }
-        Ok(all)
+        super::query_all(self, topics).await
     }
 
     /// Follows `topics`: envelopes published from now on, reconnecting with backoff.
@@ -158,39 +134,6 @@ impl NodeClient {
 
     pub(super) fn timeout_ms(&self) -> u32 {
         self.timeout_ms
-    }
-}
-
-/// A query read page by page; see [`NodeClient::pages`].
-#[derive(Debug)]
-pub struct QueryPages {
-    client: NodeClient,
-    request: QueryRequest,
-    done: bool,
-}
-
-impl QueryPages {
-    /// The next page, or `None` after the last one. A failed page can be asked for again.
-    pub async fn next_page(&mut self) -> Result<Option<QueryResponse>, NetError> {
-        if self.done {
-            return Ok(None);
-        }
-        let page = self.client.query(&self.request).await?;
-        let paging = self.request.paging_info.get_or_insert_with(PagingInfo::default);
-        match page.next_cursor() {
-            // A node that hands back the cursor it was given would page forever.
-            Some(next) if paging.cursor.as_ref() == Some(next) => {
-                return Err(NetError::Decode("the node's cursor did not advance".into()));
-            }
-            Some(next) => paging.cursor = Some(next.clone()),
-            None => self.done = true,
-        }
-        Ok(Some(page))
-    }
-
-    /// The cursor after the last page read: save it to resume there later.
-    pub fn cursor(&self) -> Option<&Cursor> {
-        self.request.paging_info.as_ref()?.cursor.as_ref()
     }
 }
 

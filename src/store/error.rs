@@ -1,5 +1,6 @@
 //! Everything that can go wrong with the database.
 
+#[cfg(target_arch = "wasm32")]
 use super::idb;
 
 /// A failed database operation. The browser's reason is kept as text for bug reports.
@@ -50,6 +51,7 @@ pub enum StoreError {
     },
 }
 
+#[cfg(target_arch = "wasm32")]
 impl StoreError {
     /// Classifies a failure to open the database.
     pub(super) fn opening(error: idb::Error) -> Self {
@@ -74,6 +76,7 @@ impl StoreError {
     }
 }
 
+#[cfg(target_arch = "wasm32")]
 /// The text of every IndexedDB failure, as the `rexie` wrapper this replaced wrote it (the
 /// classification above carries what matters).
 const IDB_ERROR: &str = "idb error";

@@ -1,20 +1,120 @@
-//! IndexedDB: the schema, typed records and one transaction per state step.
+//! Storage: the [`Store`] interface the state steps write through, its browser implementation
+//! ([`IdbStore`], IndexedDB) and, natively in tests, an in-memory one with the same semantics.
 //!
 //! Reads are plain getters. Writes are collected in a [`Changes`] value — every record is
-//! serialised *before* the transaction opens — and [`Store::save`] puts and deletes them all
-//! in one read-write transaction that commits everything or nothing. Nothing but IndexedDB is
-//! awaited inside it (a fetch or timer would let the browser auto-commit half a step).
+//! encoded *before* the transaction opens — and [`Store::save`] puts and deletes them all in
+//! one read-write transaction that commits everything or nothing, after checking that what
+//! the step read is unchanged. Nothing but IndexedDB is awaited inside it (a fetch or timer
+//! would let the browser auto-commit half a step).
 
+#[cfg(target_arch = "wasm32")]
 mod at_rest;
+#[cfg(target_arch = "wasm32")]
 mod builder;
-mod db;
+mod changes;
 mod error;
+#[cfg(target_arch = "wasm32")]
 mod idb;
+#[cfg(target_arch = "wasm32")]
+mod idb_store;
+#[cfg(test)]
+pub(crate) mod memory;
+mod queries;
+mod record;
+#[cfg(target_arch = "wasm32")]
 mod records;
 mod schema;
 
+#[cfg(target_arch = "wasm32")]
 pub use at_rest::{WRAPPED_PICKLE_KEY, WrappedPickleKey};
-pub use db::{Changes, Store};
+pub use changes::Changes;
 pub use error::StoreError;
-pub use records::Record;
+#[cfg(target_arch = "wasm32")]
+pub use idb_store::IdbStore;
+pub use queries::{conversations, inbound_failures, messages};
+pub use record::Record;
 pub use schema::{SCHEMA_VERSION, index, store_names};
+use serde::Serialize;
+
+/// What the state steps read and write. Every read is its own snapshot; [`Store::save`] is
+/// the only write and is atomic. Implementations must agree on everything a step can
+/// observe: key order (IndexedDB's: numbers before strings before arrays), index contents
+/// (a record whose indexed field is absent is not in the index; a multi-entry index holds each
+/// element), the checks of [`Changes`] and which errors a save gives.
+#[allow(async_fn_in_trait)] // single-threaded: no Send bound wanted
+pub trait Store {
+    /// The record of type `R` with primary key `key`.
+    async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError>;
+
+    /// Every record of type `R`, in primary-key order.
+    async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError>;
+
+    /// Records of type `R` whose `index` key lies in `[lower, upper]`, in index order, at
+    /// most `limit` of them. Pass the same bound twice for an exact match.
+    async fn by_index<R: Record>(
+        &self,
+        index: &str,
+        lower: &(impl Serialize + ?Sized),
+        upper: &(impl Serialize + ?Sized),
+        limit: Option<u32>,
+    ) -> Result<Vec<R>, StoreError>;
+
+    /// The last `limit` records of type `R` whose `index` key lies in `[lower, upper]`,
+    /// newest (highest key) first.
+    async fn by_index_newest_first<R: Record>(
+        &self,
+        index: &str,
+        lower: &(impl Serialize + ?Sized),
+        upper: &(impl Serialize + ?Sized),
+        limit: u32,
+    ) -> Result<Vec<R>, StoreError>;
+
+    /// Records of type `R` from primary key `from` on, in key order, at most `limit`.
+    async fn from_key<R: Record>(
+        &self,
+        from: &R::Key,
+        limit: Option<u32>,
+    ) -> Result<Vec<R>, StoreError>;
+
+    /// Writes every change in one transaction: all of them are committed, or (on any
+    /// failure, or a check that no longer holds: [`StoreError::Conflict`]) none.
+    async fn save(&self, changes: Changes) -> Result<(), StoreError>;
+}
+
+#[cfg(target_arch = "wasm32")]
+impl Store for IdbStore {
+    async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
+        IdbStore::get(self, key).await
+    }
+    async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
+        IdbStore::all(self).await
+    }
+    async fn by_index<R: Record>(
+        &self,
+        index: &str,
+        lower: &(impl Serialize + ?Sized),
+        upper: &(impl Serialize + ?Sized),
+        limit: Option<u32>,
+    ) -> Result<Vec<R>, StoreError> {
+        IdbStore::by_index(self, index, lower, upper, limit).await
+    }
+    async fn by_index_newest_first<R: Record>(
+        &self,
+        index: &str,
+        lower: &(impl Serialize + ?Sized),
+        upper: &(impl Serialize + ?Sized),
+        limit: u32,
+    ) -> Result<Vec<R>, StoreError> {
+        IdbStore::by_index_newest_first(self, index, lower, upper, limit).await
+    }
+    async fn from_key<R: Record>(
+        &self,
+        from: &R::Key,
+        limit: Option<u32>,
+    ) -> Result<Vec<R>, StoreError> {
+        IdbStore::from_key(self, from, limit).await
+    }
+    async fn save(&self, changes: Changes) -> Result<(), StoreError> {
+        IdbStore::save(self, changes).await
+    }
+}

@@ -8,24 +8,16 @@
 //! before.
 
 use js_sys::{Object, Reflect, Uint8Array};
-use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::{at_rest::WrappedPickleKey, schema::store_names};
+#[cfg(target_arch = "wasm32")]
+use super::at_rest::WrappedPickleKey;
 use crate::engine::{
     ConversationRecord, ConversationState, InboundFailure, InboundPayloadRecord,
     InboundPayloadState, InboxCursorRecord, InstallationRecord, InstallationState, MessageRecord,
     MessageState, MetaRecord, OutboundPayloadRecord, OutboundPayloadState, OwnInstallationRecord,
     RejectedEntry, SessionRecord, UserRecord,
 };
-
-/// A record type and the object store that holds it.
-pub trait Record: Field {
-    /// The object store's name.
-    const STORE: &'static str;
-    /// The primary key's type.
-    type Key: Serialize;
-}
 
 /// A value stored as one JS value. `Err` holds a reason for the logs.
 pub trait Field: Sized {
@@ -335,28 +327,9 @@ objects! {
         key, id, address, pickle, bundle, bundle_published, fallback_created_at_ms,
         expires_at_ms, revoked,
     }
+}
+
+#[cfg(target_arch = "wasm32")]
+objects! {
     WrappedPickleKey { key, wrapping_key, iv, wrapped }
-}
-
-macro_rules! record {
-    ($($row:ty => $store:ident, $key:ty;)*) => {$(
-        impl Record for $row {
-            const STORE: &'static str = store_names::$store;
-            type Key = $key;
-        }
-    )*};
-}
-
-record! {
-    MetaRecord => META, String;
-    OwnInstallationRecord => META, String;
-    InboxCursorRecord => META, String;
-    UserRecord => USERS, String;
-    InstallationRecord => INSTALLATIONS, String;
-    SessionRecord => SESSIONS, String;
-    ConversationRecord => CONVERSATIONS, String;
-    MessageRecord => MESSAGES, String;
-    OutboundPayloadRecord => OUTBOUND_PAYLOADS, u64;
-    InboundPayloadRecord => INBOUND_PAYLOADS, String;
-    WrappedPickleKey => META, String;
 }

@@ -8,8 +8,6 @@
 //! version of the SDK refuses to open ([`super::StoreError::NewerSchema`]) rather than being
 //! misread.
 
-use super::builder::{DatabaseBuilder, Index, ObjectStore};
-
 /// The schema version, which is the IndexedDB database version.
 pub const SCHEMA_VERSION: u32 = 2;
 
@@ -57,44 +55,113 @@ pub mod index {
     pub const INBOUND_BY_STATE_ORDER: &str = "by_state_order";
 }
 
+// Read by the IndexedDB upgrade and the tests' in-memory store; natively outside tests, by
+// nothing.
+#[cfg_attr(not(any(test, target_arch = "wasm32")), allow(dead_code))]
+mod spec {
+    use super::{index, store_names};
+
+    /// An object store: its name, primary key path, whether keys are generated, its indexes.
+    #[derive(Debug)]
+    pub(crate) struct StoreSpec {
+        pub(crate) name: &'static str,
+        pub(crate) key_path: &'static str,
+        pub(crate) auto_increment: bool,
+        pub(crate) indexes: &'static [IndexSpec],
+    }
+
+    /// An index: its name, the fields it is on (one, or several compared in order) and whether an
+    /// array field indexes each of its elements.
+    #[derive(Debug)]
+    pub(crate) struct IndexSpec {
+        pub(crate) name: &'static str,
+        pub(crate) key_path: &'static [&'static str],
+        pub(crate) multi_entry: bool,
+    }
+
+    const fn index(name: &'static str, key_path: &'static [&'static str]) -> IndexSpec {
+        IndexSpec { name, key_path, multi_entry: false }
+    }
+
+    /// The layout, read by the IndexedDB upgrade and by the in-memory store alike.
+    pub(crate) const STORES: &[StoreSpec] = {
+        use store_names::*;
+        &[
+            StoreSpec { name: META, key_path: "key", auto_increment: false, indexes: &[] },
+            StoreSpec { name: USERS, key_path: "address", auto_increment: false, indexes: &[] },
+            StoreSpec {
+                name: INSTALLATIONS,
+                key_path: "id",
+                auto_increment: false,
+                indexes: &[index(index::INSTALLATIONS_BY_ADDRESS, &["address"])],
+            },
+            StoreSpec {
+                name: SESSIONS,
+                key_path: "installation_id",
+                auto_increment: false,
+                indexes: &[],
+            },
+            StoreSpec {
+                name: CONVERSATIONS,
+                key_path: "id",
+                auto_increment: false,
+                indexes: &[index(index::CONVERSATIONS_BY_STATE, &["state"])],
+            },
+            StoreSpec {
+                name: MESSAGES,
+                key_path: "id",
+                auto_increment: false,
+                indexes: &[
+                    index(index::MESSAGES_BY_STATE_TIME, &["state", "sent_at_ms"]),
+                    index(index::MESSAGES_BY_CONVERSATION_TIME, &["convo_id", "sent_at_ms"]),
+                ],
+            },
+            StoreSpec {
+                name: OUTBOUND_PAYLOADS,
+                key_path: "seq",
+                auto_increment: true,
+                indexes: &[
+                    index(index::OUTBOUND_BY_STATE, &["state"]),
+                    IndexSpec {
+                        name: index::OUTBOUND_BY_MESSAGE,
+                        key_path: &["message_ids"],
+                        multi_entry: true,
+                    },
+                    index(index::OUTBOUND_BY_HASH, &["payload_hash"]),
+                ],
+            },
+            StoreSpec {
+                name: INBOUND_PAYLOADS,
+                key_path: "hash",
+                auto_increment: false,
+                indexes: &[index(index::INBOUND_BY_STATE_ORDER, &["state", "order"])],
+            },
+        ]
+    };
+}
+#[cfg_attr(not(any(test, target_arch = "wasm32")), allow(unused_imports))]
+pub(crate) use spec::STORES;
+#[cfg(test)]
+pub(crate) use spec::StoreSpec;
+
 /// The builder that opens (and if needed creates or upgrades) the database `name`.
-pub(super) fn builder(name: &str) -> DatabaseBuilder {
-    use store_names::*;
-    DatabaseBuilder::new(name)
-        .version(SCHEMA_VERSION)
-        .add_object_store(ObjectStore::new(META).key_path("key"))
-        .add_object_store(ObjectStore::new(USERS).key_path("address"))
-        .add_object_store(
-            ObjectStore::new(INSTALLATIONS)
-                .key_path("id")
-                .add_index(Index::new(index::INSTALLATIONS_BY_ADDRESS, "address")),
-        )
-        .add_object_store(ObjectStore::new(SESSIONS).key_path("installation_id"))
-        .add_object_store(
-            ObjectStore::new(CONVERSATIONS)
-                .key_path("id")
-                .add_index(Index::new(index::CONVERSATIONS_BY_STATE, "state")),
-        )
-        .add_object_store(
-            ObjectStore::new(MESSAGES)
-                .key_path("id")
-                .add_index(Index::new_array(index::MESSAGES_BY_STATE_TIME, ["state", "sent_at_ms"]))
-                .add_index(Index::new_array(
-                    index::MESSAGES_BY_CONVERSATION_TIME,
-                    ["convo_id", "sent_at_ms"],
-                )),
-        )
-        .add_object_store(
-            ObjectStore::new(OUTBOUND_PAYLOADS)
-                .key_path("seq")
-                .auto_increment(true)
-                .add_index(Index::new(index::OUTBOUND_BY_STATE, "state"))
-                .add_index(Index::new(index::OUTBOUND_BY_MESSAGE, "message_ids").multi_entry(true))
-                .add_index(Index::new(index::OUTBOUND_BY_HASH, "payload_hash")),
-        )
-        .add_object_store(
-            ObjectStore::new(INBOUND_PAYLOADS)
-                .key_path("hash")
-                .add_index(Index::new_array(index::INBOUND_BY_STATE_ORDER, ["state", "order"])),
-        )
+#[cfg(target_arch = "wasm32")]
+pub(super) fn builder(name: &str) -> super::builder::DatabaseBuilder {
+    use super::builder::{DatabaseBuilder, Index, ObjectStore};
+    let mut builder = DatabaseBuilder::new(name).version(SCHEMA_VERSION);
+    for spec in STORES {
+        let mut store = ObjectStore::new(spec.name).key_path(spec.key_path);
+        if spec.auto_increment {
+            store = store.auto_increment(true);
+        }
+        for index in spec.indexes {
+            store = store.add_index(match index.key_path {
+                [single] if index.multi_entry => Index::new(index.name, single).multi_entry(true),
+                [single] => Index::new(index.name, single),
+                several => Index::new_array(index.name, several.iter().copied()),
+            });
+        }
+        builder = builder.add_object_store(store);
+    }
+    builder
 }

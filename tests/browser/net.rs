@@ -2,7 +2,8 @@
 
 use e2ee_sdk::{
     net::{
-        Envelope, NetError, NodeClient, PagingInfo, QueryRequest, SortDirection, SubscriptionEvent,
+        Envelope, NetError, NodeClient, PagingInfo, QueryPages, QueryRequest, SortDirection,
+        SubscriptionEvent,
     },
     wire::Topic,
 };
@@ -39,15 +40,15 @@ async fn publishes_and_pages_through_a_query() {
     assert_eq!(node.query_all(std::slice::from_ref(&topic)).await.unwrap(), sent);
 
     // Page by page, resuming a fresh pager from the cursor saved after the first page.
-    let mut pages = node.pages(std::slice::from_ref(&topic), None);
-    let first = pages.next_page().await.unwrap().unwrap();
+    let mut pages = QueryPages::new(std::slice::from_ref(&topic), None);
+    let first = pages.next_page(&node).await.unwrap().unwrap();
     assert_eq!(first.envelopes, sent[..100]);
-    let saved = pages.cursor().cloned();
+    let saved = first.next_cursor().cloned();
     assert!(saved.is_some(), "a full first page carries a cursor");
-    let mut resumed = node.pages(std::slice::from_ref(&topic), saved);
+    let mut resumed = QueryPages::new(std::slice::from_ref(&topic), saved);
     let mut rest = Vec::new();
     let mut sizes = Vec::new();
-    while let Some(page) = resumed.next_page().await.unwrap() {
+    while let Some(page) = resumed.next_page(&node).await.unwrap() {
         sizes.push(page.envelopes.len());
         rest.extend(page.envelopes);
     }

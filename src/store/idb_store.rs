@@ -1,4 +1,5 @@
-//! [`Store`]: the open database, its reads, and [`Store::save`] for a state step's writes.
+//! [`IdbStore`]: the [`Store`](super::Store) in the browser: the open IndexedDB database, its
+//! reads, and [`IdbStore::save`] for a state step's writes.
 
 use std::cell::{Cell, RefCell};
 
@@ -8,11 +9,11 @@ use web_sys::{IdbKeyRange, IdbTransaction as Transaction, IdbTransactionMode as 
 
 use super::{
     StoreError,
+    changes::{Changes, Check, Op, encode},
     idb::{self, Database},
-    records::Record,
+    record::Record,
     schema,
 };
-use crate::collections::VecSet;
 
 /// One client's database, opened once and shared by its processors. Dropping it closes the
 /// connection (a connection left to the garbage collector would block deleting or upgrading
@@ -20,23 +21,23 @@ use crate::collections::VecSet;
 ///
 /// Browsers close connections under the page (Safari for background tabs, any browser when
 /// another tab deletes the database): a step that finds its connection closed reopens it and
-/// runs again. If a [sentinel](Store::set_sentinel) record is gone after reopening, the data
+/// runs again. If a [sentinel](IdbStore::set_sentinel) record is gone after reopening, the data
 /// was evicted; the store then refuses every call with [`StoreError::Evicted`] rather than
 /// writing into an empty database.
-pub struct Store {
+pub struct IdbStore {
     db: RefCell<Option<Database>>,
     name: String,
     sentinel: RefCell<Option<(&'static str, JsValue)>>,
     evicted: Cell<bool>,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for IdbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("name", &self.name).finish()
+        f.debug_struct("IdbStore").field("name", &self.name).finish()
     }
 }
 
-impl Drop for Store {
+impl Drop for IdbStore {
     fn drop(&mut self) {
         if let Some(db) = self.db.get_mut().take() {
             db.close();
@@ -44,7 +45,7 @@ impl Drop for Store {
     }
 }
 
-impl Store {
+impl IdbStore {
     /// Opens the database `name`, creating or upgrading it to [`schema::SCHEMA_VERSION`].
     pub async fn open(name: &str) -> Result<Self, StoreError> {
         let db = schema::builder(name).build().await.map_err(StoreError::opening)?;
@@ -61,11 +62,6 @@ impl Store {
     pub fn set_sentinel<R: Record>(&self, key: &R::Key) -> Result<(), StoreError> {
         *self.sentinel.borrow_mut() = Some((R::STORE, encode(R::STORE, key)?));
         Ok(())
-    }
-
-    /// The database's name.
-    pub fn name(&self) -> String {
-        self.name.clone()
     }
 
     /// The version the database is at.
@@ -316,7 +312,7 @@ impl Store {
         let stores: Vec<&str> = changes.stores.into_iter().collect();
         let tx = self.begin(&stores, TransactionMode::Readwrite).await?;
         for check in &changes.checks {
-            match check.holds(&tx).await {
+            match holds(check, &tx).await {
                 Ok(true) => {}
                 outcome => {
                     abort(tx).await;
@@ -385,135 +381,18 @@ fn get_all<T>(
     }
 }
 
-/// The writes of one state step, serialised up front so the transaction does nothing but
-/// IndexedDB requests.
-#[derive(Debug, Default)]
-pub struct Changes {
-    checks: Vec<VersionCheck>,
-    ops: Vec<Op>,
-    stores: VecSet<&'static str>,
-}
-
-/// A field of a record the step read, which must still hold that value when it commits.
-#[derive(Debug)]
-struct VersionCheck {
-    store: &'static str,
-    key: JsValue,
-    field: &'static str,
-    /// `None`: the record must still be absent.
-    expected: Option<JsValue>,
-}
-
-impl VersionCheck {
-    async fn holds(&self, tx: &Transaction) -> Result<bool, idb::Error> {
-        let found = idb::request(object_store(tx, self.store)?.get(&self.key)).await?;
-        let found = (!found.is_undefined()).then_some(found);
-        let value = found.map(|record| {
-            js_sys::Reflect::get(&record, &self.field.into()).unwrap_or(JsValue::UNDEFINED)
-        });
-        Ok(match (&value, &self.expected) {
-            (None, None) => true,
-            (Some(value), Some(expected)) => js_sys::Object::is(value, expected),
-            _ => false,
-        })
-    }
-}
-
-#[derive(Debug)]
-enum Op {
-    Put { store: &'static str, value: JsValue },
-    Insert { store: &'static str, value: JsValue },
-    Delete { store: &'static str, key: JsValue },
-    InsertIfAbsent { store: &'static str, key: JsValue, value: JsValue },
-}
-
-impl Changes {
-    /// No changes yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Inserts or replaces `record`.
-    pub fn put<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
-        let value = encode_record(record)?;
-        Ok(self.push(R::STORE, Op::Put { store: R::STORE, value }))
-    }
-
-    /// Inserts `record`, failing the whole transaction if its key already exists: for a
-    /// step that must not overwrite what another tab wrote meanwhile.
-    pub fn insert<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
-        let value = encode_record(record)?;
-        Ok(self.push(R::STORE, Op::Insert { store: R::STORE, value }))
-    }
-
-    /// Inserts `record` (whose primary key is `key`) unless a record with that key exists,
-    /// which then stays as it is: for what may arrive twice, like an inbox payload.
-    pub fn insert_if_absent<R: Record>(
-        &mut self,
-        key: &R::Key,
-        record: &R,
-    ) -> Result<&mut Self, StoreError> {
-        let (key, value) = (encode(R::STORE, key)?, encode_record(record)?);
-        self.stores.insert(R::STORE);
-        self.ops.push(Op::InsertIfAbsent { store: R::STORE, key, value });
-        Ok(self)
-    }
-
-    /// Deletes the record of type `R` with primary key `key` (nothing if there is none).
-    pub fn delete<R: Record>(&mut self, key: &R::Key) -> Result<&mut Self, StoreError> {
-        let key = encode(R::STORE, key)?;
-        Ok(self.push(R::STORE, Op::Delete { store: R::STORE, key }))
-    }
-
-    /// Commits only if the record of type `R` at `key` is still at `version` (its `version`
-    /// field; `None`: still absent). Otherwise nothing is written and [`Store::save`] answers
-    /// [`StoreError::Conflict`], so the step can be redone from fresh reads.
-    pub fn expect_version<R: Record>(
-        &mut self,
-        key: &R::Key,
-        version: Option<u32>,
-    ) -> Result<&mut Self, StoreError> {
-        self.expect_field::<R>(key, "version", version.as_ref())
-    }
-
-    /// Commits only if the record of type `R` at `key` still has `field` equal to `expected`
-    /// (`None`: the record is still absent); see [`Changes::expect_version`].
-    pub fn expect_field<R: Record>(
-        &mut self,
-        key: &R::Key,
-        field: &'static str,
-        expected: Option<&(impl Serialize + ?Sized)>,
-    ) -> Result<&mut Self, StoreError> {
-        let key = encode(R::STORE, key)?;
-        let expected = expected.map(|v| encode(R::STORE, v)).transpose()?;
-        self.stores.insert(R::STORE);
-        self.checks.push(VersionCheck { store: R::STORE, key, field, expected });
-        Ok(self)
-    }
-
-    // Not generic, so the set insertion is not copied into every record type's `put`.
-    fn push(&mut self, store: &'static str, op: Op) -> &mut Self {
-        self.stores.insert(store);
-        self.ops.push(op);
-        self
-    }
-
-    /// Whether there is nothing to write.
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
-}
-
-/// Keys, index bounds and expected field values as the JS values records hold (strings,
-/// numbers, states by name, arrays of those for compound keys).
-fn encode(store: &'static str, value: &(impl Serialize + ?Sized)) -> Result<JsValue, StoreError> {
-    crate::to_js::PLAIN.to_value(value).map_err(|e| encode_error(store, e))
-}
-
-// The error paths are functions of their own so that `encode` and `decode`, copied for every
-// record type, stay small.
-fn encode_error(store: &'static str, error: crate::to_js::Error) -> StoreError {
-    StoreError::Encode { store, reason: error.to_string() }
+/// Whether `check` holds inside `tx`.
+async fn holds(check: &Check, tx: &Transaction) -> Result<bool, idb::Error> {
+    let found = idb::request(object_store(tx, check.store)?.get(&check.key)).await?;
+    let found = (!found.is_undefined()).then_some(found);
+    let value = found.map(|record| {
+        js_sys::Reflect::get(&record, &check.field.into()).unwrap_or(JsValue::UNDEFINED)
+    });
+    Ok(match (&value, &check.expected) {
+        (None, None) => true,
+        (Some(value), Some(expected)) => js_sys::Object::is(value, expected),
+        _ => false,
+    })
 }
 
 fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
@@ -522,9 +401,4 @@ fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
 
 fn decode<R: Record>(value: JsValue) -> Result<R, StoreError> {
     R::from_js(value).map_err(|reason| StoreError::Decode { store: R::STORE, reason })
-}
-
-/// A record as the plain JS object it is stored as (see `records`).
-fn encode_record<R: Record>(record: &R) -> Result<JsValue, StoreError> {
-    record.to_js().map_err(|reason| StoreError::Encode { store: R::STORE, reason })
 }

@@ -1,0 +1,286 @@
+//! The client's state behind its `Rc`, and opening it: the processors' [`Runtime`] plus what
+//! only the binding has (the wallet, the app's streams, the other tabs).
+
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+};
+
+use wasm_bindgen::JsValue;
+
+use super::{
+    events::{Events, StreamEvent},
+    info::{InstallationInfo, NodeProbe},
+    signer::JsSigner,
+    to_js,
+};
+use crate::{
+    crypto::{Address, PickleKey, random_hex},
+    engine::{MessageRecord, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry, UserRecord},
+    error::{ErrorCode, SdkError},
+    net::{Envelope, NodeClient},
+    steps::{
+        Faults, Local,
+        browser_identity::{EvictionMarker, open_or_create},
+        identity, installations, parse_address,
+        runner::{Runtime, now_ms, run_processors},
+    },
+    store::IdbStore,
+    tabs::TabSignals,
+    wire::Topic,
+};
+
+pub(super) const DEFAULT_REFRESH_THRESHOLD_MS: u64 = 5 * 60 * 1000;
+
+pub(super) struct Inner {
+    pub(super) runtime: Rc<Runtime>,
+    /// Wakes the processors from other tabs and browser events; dropped by `close()`.
+    pub(super) signals: RefCell<Option<TabSignals>>,
+    /// The last timestamp given to a message sent here: each is later than the one before,
+    /// so messages queued within one millisecond keep their order.
+    last_message_at_ms: Cell<u64>,
+    /// The app's open `stream()`s.
+    pub(super) events: Events,
+    pub(super) db_name: String,
+    signer: JsSigner,
+    pub(super) address: Address,
+}
+
+/// What `Client.create` was given, checked.
+pub(super) struct OpenOptions {
+    pub(super) node: NodeClient,
+    pub(super) db_name: String,
+    pub(super) signer: JsSigner,
+    pub(super) app_key: Option<PickleKey>,
+    pub(super) refresh_threshold_ms: u64,
+    pub(super) delete_sent_payloads: bool,
+}
+
+impl Inner {
+    /// Opens the database, loads or creates the installation, and starts the processors.
+    pub(super) async fn open(options: OpenOptions) -> Result<Rc<Self>, SdkError> {
+        request_persistent_storage().await;
+        let store = IdbStore::open(&options.db_name).await?;
+        let marker = EvictionMarker::new(&options.db_name);
+        let (node, signer) = (options.node, options.signer);
+        // Boxed: its own state machine is less wasm.
+        let identity =
+            Box::pin(open_or_create(&store, &node, &signer, &marker, options.app_key, now_ms()))
+                .await?;
+        store.set_sentinel::<OwnInstallationRecord>(&OWN_INSTALLATION.to_owned())?;
+        let runtime = Rc::new(Runtime {
+            local: Local {
+                installation: RefCell::new(identity.installation),
+                own: RefCell::new(identity.own),
+                pickle_key: identity.pickle_key,
+                refresh_threshold_ms: options.refresh_threshold_ms,
+                delete_sent_payloads: options.delete_sent_payloads,
+                faults: Faults::default(),
+                pull_needed: Cell::new(true),
+            },
+            node,
+            store: RefCell::new(Some(Rc::new(store))),
+            wake: Rc::default(),
+            stop: Rc::default(),
+            closed: Cell::new(false),
+            on_changed: RefCell::new(None),
+            on_evicted: RefCell::new(None),
+        });
+        let inner = Rc::new(Inner {
+            runtime: runtime.clone(),
+            signals: RefCell::new(None),
+            last_message_at_ms: Cell::new(0),
+            events: Events::default(),
+            db_name: options.db_name,
+            signer,
+            address: identity.address,
+        });
+        let weak = Rc::downgrade(&inner);
+        *runtime.on_changed.borrow_mut() = Some(Box::new(move |ids| {
+            if let Some(inner) = weak.upgrade() {
+                wasm_bindgen_futures::spawn_local(async move { inner.announce(ids).await });
+            }
+        }));
+        let weak = Rc::downgrade(&inner);
+        *runtime.on_evicted.borrow_mut() = Some(Box::new(move |error| {
+            if let Some(inner) = weak.upgrade() {
+                inner.events.fail_all(&error.clone().into());
+            }
+        }));
+        let weak = Rc::downgrade(&runtime);
+        let wake = move || {
+            if let Some(runtime) = weak.upgrade() {
+                runtime.wake.notify();
+            }
+        };
+        let weak = Rc::downgrade(&inner);
+        let on_changes = move |ids: Vec<String>| {
+            if let Some(inner) = weak.upgrade() {
+                wasm_bindgen_futures::spawn_local(async move { inner.report(ids).await });
+            }
+        };
+        let channel = channel_name(&inner.db_name);
+        *inner.signals.borrow_mut() = Some(TabSignals::new(&channel, wake, on_changes));
+        // Resume whatever was in flight, then keep processing until closed.
+        wasm_bindgen_futures::spawn_local(run_processors(Rc::downgrade(&runtime), channel));
+        Ok(inner)
+    }
+
+    /// The open store, or `CLOSED`.
+    pub(super) fn store(&self) -> Result<Rc<IdbStore>, SdkError> {
+        self.runtime.store()
+    }
+
+    pub(super) fn check_open(&self) -> Result<(), SdkError> {
+        self.store().map(drop)
+    }
+
+    pub(super) fn local(&self) -> &Local {
+        &self.runtime.local
+    }
+
+    /// Ends everything: the processors, the subscription, the streams, the connection.
+    pub(super) fn close(&self) {
+        self.runtime.closed.set(true);
+        self.runtime.store.borrow_mut().take();
+        self.signals.borrow_mut().take();
+        self.runtime.wake.notify();
+        self.runtime.stop.notify();
+        self.events.end_all();
+    }
+
+    /// After a change here (a send, a retry): wakes this tab's processors and whichever tab
+    /// holds the lock, and reports the changed messages to every tab's streams.
+    pub(super) async fn changed(&self, ids: Vec<String>) {
+        self.runtime.wake.notify();
+        self.announce(ids).await;
+    }
+
+    /// Reports changed messages to this tab's streams and to the other tabs.
+    async fn announce(&self, ids: Vec<String>) {
+        if let Some(signals) = self.signals.borrow().as_ref() {
+            signals.announce(&ids);
+        }
+        self.report(ids).await;
+    }
+
+    /// Hands this tab's streams the current form of each changed message.
+    async fn report(&self, mut ids: Vec<String>) {
+        if !self.events.any_open() {
+            return;
+        }
+        let Ok(store) = self.store() else { return };
+        // Once each, in the order the steps reported them (a marker's removal before the
+        // message that replaced it).
+        let mut seen = std::collections::BTreeSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
+        for id in ids {
+            let event = match store.get::<MessageRecord>(&id).await {
+                Ok(Some(message)) => StreamEvent::Message { message: message.into() },
+                Ok(None) => StreamEvent::Removed { id },
+                // The stream misses one update; the app still reads the record itself.
+                Err(_) => continue,
+            };
+            if let Ok(event) = to_js(&event) {
+                self.events.emit(&event);
+            }
+        }
+    }
+
+    /// The timestamp of a message queued now: later than the previous one.
+    pub(super) fn next_message_time(&self) -> u64 {
+        let at = now_ms().max(self.last_message_at_ms.get().saturating_add(1));
+        self.last_message_at_ms.set(at);
+        at
+    }
+
+    fn target(&self, address: Option<String>) -> Result<Address, SdkError> {
+        address.map_or(Ok(self.address), |a| parse_address(&a))
+    }
+
+    /// `address`'s installations (refreshed past THRESHOLD).
+    pub(super) async fn installations(&self, address: Option<String>) -> Result<JsValue, SdkError> {
+        let found = self.refresh(&self.target(address)?, self.local().refresh_threshold_ms).await?;
+        let this = self.local().own.borrow().id.clone();
+        let infos: Vec<InstallationInfo> = found
+            .into_iter()
+            .map(|i| InstallationInfo {
+                is_this_installation: i.id == this,
+                id: i.id,
+                address: i.address,
+                state: i.state,
+                expires_at: i.expires_at_ms,
+            })
+            .collect();
+        to_js(&infos)
+    }
+
+    async fn refresh(
+        &self,
+        address: &Address,
+        threshold_ms: u64,
+    ) -> Result<Vec<crate::engine::InstallationRecord>, SdkError> {
+        let store = self.store()?;
+        let own = self.local().own.borrow().clone();
+        let found =
+            installations(&*store, &self.runtime.node, &own, address, threshold_ms, now_ms())
+                .await?;
+        *self.local().own.borrow_mut() = found.own;
+        Ok(found.installations)
+    }
+
+    pub(super) async fn rejected_bundles(
+        &self,
+        address: Option<String>,
+    ) -> Result<JsValue, SdkError> {
+        let store = self.store()?;
+        let address = self.target(address)?.to_string();
+        let user = store.get::<UserRecord>(&address).await?;
+        let rejected: Vec<RejectedEntry> = user.map(|u| u.rejected).unwrap_or_default();
+        to_js(&rejected)
+    }
+
+    pub(super) async fn revoke(&self, installation_id: &str) -> Result<(), SdkError> {
+        self.check_open()?;
+        let node = &self.runtime.node;
+        identity::revoke(node, &self.signer, &self.address, installation_id, now_ms()).await?;
+        // Take it out of this client's view at once: a refresh that ignores THRESHOLD.
+        self.refresh(&self.address, 0).await.map(drop)
+    }
+
+    pub(super) async fn probe_node(&self) -> Result<JsValue, SdkError> {
+        self.check_open()?;
+        let nonce = random_hex::<16>()
+            .ok_or_else(|| SdkError::new(ErrorCode::Unsupported, "no secure random source"))?;
+        let topic = Topic::parse(&format!("/xmtp/0/probe-{nonce}/proto"))
+            .map_err(|e| SdkError::new(ErrorCode::InvalidArgument, e.to_string()))?;
+        let envelope = Envelope {
+            content_topic: topic.to_string(),
+            timestamp_ns: now_ms().saturating_mul(1_000_000),
+            message: b"probe".to_vec(),
+        };
+        let node = &self.runtime.node;
+        node.publish(std::slice::from_ref(&envelope)).await?;
+        let read = node.query_all(std::slice::from_ref(&topic)).await?;
+        let read_back = read.iter().filter(|e| **e == envelope).count();
+        to_js(&NodeProbe {
+            topic: topic.into(),
+            published: 1,
+            read_back: u32::try_from(read_back).unwrap_or(u32::MAX),
+        })
+    }
+}
+
+/// The Web Lock and `BroadcastChannel` name of one database's processors.
+fn channel_name(db_name: &str) -> String {
+    format!("e2ee-sdk:processors:{db_name}")
+}
+
+/// Asks the browser not to evict this origin's storage; the answer does not change what the
+/// SDK does (it detects eviction either way), so failures are ignored.
+async fn request_persistent_storage() {
+    let Some(window) = web_sys::window() else { return };
+    if let Ok(promise) = window.navigator().storage().persist() {
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+}

@@ -1,0 +1,230 @@
+//! [`Context`]: what every state step is given, and the helpers they share: reading an
+//! account's installations (refreshed past THRESHOLD), publishing this installation's bundle,
+//! unsealing a stored session.
+
+use std::cell::{Cell, RefCell};
+
+use crate::{
+    crypto::{Address, CryptoError, Installation, OlmSession, PickleKey, verify_contact_entry},
+    engine::{
+        DeliveryUpdate, InstallationRecord, OwnInstallationRecord, SessionRecord, UserRecord,
+        needs_refresh, plan_refresh,
+    },
+    error::{ErrorCode, SdkError},
+    net::{Envelope, Node},
+    store::{Changes, Store, index},
+    wire::Topic,
+};
+
+/// Times a step is redone when another writer moved what it read.
+pub(crate) const CONFLICT_RETRIES: u32 = 5;
+
+/// This installation as its processors hold it in memory: loaded from the store at start,
+/// dropped on a reload (the store keeps everything that matters).
+pub(crate) struct Local {
+    /// The Olm account.
+    pub(crate) installation: RefCell<Installation>,
+    /// Its record (bundle, revoked).
+    pub(crate) own: RefCell<OwnInstallationRecord>,
+    /// Seals pickles at rest.
+    pub(crate) pickle_key: PickleKey,
+    /// How old an account's installation list may be before it is fetched again.
+    pub(crate) refresh_threshold_ms: u64,
+    /// Drop each payload's bytes once the node acknowledged it (the hash stays).
+    pub(crate) delete_sent_payloads: bool,
+    /// Faults the tests inject.
+    pub(crate) faults: Faults,
+    /// The inbox must be pulled from its cursor (at start, after the stream reconnects or
+    /// brought an envelope).
+    pub(crate) pull_needed: Cell<bool>,
+}
+
+impl Local {
+    /// The context of one pass over `store` and `node`, with the time from `now_ms`.
+    pub(crate) fn context<'a, S: Store, N: Node>(
+        &'a self,
+        store: &'a S,
+        node: &'a N,
+        now_ms: &'a dyn Fn() -> u64,
+    ) -> Context<'a, S, N> {
+        Context {
+            store,
+            node,
+            installation: &self.installation,
+            own: &self.own,
+            pickle_key: &self.pickle_key,
+            refresh_threshold_ms: self.refresh_threshold_ms,
+            now_ms,
+            delete_sent_payloads: self.delete_sent_payloads,
+            faults: &self.faults,
+            changed: RefCell::default(),
+        }
+    }
+}
+
+/// What a step needs: the store, the node, this installation, the time. Time comes in here
+/// (and randomness through the callers' ids), so a simulated run is a function of its seed.
+pub(crate) struct Context<'a, S, N> {
+    pub(crate) store: &'a S,
+    pub(crate) node: &'a N,
+    pub(crate) installation: &'a RefCell<Installation>,
+    pub(crate) own: &'a RefCell<OwnInstallationRecord>,
+    pub(crate) pickle_key: &'a PickleKey,
+    pub(crate) refresh_threshold_ms: u64,
+    pub(crate) now_ms: &'a dyn Fn() -> u64,
+    /// Drop each payload's bytes once the node acknowledged it (the hash stays).
+    pub(crate) delete_sent_payloads: bool,
+    /// Faults the tests inject.
+    pub(crate) faults: &'a Faults,
+    /// Messages whose records the steps of this pass changed (for the app's stream).
+    pub(crate) changed: RefCell<Vec<String>>,
+}
+
+impl<S: Store, N: Node> Context<'_, S, N> {
+    /// Notes messages a step changed (after its commit).
+    pub(crate) fn changed(&self, ids: impl IntoIterator<Item = String>) {
+        self.changed.borrow_mut().extend(ids);
+    }
+
+    /// The time now, in milliseconds since the Unix epoch.
+    pub(crate) fn now(&self) -> u64 {
+        (self.now_ms)()
+    }
+
+    /// `address`'s installations, fetched first if the last fetch is older than
+    /// `threshold_ms`; updates this installation's record if the refresh published or
+    /// revoked it.
+    pub(crate) async fn installations_of(
+        &self,
+        address: &Address,
+        threshold_ms: u64,
+    ) -> Result<Vec<InstallationRecord>, SdkError> {
+        let own = self.own.borrow().clone();
+        let found =
+            installations(self.store, self.node, &own, address, threshold_ms, self.now()).await?;
+        *self.own.borrow_mut() = found.own;
+        Ok(found.installations)
+    }
+}
+
+/// Faults the tests inject; all off otherwise.
+#[derive(Default)]
+pub(crate) struct Faults {
+    /// The next send commit fails after its first writes.
+    pub(crate) fail_next_commit: Cell<bool>,
+    /// The next encrypted payload has a byte of its ciphertext flipped.
+    pub(crate) corrupt_next_payload: Cell<bool>,
+    /// Inbox payloads are stored but not processed.
+    pub(crate) hold_inbound: Cell<bool>,
+}
+
+/// What [`installations`] found.
+pub(crate) struct Installations {
+    /// The account's installations, as stored after any refresh.
+    pub(crate) installations: Vec<InstallationRecord>,
+    /// This profile's record, updated if the refresh published or revoked it.
+    pub(crate) own: OwnInstallationRecord,
+}
+
+/// An account's installations, fetched first if the last fetch is older than
+/// `threshold_ms` (one read, the network, then one transaction).
+pub(crate) async fn installations(
+    store: &impl Store,
+    node: &impl Node,
+    own: &OwnInstallationRecord,
+    address: &Address,
+    threshold_ms: u64,
+    now_ms: u64,
+) -> Result<Installations, SdkError> {
+    let key = address.to_string();
+    let user = store.get::<UserRecord>(&key).await?;
+    let local = local_installations(store, &key).await?;
+    if !needs_refresh(user.as_ref(), now_ms, threshold_ms) {
+        return Ok(Installations { installations: local, own: own.clone() });
+    }
+    let mut own =
+        if own.bundle_published { own.clone() } else { publish_bundle(store, node, own).await };
+
+    let envelopes = crate::net::query_all(node, &[Topic::contact(&key)]).await?;
+    let facts: Vec<_> =
+        envelopes.iter().map(|e| verify_contact_entry(&e.message, address, now_ms)).collect();
+    let plan = plan_refresh(&key, &local, &facts, now_ms);
+
+    let mut changes = Changes::new();
+    changes.put(&plan.user)?;
+    for installation in &plan.put {
+        changes.put(installation)?;
+    }
+    for id in &plan.delete {
+        changes.delete::<InstallationRecord>(id)?.delete::<SessionRecord>(id)?;
+    }
+    if key == own.address && plan.revoked.contains(&own.id) && !own.revoked {
+        own.revoked = true;
+        changes.put(&own)?;
+    }
+    store.save(changes).await?;
+    Ok(Installations { installations: local_installations(store, &key).await?, own })
+}
+
+async fn local_installations(
+    store: &impl Store,
+    address: &str,
+) -> Result<Vec<InstallationRecord>, SdkError> {
+    Ok(store
+        .by_index::<InstallationRecord>(index::INSTALLATIONS_BY_ADDRESS, address, address, None)
+        .await?)
+}
+
+/// Publishes the own bundle and returns the record marked published; a failure returns it
+/// unchanged, to retry on the next start or refresh rather than failing the app's call.
+pub(crate) async fn publish_bundle(
+    store: &impl Store,
+    node: &impl Node,
+    own: &OwnInstallationRecord,
+) -> OwnInstallationRecord {
+    let envelope = Envelope {
+        content_topic: Topic::contact(&own.address).to_string(),
+        timestamp_ns: own.fallback_created_at_ms.saturating_mul(1_000_000),
+        message: own.bundle.clone(),
+    };
+    if node.publish(std::slice::from_ref(&envelope)).await.is_err() {
+        return own.clone();
+    }
+    let published = OwnInstallationRecord { bundle_published: true, ..own.clone() };
+    let mut changes = Changes::new();
+    if changes.put(&published).is_ok() && store.save(changes).await.is_ok() {
+        return published;
+    }
+    own.clone()
+}
+
+/// The Olm session a stored record seals.
+pub(crate) fn unpickle(record: &SessionRecord, key: &PickleKey) -> Result<OlmSession, SdkError> {
+    let text = std::str::from_utf8(&record.pickle)
+        .map_err(|_| SdkError::new(ErrorCode::Storage, "a stored session is not a pickle"))?;
+    OlmSession::from_encrypted_pickle(text, key)
+        .map_err(|e| SdkError::new(ErrorCode::Storage, e.to_string()))
+}
+
+/// A local cryptography failure (no randomness, a pickle that will not seal) as JS sees it.
+pub(crate) fn crypto_error(error: CryptoError) -> SdkError {
+    SdkError::new(ErrorCode::Unsupported, error.to_string())
+}
+
+/// Parses an address from the app, the wallet or a payload.
+pub(crate) fn parse_address(text: &str) -> Result<Address, SdkError> {
+    Address::parse(text).map_err(|e| SdkError::new(ErrorCode::InvalidAddress, e.to_string()))
+}
+
+/// The writes of a delivery update: delivered, failed, retried or cancelled payloads and
+/// their messages.
+pub(crate) fn update_changes(update: &DeliveryUpdate) -> Result<Changes, SdkError> {
+    let mut changes = Changes::new();
+    for payload in &update.payloads {
+        changes.put(payload)?;
+    }
+    for message in &update.messages {
+        changes.put(message)?;
+    }
+    Ok(changes)
+}

@@ -1,0 +1,94 @@
+//! The deliver step: the outbound queue published in sequential-id order, in batches, each
+//! batch marked `SENT` (and its messages, once all their payloads are) after the node
+//! acknowledged it.
+
+use super::context::{Context, update_changes};
+use crate::{
+    collections::VecSet as BTreeSet,
+    engine::{
+        DeliveryUpdate, MessageRecord, OutboundPayloadRecord, OutboundPayloadState,
+        on_publish_failed, on_published,
+    },
+    error::SdkError,
+    net::{Envelope, Node},
+    store::{Store, index},
+    wire::Topic,
+};
+
+/// Payloads published per request.
+const DELIVERY_BATCH: u32 = 50;
+
+/// Publishes queued payloads in sequential-id order, in batches, marking them `SENT` (and
+/// their messages, once all of a message's payloads are). A failed publish counts an attempt
+/// on the batch and returns the error; the same bytes are sent next time.
+pub(crate) async fn deliver_pending<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+) -> Result<(), SdkError> {
+    let store = ctx.store;
+    loop {
+        let batch = store
+            .by_index::<OutboundPayloadRecord>(
+                index::OUTBOUND_BY_STATE,
+                &OutboundPayloadState::Uninitialized,
+                &OutboundPayloadState::Uninitialized,
+                Some(DELIVERY_BATCH),
+            )
+            .await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let envelopes: Vec<Envelope> = batch.iter().map(envelope).collect();
+        let (siblings, messages) = batch_messages(store, &batch).await?;
+        match ctx.node.publish(&envelopes).await {
+            Ok(()) => {
+                let update = on_published(&batch, &siblings, &messages, ctx.delete_sent_payloads);
+                save_update(ctx, update).await?;
+            }
+            Err(error) => {
+                let update =
+                    on_publish_failed(&batch, &messages, &error.to_string(), error.is_retryable());
+                save_update(ctx, update).await?;
+                return Err(error.into());
+            }
+        }
+    }
+}
+
+/// The envelope of a queued payload: always the same for the same record, so a retry is an
+/// exact duplicate the node and the receiver recognise. The sequential id orders payloads
+/// queued within one millisecond.
+fn envelope(payload: &OutboundPayloadRecord) -> Envelope {
+    let seq = payload.seq.unwrap_or_default() % 1_000_000;
+    Envelope {
+        content_topic: Topic::inbox(&payload.installation_id).to_string(),
+        timestamp_ns: payload.created_at_ms.saturating_mul(1_000_000).saturating_add(seq),
+        message: payload.payload.clone(),
+    }
+}
+
+/// Every payload of the batch's messages, and those messages.
+async fn batch_messages(
+    store: &impl Store,
+    batch: &[OutboundPayloadRecord],
+) -> Result<(Vec<OutboundPayloadRecord>, Vec<MessageRecord>), SdkError> {
+    let ids: BTreeSet<&String> = batch.iter().flat_map(|p| &p.message_ids).collect();
+    let (mut siblings, mut messages) = (Vec::new(), Vec::new());
+    for id in ids {
+        siblings.extend(
+            store
+                .by_index::<OutboundPayloadRecord>(index::OUTBOUND_BY_MESSAGE, id, id, None)
+                .await?,
+        );
+        messages.extend(store.get::<MessageRecord>(id).await?);
+    }
+    Ok((siblings, messages))
+}
+
+async fn save_update<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+    update: DeliveryUpdate,
+) -> Result<(), SdkError> {
+    ctx.store.save(update_changes(&update)?).await?;
+    ctx.changed(update.messages.into_iter().map(|m| m.id));
+    Ok(())
+}

@@ -1,0 +1,236 @@
+//! The process step: stored `RECEIVED` payloads, in envelope order, each decrypted (or
+//! recorded as failed or refused, with its reason) and its results committed in one
+//! transaction. A payload that cannot be used never holds up the ones behind it.
+
+use super::{
+    context::{CONFLICT_RETRIES, Context, crypto_error, parse_address, unpickle},
+    notice,
+};
+use crate::{
+    engine::{
+        ConversationRecord, InboundFailure, InboundPayloadRecord, InboundPayloadState,
+        InstallationRecord, MessageRecord, Opened, Rejection, SenderKeys, SessionRecord,
+        SessionUpdate, carried_message, conversation_id, marker_id, open_payload, parse_inbound,
+        plan_decryption_failure, plan_receive, processed,
+    },
+    error::{ErrorCode, SdkError},
+    net::Node,
+    store::{Changes, Store, StoreError, index},
+    wire::InboxPayload,
+};
+
+/// Payloads read from the `RECEIVED` queue at a time.
+const PROCESS_BATCH: u32 = 32;
+
+/// Processes every `RECEIVED` payload, in envelope order. A payload that cannot be used is
+/// recorded with its reason and never holds up the ones behind it; an error of this side
+/// (the database, the node while checking a sender) stops the pass, to be retried.
+pub(crate) async fn process_received<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+) -> Result<(), SdkError> {
+    loop {
+        let queue = ctx
+            .store
+            .by_index::<InboundPayloadRecord>(
+                index::INBOUND_BY_STATE_ORDER,
+                &(InboundPayloadState::Received, ""),
+                &(InboundPayloadState::Received, "~"),
+                Some(PROCESS_BATCH),
+            )
+            .await?;
+        if queue.is_empty() {
+            return Ok(());
+        }
+        for payload in queue {
+            let changed = process_one(ctx, &payload.hash).await?;
+            ctx.changed(changed);
+        }
+    }
+}
+
+/// Processes one stored payload in one transaction (redone if something it read moved).
+/// Returns the ids of the messages it wrote.
+async fn process_one<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+    hash: &str,
+) -> Result<Vec<String>, SdkError> {
+    for _ in 0..CONFLICT_RETRIES {
+        let Some(record) = ctx.store.get::<InboundPayloadRecord>(&hash.to_owned()).await? else {
+            return Ok(Vec::new());
+        };
+        if record.state != InboundPayloadState::Received {
+            return Ok(Vec::new());
+        }
+        let mut changes = Changes::new();
+        changes.expect_field::<InboundPayloadRecord>(
+            &record.hash,
+            "state",
+            Some(&InboundPayloadState::Received),
+        )?;
+        // Boxed, like the notice branch below: a state machine of its own is less wasm.
+        let messages = Box::pin(plan_payload(ctx, record, &mut changes)).await?;
+        match ctx.store.save(changes).await {
+            Ok(()) => return Ok(messages),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(SdkError::new(ErrorCode::Storage, "records kept changing under the receive step"))
+}
+
+/// Adds what processing `record` writes to `changes`; returns the messages it touches.
+async fn plan_payload<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+    mut record: InboundPayloadRecord,
+    changes: &mut Changes,
+) -> Result<Vec<String>, SdkError> {
+    let payload = match parse_inbound(&record.payload) {
+        Ok(payload) => payload,
+        Err(rejection) => return reject(changes, &record, &rejection),
+    };
+    record.sender_installation_id = Some(payload.sender_installation_id.clone());
+    let sender = match sender_installation(ctx, &payload).await? {
+        Ok(sender) => sender,
+        Err(rejection) => return reject(changes, &record, &rejection),
+    };
+    let keys = match SenderKeys::of(&sender) {
+        Ok(keys) => keys,
+        Err(rejection) => return reject(changes, &record, &rejection),
+    };
+    if payload.notice.is_some() {
+        return Box::pin(notice::plan_notice(ctx, &record, &payload, &sender, &keys, changes))
+            .await;
+    }
+
+    let stored = ctx.store.get::<SessionRecord>(&sender.id).await?;
+    changes.expect_version::<SessionRecord>(&sender.id, stored.as_ref().map(|s| s.version))?;
+    // A stored session that no longer opens (corrupted) counts as lost: the payload fails
+    // as UNKNOWN_SESSION and the sender re-sends on a new session, instead of this payload
+    // blocking the queue.
+    let session = stored.as_ref().and_then(|s| unpickle(s, ctx.pickle_key).ok());
+    let read_version = stored.map_or(0, |s| s.version);
+    let opened = {
+        let mut installation = ctx.installation.borrow_mut();
+        open_payload(&mut installation, &payload, &keys, session)
+    };
+    let own_address = ctx.own.borrow().address.clone();
+    let Opened { plaintext, session } = match opened {
+        Ok(opened) => opened,
+        Err(rejection) if rejection.failure.is_decryption_failure() => {
+            let convo = conversation_id(&own_address, &sender.address);
+            let conversation = ctx.store.get::<ConversationRecord>(&convo).await?;
+            let step = plan_decryption_failure(
+                &ctx.installation.borrow(),
+                &own_address,
+                &record,
+                &rejection,
+                &sender,
+                conversation.as_ref(),
+                ctx.now(),
+            );
+            changes.put(&step.payload)?;
+            let mut touched = Vec::new();
+            if let Some(marker) = &step.marker {
+                changes.put(marker)?;
+                touched.push(marker.id.clone());
+            }
+            if let Some(conversation) = &step.conversation {
+                changes.put(conversation)?;
+            }
+            if let Some(notice) = &step.notice {
+                changes.put(notice)?;
+            }
+            if let Some(installation) = &step.installation {
+                changes.put(installation)?;
+            }
+            return Ok(touched);
+        }
+        Err(rejection) => return reject(changes, &record, &rejection),
+    };
+
+    // Read what the carried message touches, then plan from those reads.
+    let (message, _) = match carried_message(&own_address, &sender.address, &plaintext) {
+        Ok(found) => found,
+        Err(rejection) => return reject(changes, &record, &rejection),
+    };
+    let conversation = ctx.store.get::<ConversationRecord>(&message.convo_id).await?;
+    let existing = ctx.store.get::<MessageRecord>(&message.id).await?;
+    let mut markers = Vec::new();
+    for hash in &plaintext.repairs {
+        markers.extend(ctx.store.get::<MessageRecord>(&marker_id(hash)).await?);
+    }
+    let step = match plan_receive(
+        &own_address,
+        &record,
+        &sender,
+        &plaintext,
+        conversation.as_ref(),
+        existing.as_ref(),
+        &markers,
+        ctx.now(),
+    ) {
+        Ok(step) => step,
+        Err(rejection) => return reject(changes, &record, &rejection),
+    };
+    changes.put(&step.payload)?;
+    if let Some(conversation) = &step.conversation {
+        changes.put(conversation)?;
+    }
+    changes.expect_field::<MessageRecord>(&message.id, "id", existing.as_ref().map(|m| &m.id))?;
+    let mut touched = step.delete_markers.clone();
+    if let Some(message) = &step.message {
+        changes.put(message)?;
+        touched.push(message.id.clone());
+    }
+    for id in &step.delete_markers {
+        changes.delete::<MessageRecord>(id)?;
+    }
+    if let Some(installation) = &step.installation {
+        changes.put(installation)?;
+    }
+    let update = SessionUpdate {
+        installation_id: sender.id.clone(),
+        version: read_version.saturating_add(1),
+        session,
+    };
+    changes.put(&update.to_record(ctx.pickle_key).map_err(crypto_error)?)?;
+    Ok(touched)
+}
+
+/// Records `record` as `REJECTED` with the reason.
+pub(super) fn reject(
+    changes: &mut Changes,
+    record: &InboundPayloadRecord,
+    rejection: &Rejection,
+) -> Result<Vec<String>, SdkError> {
+    changes.put(&processed(record, InboundPayloadState::Rejected, Some(rejection)))?;
+    Ok(Vec::new())
+}
+
+/// The installation the payload claims to come from, verified to belong to the claimed
+/// account. An installation not known here is looked up on the node first (it may be new).
+async fn sender_installation<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+    payload: &InboxPayload,
+) -> Result<Result<InstallationRecord, Rejection>, SdkError> {
+    let id = &payload.sender_installation_id;
+    let forged = |owner: &str| Rejection {
+        failure: InboundFailure::ForgedSender,
+        detail: format!("installation {id} belongs to {owner}, not {}", payload.sender_address),
+    };
+    if let Some(known) = ctx.store.get::<InstallationRecord>(id).await? {
+        if known.address != payload.sender_address {
+            return Ok(Err(forged(&known.address)));
+        }
+        return Ok(Ok(known));
+    }
+    let address = parse_address(&payload.sender_address)?;
+    let found = ctx.installations_of(&address, 0).await?;
+    if let Some(installation) = found.into_iter().find(|i| i.id == *id) {
+        return Ok(Ok(installation));
+    }
+    Ok(Err(Rejection {
+        failure: InboundFailure::UnknownSender,
+        detail: format!("{} has no installation {id}", payload.sender_address),
+    }))
+}

@@ -1,0 +1,43 @@
+//! One pass of the processors: every step in the order that finishes what a reload
+//! interrupted first. The browser's loop (`runner`) and the simulator run the same pass.
+
+use super::{context::Context, deliver, encrypt, process, pull};
+use crate::{error::SdkError, net::Node, store::Store};
+
+/// Runs one pass: deliver the outbound queue; pull the inbox if due and process what is
+/// stored; encrypt queued messages; deliver again. Every step runs even if one before it
+/// failed (a node that refuses queries must not stop sending); the first error is returned,
+/// and the ids of the messages the pass changed are in `ctx.changed`.
+pub(crate) async fn pass<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+    pull_needed: &std::cell::Cell<bool>,
+) -> Result<(), SdkError> {
+    // (The larger steps are boxed: their state machines stay out of this one, which is
+    // less wasm than one machine holding all of them.)
+    let delivered = deliver::deliver_pending(ctx).await;
+    let received = Box::pin(receive(ctx, pull_needed)).await;
+    let encrypted = Box::pin(encrypt::encrypt_pending(ctx)).await;
+    let delivered_again = deliver::deliver_pending(ctx).await;
+    delivered.and(received).and(encrypted).and(delivered_again)
+}
+
+/// Processes stored payloads, pulls the inbox if due, and processes what it brought.
+async fn receive<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+    pull_needed: &std::cell::Cell<bool>,
+) -> Result<(), SdkError> {
+    let process = !ctx.faults.hold_inbound.get();
+    if process {
+        process::process_received(ctx).await?;
+    }
+    if pull_needed.replace(false) {
+        if let Err(e) = pull::pull_inbox(ctx).await {
+            pull_needed.set(true);
+            return Err(e);
+        }
+        if process {
+            process::process_received(ctx).await?;
+        }
+    }
+    Ok(())
+}
