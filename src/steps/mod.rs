@@ -30,4 +30,3 @@ pub(crate) mod queue;
 pub(crate) mod runner;
 
 pub(crate) use context::{Faults, Local, installations, parse_address};
-pub(crate) use pull::store_envelopes;

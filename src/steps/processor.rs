@@ -1,8 +1,14 @@
 //! One pass of the processors: every step in the order that finishes what a reload
 //! interrupted first. The browser's loop (`runner`) and the simulator run the same pass.
 
-use super::{context::Context, deliver, encrypt, process, pull};
-use crate::{error::SdkError, net::Node, store::Store};
+use std::cell::Cell;
+
+use super::{Local, context::Context, deliver, encrypt, process, pull};
+use crate::{
+    error::SdkError,
+    net::{Node, SubscriptionEvent},
+    store::Store,
+};
 
 /// Runs one pass: deliver the outbound queue; pull the inbox if due and process what is
 /// stored; encrypt queued messages; deliver again. Every step runs even if one before it
@@ -10,7 +16,7 @@ use crate::{error::SdkError, net::Node, store::Store};
 /// and the ids of the messages the pass changed are in `ctx.changed`.
 pub(crate) async fn pass<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
-    pull_needed: &std::cell::Cell<bool>,
+    pull_needed: &Cell<bool>,
 ) -> Result<(), SdkError> {
     // (The larger steps are boxed: their state machines stay out of this one, which is
     // less wasm than one machine holding all of them.)
@@ -24,7 +30,7 @@ pub(crate) async fn pass<S: Store, N: Node>(
 /// Processes stored payloads, pulls the inbox if due, and processes what it brought.
 async fn receive<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
-    pull_needed: &std::cell::Cell<bool>,
+    pull_needed: &Cell<bool>,
 ) -> Result<(), SdkError> {
     let process = !ctx.faults.hold_inbound.get();
     if process {
@@ -40,4 +46,23 @@ async fn receive<S: Store, N: Node>(
         }
     }
     Ok(())
+}
+
+/// What an event of the inbox subscription does: a (re)connection asks for a pull from the
+/// saved cursor (envelopes published while away); an envelope is stored `RECEIVED` for the
+/// next pass (if that fails, the pull will bring it again).
+pub(crate) async fn on_inbox_event(
+    local: &Local,
+    store: &impl Store,
+    event: SubscriptionEvent,
+    now_ms: u64,
+) {
+    match event {
+        SubscriptionEvent::Connected { .. } => local.pull_needed.set(true),
+        SubscriptionEvent::Envelope(envelope) => {
+            if pull::store_envelopes(store, &[envelope], None, now_ms).await.is_err() {
+                local.pull_needed.set(true);
+            }
+        }
+    }
 }

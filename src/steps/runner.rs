@@ -11,7 +11,7 @@ use std::{
 use super::{Local, processor};
 use crate::{
     error::{ErrorCode, SdkError},
-    net::{NetError, NodeClient, SubscriptionEvent},
+    net::{NetError, NodeClient},
     store::IdbStore,
     tabs::ProcessorLock,
     wake::Wake,
@@ -131,17 +131,10 @@ async fn follow_inbox(runtime: Weak<Runtime>, stop: Rc<Wake>, topic: Topic) {
             return;
         }
         match event {
-            Ok(SubscriptionEvent::Connected { .. }) => r.local.pull_needed.set(true),
-            Ok(SubscriptionEvent::Envelope(envelope)) => {
-                let stored = match r.store() {
-                    Ok(store) => super::store_envelopes(&*store, &[envelope], None, now_ms()).await,
-                    Err(e) => Err(e),
-                };
-                if stored.is_err() {
-                    // The pull from the saved cursor will bring it again.
-                    r.local.pull_needed.set(true);
-                }
-            }
+            Ok(event) => match r.store() {
+                Ok(store) => processor::on_inbox_event(&r.local, &*store, event, now_ms()).await,
+                Err(_) => return,
+            },
             Err(NetError::Aborted) => return,
             // The subscription reconnects with backoff on the next call.
             Err(_) => continue,
