@@ -8,6 +8,8 @@
 mod api;
 mod error;
 mod json;
+#[cfg(test)]
+pub(crate) mod memory;
 mod node;
 mod pages;
 mod subscription;
