@@ -22,6 +22,8 @@ pub mod net;
 // Natively the steps run only in the simulator's tests.
 #[cfg_attr(not(any(test, target_arch = "wasm32")), allow(dead_code, unused_imports))]
 mod steps;
+#[cfg(test)]
+mod sim;
 pub mod store;
 #[cfg(target_arch = "wasm32")]
 mod tabs;

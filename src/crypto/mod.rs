@@ -23,6 +23,8 @@ pub use verify::{
     verify_installation_signature,
 };
 pub use wallet::{Address, AddressError, SignatureError, WalletSignature, eip191_hash};
+#[cfg(test)]
+pub(crate) use wallet::sign_for_tests;
 
 /// A failure of the local cryptography (not of a peer's data: that is [`BundleError`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

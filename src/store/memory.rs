@@ -204,7 +204,7 @@ impl MemoryStore {
         newest_first: bool,
     ) -> Result<Vec<R>, StoreError> {
         self.turn().await;
-        let bound = |v: &(dyn Fn() -> Result<Value, StoreError>)| {
+        let bound = |v: &dyn Fn() -> Result<Value, StoreError>| {
             let value = v()?;
             Key::valid(&value).ok_or_else(|| StoreError::Transaction("DataError".into()))
         };

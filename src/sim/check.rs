@@ -1,0 +1,147 @@
+//! The invariants, checked once the world settled with faults off: what the users were
+//! promised, not internal states.
+//!
+//! - every message whose `send` resolved is shown once on every other installation of both
+//!   accounts, with its content, in the sender's order, and is `SENT` at its sender;
+//! - every outbound payload is `SENT`;
+//! - no received payload failed or was refused, but for as many `BAD_MAC` failures from a
+//!   sender as corruptions were injected into its sends; no `UNDECRYPTABLE` marker is left.
+
+use super::{executor::block_on, world::World};
+use crate::{
+    engine::{
+        InboundFailure, InboundPayloadRecord, MessageRecord, MessageState, OutboundPayloadRecord,
+        OutboundPayloadState,
+    },
+    store::{Store, StoreError, inbound_failures},
+};
+
+/// What a device's store holds, read once.
+struct Snapshot {
+    messages: Vec<MessageRecord>,
+    outbound: Vec<OutboundPayloadRecord>,
+    failures: Vec<InboundPayloadRecord>,
+}
+
+fn snapshot(store: &impl Store) -> Result<Snapshot, StoreError> {
+    block_on(async {
+        Ok(Snapshot {
+            messages: store.all::<MessageRecord>().await?,
+            outbound: store.all::<OutboundPayloadRecord>().await?,
+            failures: inbound_failures(store).await?,
+        })
+    })
+}
+
+/// Whether every device has nothing left to do: no message to encrypt, no payload to
+/// publish or process.
+pub(crate) fn settled(world: &World) -> bool {
+    world.devices.iter().all(|device| {
+        block_on(async {
+            let store = &device.store;
+            let messages = store.all::<MessageRecord>().await.unwrap_or_default();
+            let outbound = store.all::<OutboundPayloadRecord>().await.unwrap_or_default();
+            let inbound = store.all::<InboundPayloadRecord>().await.unwrap_or_default();
+            !messages.iter().any(|m| m.state == MessageState::Uninitialized)
+                && !outbound.iter().any(|p| p.state == OutboundPayloadState::Uninitialized)
+                && !inbound.iter().any(|p| p.state == crate::engine::InboundPayloadState::Received)
+        })
+    })
+}
+
+/// Every violation found, one line each.
+pub(crate) fn violations(world: &World) -> Vec<String> {
+    let mut found = Vec::new();
+    let snapshots: Vec<Snapshot> = match world.devices.iter().map(|d| snapshot(&d.store)).collect() {
+        Ok(s) => s,
+        Err(e) => return vec![format!("a store could not be read: {e}")],
+    };
+    for (x, sender) in world.devices.iter().enumerate() {
+        let promised = sender.promised.borrow();
+        let at_sender = &snapshots[x];
+        for promise in promised.iter() {
+            match at_sender.messages.iter().find(|m| m.id == promise.id) {
+                Some(m) if m.state == MessageState::Sent => {}
+                Some(m) => found.push(format!(
+                    "device {x}: its message {} is {:?} ({:?}), not SENT",
+                    promise.id, m.state, m.failure
+                )),
+                None => found.push(format!("device {x}: its message {} is gone", promise.id)),
+            }
+            for (y, other) in world.devices.iter().enumerate() {
+                let involved = other.account == sender.account || other.account == promise.peer;
+                if y == x || !involved {
+                    continue;
+                }
+                let shown: Vec<&MessageRecord> =
+                    snapshots[y].messages.iter().filter(|m| m.id == promise.id).collect();
+                match shown.as_slice() {
+                    [m] if m.content == promise.content => {}
+                    [] => found.push(format!(
+                        "device {y}: message {} from device {x} never shown",
+                        promise.id
+                    )),
+                    _ => found.push(format!(
+                        "device {y}: message {} from device {x} shown wrong",
+                        promise.id
+                    )),
+                }
+            }
+        }
+        // The sender's order, as each other device shows its messages.
+        let sent_order: Vec<&str> = promised.iter().map(|p| p.id.as_str()).collect();
+        for (y, _) in world.devices.iter().enumerate().filter(|(y, _)| *y != x) {
+            let mut shown: Vec<&MessageRecord> = snapshots[y]
+                .messages
+                .iter()
+                .filter(|m| sent_order.contains(&m.id.as_str()))
+                .collect();
+            shown.sort_by(|a, b| a.sent_at_ms.cmp(&b.sent_at_ms).then_with(|| a.id.cmp(&b.id)));
+            let shown: Vec<&str> = shown.iter().map(|m| m.id.as_str()).collect();
+            let expected: Vec<&str> =
+                sent_order.iter().copied().filter(|id| shown.contains(id)).collect();
+            if shown != expected {
+                found.push(format!("device {y}: messages from device {x} out of order"));
+            }
+        }
+        for payload in &at_sender.outbound {
+            if payload.state != OutboundPayloadState::Sent {
+                found.push(format!(
+                    "device {x}: outbound payload {:?} is {:?} ({:?})",
+                    payload.seq, payload.state, payload.last_error
+                ));
+            }
+        }
+    }
+    for (y, snapshot) in snapshots.iter().enumerate() {
+        for marker in snapshot.messages.iter().filter(|m| m.state == MessageState::Undecryptable) {
+            found.push(format!("device {y}: marker {} left ({:?})", marker.id, marker.failure));
+        }
+        for (x, sender) in world.devices.iter().enumerate() {
+            let from_x: Vec<&InboundPayloadRecord> = snapshot
+                .failures
+                .iter()
+                .filter(|p| p.sender_installation_id.as_deref() == Some(sender.id.as_str()))
+                .collect();
+            let injected = from_x
+                .iter()
+                .filter(|p| p.failure == Some(InboundFailure::BadMac))
+                .count() as u32;
+            if injected > sender.corruptions.get() || from_x.len() as u32 > injected {
+                for p in from_x {
+                    found.push(format!(
+                        "device {y}: payload from device {x} {:?} {:?}: {:?}",
+                        p.state, p.failure, p.detail
+                    ));
+                }
+            }
+        }
+        let unattributed = snapshot.failures.iter().filter(|p| {
+            !world.devices.iter().any(|d| p.sender_installation_id.as_deref() == Some(&d.id))
+        });
+        for p in unattributed {
+            found.push(format!("device {y}: payload {:?} {:?}: {:?}", p.state, p.failure, p.detail));
+        }
+    }
+    found
+}
