@@ -171,6 +171,7 @@ mod tests {
             last_error: None,
             payload_hash: None,
             session_id: None,
+            repairs: Vec::new(),
         }
     }
 

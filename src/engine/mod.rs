@@ -21,8 +21,8 @@ pub use receive::{
 };
 pub use records::{
     ConversationRecord, INBOX_CURSOR, InboundPayloadRecord, InboxCursorRecord, InstallationRecord,
-    MessageRecord, MetaRecord, OWN_INSTALLATION, OutboundPayloadRecord, OwnInstallationRecord,
-    SessionRecord, UserRecord,
+    MAX_PREVIOUS_SESSIONS, MessageRecord, MetaRecord, OWN_INSTALLATION, OutboundPayloadRecord,
+    OwnInstallationRecord, SessionRecord, UserRecord,
 };
 pub use refresh::{RefreshPlan, RejectedEntry, needs_refresh, plan_refresh};
 pub use send::{

@@ -134,43 +134,60 @@ impl SenderKeys {
     }
 }
 
-/// An Olm payload opened: its plaintext and the session, advanced (or new).
+/// An Olm payload opened: its plaintext, the session that opened it (advanced, or new) and
+/// which of the stored ones it was.
 #[derive(Debug)]
 pub struct Opened {
     /// The decrypted content.
     pub plaintext: Plaintext,
-    /// The session to store.
+    /// The session to store as the current one.
     pub session: OlmSession,
+    /// Its index among the sessions tried (`None`: a new inbound session).
+    pub used: Option<usize>,
 }
 
-/// Decrypts `payload` with `session` (the stored session with the sender installation), or
-/// opens a new inbound session if it is a pre-key message of another session.
+/// Decrypts `payload` with one of `sessions` (the stored sessions with the sender
+/// installation, current first), or opens a new inbound session if it is a pre-key message
+/// of none of them. A normal message is tried on each session in turn: Olm's MAC tells the
+/// right one, and a failed try changes nothing.
 pub fn open_payload(
     this: &mut Installation,
     payload: &InboxPayload,
     sender: &SenderKeys,
-    session: Option<OlmSession>,
+    sessions: Vec<OlmSession>,
 ) -> Result<Opened, Rejection> {
     let message = OlmCiphertext {
         message_type: payload.message_type,
         ciphertext: payload.ciphertext.clone(),
     };
-    let opened = match session {
-        Some(mut session)
-            if !message.is_pre_key()
-                || message.pre_key_session_id().as_deref() == Some(&session.session_id()) =>
-        {
-            session.decrypt(&message).map(|plaintext| (session, plaintext))
+    let pre_key_id = message.is_pre_key().then(|| message.pre_key_session_id()).flatten();
+    let mut first_error = None;
+    for (i, mut session) in sessions.into_iter().enumerate() {
+        if message.is_pre_key() && pre_key_id.as_deref() != Some(&session.session_id()) {
+            continue;
         }
-        _ if message.is_pre_key() => this.create_inbound_session(&sender.identity_key, &message),
-        _ => {
+        match session.decrypt(&message) {
+            Ok(bytes) => return opened(session, bytes, Some(i)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    // A stored session that should open it and does not: that is the answer (a pre-key
+    // message of a known session never makes a second one).
+    let (session, bytes) = match first_error {
+        Some(e) => Err(e),
+        None if message.is_pre_key() => {
+            this.create_inbound_session(&sender.identity_key, &message)
+        }
+        None => {
             return Err(Rejection::new(
                 InboundFailure::UnknownSession,
                 "a normal message with no session",
             ));
         }
-    };
-    let (session, bytes) = opened.map_err(|e| {
+    }
+    .map_err(|e| {
         let failure = match &e {
             OpenError::Malformed(_) => InboundFailure::Malformed,
             OpenError::IdentityMismatch => InboundFailure::ForgedSender,
@@ -180,9 +197,13 @@ pub fn open_payload(
         };
         Rejection::new(failure, e.to_string())
     })?;
+    opened(session, bytes, None)
+}
+
+fn opened(session: OlmSession, bytes: Vec<u8>, used: Option<usize>) -> Result<Opened, Rejection> {
     let plaintext = <Plaintext as prost::Message>::decode(bytes.as_slice())
         .map_err(|e| Rejection::new(InboundFailure::Malformed, e.to_string()))?;
-    Ok(Opened { plaintext, session })
+    Ok(Opened { plaintext, session, used })
 }
 
 /// The message a plaintext carries, checked against its verified sender and this account:
@@ -400,6 +421,7 @@ pub fn plan_decryption_failure(
             attempts: 0,
             last_error: None,
             session_id: None,
+            repairs: Vec::new(),
         }
     });
     FailureStep {

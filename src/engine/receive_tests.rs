@@ -71,7 +71,7 @@ fn pair() -> Pair {
 fn alice_sends(
     pair: &Pair,
     message: &MessageRecord,
-    session: Option<(OlmSession, u32)>,
+    session: Option<SessionUpdate>,
 ) -> (Vec<u8>, SessionUpdate) {
     let state = if session.is_some() {
         ConversationState::Invited
@@ -117,7 +117,7 @@ fn an_invite_opens_a_session_and_creates_the_conversation_and_message() {
     let mut pair = pair();
     let (bytes, _) = alice_sends(&pair, &message("m1", "hello"), None);
     let payload = parse_inbound(&bytes).unwrap();
-    let opened = open_payload(&mut pair.bob, &payload, &keys(&pair.alice_record), None).unwrap();
+    let opened = open_payload(&mut pair.bob, &payload, &keys(&pair.alice_record), vec![]).unwrap();
     let record = inbound(&bytes);
     let step =
         plan_receive(BOB, &record, &pair.alice_record, &opened.plaintext, None, None, &[], 9)
@@ -155,16 +155,16 @@ fn later_payloads_of_a_session_decrypt_and_replays_are_told_apart() {
     let (first, alice_session) = alice_sends(&pair, &message("m1", "one"), None);
     let alice_keys = keys(&pair.alice_record);
     let opened =
-        open_payload(&mut pair.bob, &parse_inbound(&first).unwrap(), &alice_keys, None).unwrap();
-    let (second, _) = alice_sends(&pair, &message("m2", "two"), Some((alice_session.session, 1)));
+        open_payload(&mut pair.bob, &parse_inbound(&first).unwrap(), &alice_keys, vec![]).unwrap();
+    let (second, _) = alice_sends(&pair, &message("m2", "two"), Some(alice_session));
     let second = parse_inbound(&second).unwrap();
     // Alice has not heard back, so this is a pre-key message of the same session.
     let session_id = opened.session.session_id();
     let mut bob_session = opened.session;
-    let again = open_payload(&mut pair.bob, &second, &alice_keys, Some(bob_session)).unwrap();
+    let again = open_payload(&mut pair.bob, &second, &alice_keys, vec![bob_session]).unwrap();
     assert_eq!(again.session.session_id(), session_id, "the stored session is used");
     bob_session = again.session;
-    let replay = open_payload(&mut pair.bob, &second, &alice_keys, Some(bob_session)).unwrap_err();
+    let replay = open_payload(&mut pair.bob, &second, &alice_keys, vec![bob_session]).unwrap_err();
     assert_eq!(replay.failure, InboundFailure::Replay);
 }
 
@@ -177,24 +177,24 @@ fn opening_failures_have_their_own_reasons() {
 
     // Someone else's identity key (a forged sender).
     let (_, mallory) = installation(MALLORY);
-    let forged = open_payload(&mut pair.bob, &payload, &keys(&mallory), None).unwrap_err();
+    let forged = open_payload(&mut pair.bob, &payload, &keys(&mallory), vec![]).unwrap_err();
     assert_eq!(forged.failure, InboundFailure::ForgedSender);
 
     // Bob answers, so Alice's next payload is a normal message.
-    let opened = open_payload(&mut pair.bob, &payload, &alice_keys, None).unwrap();
+    let opened = open_payload(&mut pair.bob, &payload, &alice_keys, vec![]).unwrap();
     let mut bob_session = opened.session;
     let reply = bob_session.encrypt(b"reply").unwrap();
-    let mut alice_session = alice_session.session;
-    alice_session.decrypt(&reply).unwrap();
-    let (normal, _) = alice_sends(&pair, &message("m2", "two"), Some((alice_session, 1)));
+    let mut alice_session = alice_session;
+    alice_session.session.decrypt(&reply).unwrap();
+    let (normal, _) = alice_sends(&pair, &message("m2", "two"), Some(alice_session));
     let mut normal = parse_inbound(&normal).unwrap();
     assert_eq!(normal.message_type, 1);
 
-    let lost = open_payload(&mut pair.bob, &normal, &alice_keys, None).unwrap_err();
+    let lost = open_payload(&mut pair.bob, &normal, &alice_keys, vec![]).unwrap_err();
     assert_eq!(lost.failure, InboundFailure::UnknownSession);
     *normal.ciphertext.last_mut().unwrap() ^= 1;
     let tampered =
-        open_payload(&mut pair.bob, &normal, &alice_keys, Some(bob_session)).unwrap_err();
+        open_payload(&mut pair.bob, &normal, &alice_keys, vec![bob_session]).unwrap_err();
     assert_eq!(tampered.failure, InboundFailure::BadMac);
     assert!(tampered.failure.is_decryption_failure() && lost.failure.is_decryption_failure());
     assert!(!InboundFailure::Replay.is_decryption_failure());
@@ -356,8 +356,18 @@ fn a_resend_goes_on_a_new_session_as_invites_that_repair_and_is_capped() {
         recipient_address: BOB.into(),
         failed_payload_hash: "cd".repeat(32),
     };
-    let step = plan_resend(&pair.alice, &pair.bob_record, 4, vec![failed, capped], 9).unwrap();
-    assert_eq!(step.session.version, 5);
+    let stored = SessionUpdate {
+        installation_id: pair.bob_record.id.clone(),
+        version: 4,
+        session: alice_sends(&pair, &message("m0", "first"), None).1.session,
+        previous: Vec::new(),
+    };
+    let old_id = stored.session.session_id();
+    let stored = Some((stored, b"sealed".to_vec()));
+    let step = plan_resend(&pair.alice, &pair.bob_record, stored, vec![failed, capped], 9).unwrap();
+    assert_eq!(step.session.to_record(&crate::crypto::PickleKey::from_slice(&[7; 32]).unwrap()).unwrap().version, 5);
+    assert_ne!(step.session.session.session_id(), old_id, "a re-send goes on a new session");
+    assert_eq!(step.session.previous, [serde_bytes::ByteBuf::from(b"sealed".to_vec())], "the old one is kept");
     assert_eq!(step.payloads.len(), 1, "a message re-sent {MAX_RESENDS} times is not re-sent");
     assert_eq!(step.messages.len(), 1);
     assert_eq!((step.messages[0].resends, step.messages[0].state), (1, MessageState::Sent));
@@ -370,7 +380,7 @@ fn a_resend_goes_on_a_new_session_as_invites_that_repair_and_is_capped() {
         &mut pair.bob,
         &parse_inbound(&payload.payload).unwrap(),
         &keys(&pair.alice_record),
-        None,
+        vec![],
     )
     .unwrap();
     assert_eq!(opened.plaintext.repairs, ["ab".repeat(32)]);

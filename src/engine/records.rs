@@ -63,10 +63,19 @@ pub struct SessionRecord {
     /// Bumped on every write: a step that read version N commits only if it is still N, so
     /// two tabs can never fork a ratchet.
     pub version: u32,
-    /// The encrypted session pickle.
+    /// The encrypted pickle of the current session: the one messages go out on.
     #[serde(with = "serde_bytes")]
     pub pickle: Vec<u8>,
+    /// Encrypted pickles of older sessions with the same installation, newest first (at most
+    /// [`MAX_PREVIOUS_SESSIONS`]): kept to decrypt what the peer sent on them, since two
+    /// installations that start sessions at once, or a re-send, leave one side a session
+    /// behind the other for a while.
+    #[serde(default)]
+    pub previous: Vec<serde_bytes::ByteBuf>,
 }
+
+/// Older sessions kept per peer installation (see [`SessionRecord::previous`]).
+pub const MAX_PREVIOUS_SESSIONS: usize = 4;
 
 /// A 1:1 conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,10 +143,14 @@ pub struct OutboundPayloadRecord {
     /// (kept when the bytes are dropped after sending, `deleteSentPayloads`).
     #[serde(default)]
     pub payload_hash: Option<String>,
-    /// The Olm session that encrypted it: a notice about a session already replaced is
-    /// stale and ignored.
+    /// The Olm session that encrypted it: a notice names a payload, and everything sent on
+    /// its session from it on is re-sent.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// For a re-send: the hashes of the payloads it stands in for. A notice about a payload
+    /// named here (or about a later payload of the same session) re-sends nothing more.
+    #[serde(default)]
+    pub repairs: Vec<String>,
 }
 
 /// A payload pulled from this installation's inbox.

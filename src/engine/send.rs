@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     ConversationRecord, ConversationState, InstallationRecord, InstallationState, MessageRecord,
-    MessageState, OutboundPayloadRecord, OutboundPayloadState, SessionRecord,
+    MAX_PREVIOUS_SESSIONS, MessageState, OutboundPayloadRecord, OutboundPayloadState, SessionRecord,
 };
 use crate::{
     crypto::{CryptoError, Installation, OlmSession, PickleKey},
@@ -33,33 +33,49 @@ pub fn conversation_id(a: &str, b: &str) -> String {
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-/// One installation to encrypt for, with its session if there is one.
+/// One installation to encrypt for, with its sessions if there are any.
 pub struct Recipient {
     /// The installation (its verified bundle inside).
     pub installation: InstallationRecord,
-    /// The stored session and the version it was read at.
-    pub session: Option<(OlmSession, u32)>,
+    /// The stored sessions and the version they were read at.
+    pub session: Option<SessionUpdate>,
 }
 
-/// A session advanced by a step, to store (or to use for the next message of a group).
+/// The sessions with one peer installation as a step holds them: the current one (opened,
+/// possibly advanced) and the older ones still sealed. To store (or to use for the next
+/// message of a group).
 #[derive(Debug)]
 pub struct SessionUpdate {
     /// The peer installation.
     pub installation_id: String,
-    /// The version to store: the one read + 1.
+    /// The version read, until [`SessionUpdate::to_record`] stores it as the next one.
     pub version: u32,
-    /// The advanced session.
+    /// The current session: messages go out on it.
     pub session: OlmSession,
+    /// Older sessions' sealed pickles, newest first (see [`SessionRecord::previous`]).
+    pub previous: Vec<serde_bytes::ByteBuf>,
 }
 
 impl SessionUpdate {
-    /// The record to store, the session encrypted under `key`.
+    /// The record to store at the version after the one read, the current session sealed
+    /// under `key`.
     pub fn to_record(&self, key: &PickleKey) -> Result<SessionRecord, CryptoError> {
+        let mut previous = self.previous.clone();
+        previous.truncate(MAX_PREVIOUS_SESSIONS);
         Ok(SessionRecord {
             installation_id: self.installation_id.clone(),
-            version: self.version,
+            version: self.version.saturating_add(1),
             pickle: self.session.to_encrypted_pickle(key)?.into_bytes(),
+            previous,
         })
+    }
+
+    /// `session` becomes the current one; the current one, sealed as `current_pickle`, goes
+    /// first among the older ones.
+    pub fn replace(&mut self, session: OlmSession, current_pickle: Vec<u8>) {
+        self.session = session;
+        self.previous.insert(0, serde_bytes::ByteBuf::from(current_pickle));
+        self.previous.truncate(MAX_PREVIOUS_SESSIONS);
     }
 }
 
@@ -68,7 +84,7 @@ impl SessionUpdate {
 pub struct SendStep {
     /// One payload per recipient installation, in recipient order.
     pub payloads: Vec<OutboundPayloadRecord>,
-    /// Every session used, advanced, at its read version + 1.
+    /// Every session used, advanced (at the version read).
     pub sessions: Vec<SessionUpdate>,
     /// Session versions read (installation id, version; 0 = there was none): the commit
     /// must find them unchanged.
@@ -141,6 +157,7 @@ fn encrypt_payload(
         attempts: 0,
         last_error: None,
         session_id: Some(session.session_id()),
+        repairs: Vec::new(),
     })
 }
 
@@ -183,9 +200,9 @@ pub fn plan_send(
         if installation.id == this.id() {
             continue;
         }
-        let (mut session, read_version, new) = match session {
-            Some((session, version)) => (session, version, false),
-            None => (new_session(this, &installation)?, 0, true),
+        let (mut session, read_version, previous, new) = match session {
+            Some(update) => (update.session, update.version, update.previous, false),
+            None => (new_session(this, &installation)?, 0, Vec::new(), true),
         };
         // An installation's first payload, and every one while the conversation is new,
         // is an invite: it creates the conversation on the other side.
@@ -208,8 +225,9 @@ pub fn plan_send(
         step.payloads.push(payload);
         step.sessions.push(SessionUpdate {
             installation_id: installation.id.clone(),
-            version: read_version.saturating_add(1),
+            version: read_version,
             session,
+            previous,
         });
         step.read_versions.push((installation.id.clone(), read_version));
         if installation.state != InstallationState::SessionCreated {
@@ -238,11 +256,11 @@ pub struct Resend {
     pub failed_payload_hash: String,
 }
 
-/// What re-sending writes: a new session with the installation (replacing the broken one),
-/// the payloads, and the messages with their resend count.
+/// What re-sending writes: a new session with the installation (the current one from now
+/// on), the payloads, and the messages with their resend count.
 #[derive(Debug)]
 pub struct ResendStep {
-    /// The new session, at the broken one's version + 1.
+    /// The sessions, the new one current (at the version read).
     pub session: SessionUpdate,
     /// One invite per message, on the new session.
     pub payloads: Vec<OutboundPayloadRecord>,
@@ -251,11 +269,13 @@ pub struct ResendStep {
 }
 
 /// Re-sends `messages` to `installation` on a new session, after it reported that it could
-/// not decrypt. Messages already re-sent [`MAX_RESENDS`] times are left out.
+/// not decrypt; the stored sessions (`stored`, with `current_pickle` the current one's sealed
+/// pickle) are kept as older ones. Messages already re-sent [`MAX_RESENDS`] times are left
+/// out.
 pub fn plan_resend(
     this: &Installation,
     installation: &InstallationRecord,
-    read_version: u32,
+    stored: Option<(SessionUpdate, Vec<u8>)>,
     resends: Vec<Resend>,
     now_ms: u64,
 ) -> Result<ResendStep, SendError> {
@@ -272,21 +292,29 @@ pub fn plan_resend(
                 convo_id: message.convo_id.clone(),
                 message: Some(chat_message(&message, &recipient_address)),
             })),
-            repairs: vec![failed_payload_hash],
+            repairs: vec![failed_payload_hash.clone()],
         };
-        let payload =
+        let mut payload =
             encrypt_payload(this, &message, &mut session, &installation.id, plaintext, now_ms)
                 .map_err(|source| SendError::Crypto {
                     installation_id: installation.id.clone(),
                     source,
                 })?;
+        payload.repairs = vec![failed_payload_hash];
         payloads.push(payload);
         messages.push(MessageRecord { resends: message.resends.saturating_add(1), ..message });
     }
-    let session = SessionUpdate {
-        installation_id: installation.id.clone(),
-        version: read_version.saturating_add(1),
-        session,
+    let session = match stored {
+        Some((mut update, current_pickle)) => {
+            update.replace(session, current_pickle);
+            update
+        }
+        None => SessionUpdate {
+            installation_id: installation.id.clone(),
+            version: 0,
+            session,
+            previous: Vec::new(),
+        },
     };
     Ok(ResendStep { session, payloads, messages })
 }

@@ -108,7 +108,7 @@ fn two_installations_to_three_make_four_invites() {
     assert_eq!(step.message.state, MessageState::Committed);
     assert_eq!(step.conversation.state, ConversationState::Invited);
     assert_eq!(step.sessions.len(), 4);
-    assert!(step.sessions.iter().all(|s| s.version == 1));
+    assert!(step.sessions.iter().all(|s| s.version == 0), "read as absent");
     assert!(step.read_versions.iter().all(|(_, v)| *v == 0));
     assert!(step.installations.iter().all(|i| i.state == InstallationState::SessionCreated));
 
@@ -152,13 +152,18 @@ fn an_existing_session_advances_and_carries_a_plain_message() {
         &conversation(ConversationState::Invited),
         vec![Recipient {
             installation: first.installations[0].clone(),
-            session: Some((session, 3)),
+            session: Some(SessionUpdate {
+                installation_id: bob_record.id.clone(),
+                version: 3,
+                session,
+                previous: Vec::new(),
+            }),
         }],
         100,
     )
     .unwrap();
     assert_eq!(second.read_versions, [(bob_record.id.clone(), 3)]);
-    assert_eq!(second.sessions[0].version, 4);
+    assert_eq!(second.sessions[0].to_record(&key()).unwrap().version, 4);
     assert!(second.installations.is_empty(), "already SESSION_CREATED");
 
     let payload = InboxPayload::decode(second.payloads[0].payload.as_slice()).unwrap();

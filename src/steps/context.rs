@@ -7,7 +7,8 @@ use std::cell::{Cell, RefCell};
 use crate::{
     crypto::{Address, CryptoError, Installation, OlmSession, PickleKey, verify_contact_entry},
     engine::{
-        DeliveryUpdate, InstallationRecord, OwnInstallationRecord, SessionRecord, UserRecord,
+        DeliveryUpdate, InboundPayloadRecord, InboundPayloadState, InstallationRecord,
+        Rejection, SessionUpdate, processed, OwnInstallationRecord, SessionRecord, UserRecord,
         needs_refresh, plan_refresh,
     },
     error::{ErrorCode, SdkError},
@@ -107,6 +108,38 @@ impl<S: Store, N: Node> Context<'_, S, N> {
     }
 }
 
+/// The stored sessions with one peer installation.
+pub(crate) struct StoredSessions {
+    /// Them, the current one opened.
+    pub(crate) update: SessionUpdate,
+    /// The current one's sealed pickle, as stored.
+    pub(crate) current_pickle: Vec<u8>,
+}
+
+impl<S: Store, N: Node> Context<'_, S, N> {
+    /// The stored sessions with `installation_id`, the current one opened; a current one
+    /// that no longer opens (corrupted) counts as none.
+    pub(crate) async fn sessions_of(
+        &self,
+        installation_id: &str,
+    ) -> Result<Option<StoredSessions>, SdkError> {
+        let Some(record) = self.store.get::<SessionRecord>(&installation_id.to_owned()).await?
+        else {
+            return Ok(None);
+        };
+        let session = unpickle(&record.pickle, self.pickle_key)?;
+        Ok(Some(StoredSessions {
+            update: SessionUpdate {
+                installation_id: record.installation_id,
+                version: record.version,
+                session,
+                previous: record.previous,
+            },
+            current_pickle: record.pickle,
+        }))
+    }
+}
+
 /// Faults the tests inject; all off otherwise.
 #[derive(Default)]
 pub(crate) struct Faults {
@@ -198,9 +231,9 @@ pub(crate) async fn publish_bundle(
     own.clone()
 }
 
-/// The Olm session a stored record seals.
-pub(crate) fn unpickle(record: &SessionRecord, key: &PickleKey) -> Result<OlmSession, SdkError> {
-    let text = std::str::from_utf8(&record.pickle)
+/// The Olm session a stored pickle seals.
+pub(crate) fn unpickle(pickle: &[u8], key: &PickleKey) -> Result<OlmSession, SdkError> {
+    let text = std::str::from_utf8(pickle)
         .map_err(|_| SdkError::new(ErrorCode::Storage, "a stored session is not a pickle"))?;
     OlmSession::from_encrypted_pickle(text, key)
         .map_err(|e| SdkError::new(ErrorCode::Storage, e.to_string()))
@@ -228,3 +261,14 @@ pub(crate) fn update_changes(update: &DeliveryUpdate) -> Result<Changes, SdkErro
     }
     Ok(changes)
 }
+
+/// Records `record` as `REJECTED` with the reason.
+pub(crate) fn reject(
+    changes: &mut Changes,
+    record: &InboundPayloadRecord,
+    rejection: &Rejection,
+) -> Result<Vec<String>, SdkError> {
+    changes.put(&processed(record, InboundPayloadState::Rejected, Some(rejection)))?;
+    Ok(Vec::new())
+}
+

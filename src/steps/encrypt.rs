@@ -3,7 +3,7 @@
 //! THRESHOLD), then committed with their payloads and advanced sessions in one transaction,
 //! but only if every session is still at the version read.
 
-use super::context::{CONFLICT_RETRIES, Context, crypto_error, parse_address, unpickle};
+use super::context::{CONFLICT_RETRIES, Context, crypto_error, parse_address};
 use crate::{
     collections::{VecMap as BTreeMap, VecSet as BTreeSet},
     engine::{
@@ -90,17 +90,13 @@ async fn encrypt_group<S: Store, N: Node>(
             let mut recipients = Vec::new();
             for installation in installations {
                 let session = match live.remove(&installation.id) {
-                    Some(update) => Some((update.session, update.version)),
-                    None => match ctx.store.get::<SessionRecord>(&installation.id).await? {
-                        Some(record) => {
-                            read.entry(installation.id.clone()).or_insert(Some(record.version));
-                            Some((unpickle(&record, ctx.pickle_key)?, record.version))
-                        }
-                        None => {
-                            read.entry(installation.id.clone()).or_insert(None);
-                            None
-                        }
-                    },
+                    Some(update) => Some(update),
+                    None => {
+                        let stored = ctx.sessions_of(&installation.id).await?;
+                        let version = stored.as_ref().map(|s| s.update.version);
+                        read.entry(installation.id.clone()).or_insert(version);
+                        stored.map(|s| s.update)
+                    }
                 };
                 recipients.push(Recipient { installation, session });
             }

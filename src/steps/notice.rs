@@ -4,10 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{
-    context::{Context, crypto_error, unpickle},
-    process,
-};
+use super::context::{Context, crypto_error, reject};
 use crate::{
     engine::{
         ConversationRecord, InboundPayloadRecord, InboundPayloadState, InstallationRecord,
@@ -23,10 +20,11 @@ use crate::{
 /// The most outbound payloads looked at when re-sending after a notice.
 const RESEND_SCAN_LIMIT: u32 = 1000;
 
-/// A decryption-failure notice from `sender`: if it names a payload this installation sent
-/// it on the current session, drop that session and re-send everything that went out on it
-/// from that payload on, on a new session. A notice about an older session changes nothing
-/// (the re-send happened already), which is what stops two broken peers from looping.
+/// A decryption-failure notice from `sender`: unless the payload it names was re-sent
+/// already, re-send, on a new session, every message that went out to `sender` on that
+/// payload's session from that payload on and was not re-sent yet. The new session becomes
+/// the current one; the older ones are kept (the peer may still send on them). Re-sends are
+/// capped per message, which is what stops two broken peers from looping.
 pub(super) async fn plan_notice<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
     record: &InboundPayloadRecord,
@@ -38,7 +36,7 @@ pub(super) async fn plan_notice<S: Store, N: Node>(
     let own_id = ctx.own.borrow().id.clone();
     let hash = match verify_notice(&own_id, payload, keys) {
         Ok(hash) => hash,
-        Err(rejection) => return process::reject(changes, record, &rejection),
+        Err(rejection) => return reject(changes, record, &rejection),
     };
     changes.put(&processed(record, InboundPayloadState::Processed, None))?;
     let failed = ctx
@@ -47,25 +45,27 @@ pub(super) async fn plan_notice<S: Store, N: Node>(
         .await?
         .into_iter()
         .find(|p| p.installation_id == sender.id);
-    let Some(SessionRecordAndId { record: current, session_id }) =
-        current_session(ctx, &sender.id).await?
-    else {
+    let Some((from, session_id)) = failed.and_then(|f| Some((f.seq?, f.session_id?))) else {
         return Ok(Vec::new());
     };
-    let Some(failed) = failed.filter(|f| f.session_id.as_ref() == Some(&session_id)) else {
-        return Ok(Vec::new());
-    };
-    let Some(from) = failed.seq else { return Ok(Vec::new()) };
-    let broken: Vec<OutboundPayloadRecord> = ctx
+    let later: Vec<OutboundPayloadRecord> = ctx
         .store
         .from_key::<OutboundPayloadRecord>(&from, Some(RESEND_SCAN_LIMIT))
         .await?
         .into_iter()
-        .filter(|p| p.installation_id == sender.id && p.session_id.as_ref() == Some(&session_id))
+        .filter(|p| p.installation_id == sender.id)
+        .collect();
+    let repaired: BTreeSet<&String> = later.iter().flat_map(|p| &p.repairs).collect();
+    let hash_of = |p: &OutboundPayloadRecord| {
+        p.payload_hash.clone().unwrap_or_else(|| payload_hash(&p.payload))
+    };
+    let broken: Vec<&OutboundPayloadRecord> = later
+        .iter()
+        .filter(|p| p.session_id.as_ref() == Some(&session_id) && !repaired.contains(&hash_of(p)))
         .collect();
     let mut seen = BTreeSet::new();
     let mut resends = Vec::new();
-    for sent in &broken {
+    for sent in broken {
         for id in &sent.message_ids {
             if !seen.insert(id.clone()) {
                 continue;
@@ -78,16 +78,18 @@ pub(super) async fn plan_notice<S: Store, N: Node>(
             resends.push(Resend {
                 message,
                 recipient_address: conversation.peer_address,
-                failed_payload_hash: sent
-                    .payload_hash
-                    .clone()
-                    .unwrap_or_else(|| payload_hash(&sent.payload)),
+                failed_payload_hash: hash_of(sent),
             });
         }
     }
-    let step = plan_resend(&ctx.installation.borrow(), sender, current.version, resends, ctx.now())
+    if resends.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stored = ctx.sessions_of(&sender.id).await?;
+    changes.expect_version::<SessionRecord>(&sender.id, stored.as_ref().map(|s| s.update.version))?;
+    let stored = stored.map(|s| (s.update, s.current_pickle));
+    let step = plan_resend(&ctx.installation.borrow(), sender, stored, resends, ctx.now())
         .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))?;
-    changes.expect_version::<SessionRecord>(&sender.id, Some(current.version))?;
     changes.put(&step.session.to_record(ctx.pickle_key).map_err(crypto_error)?)?;
     for payload in &step.payloads {
         changes.put(payload)?;
@@ -96,21 +98,4 @@ pub(super) async fn plan_notice<S: Store, N: Node>(
         changes.put(message)?;
     }
     Ok(Vec::new())
-}
-
-struct SessionRecordAndId {
-    record: SessionRecord,
-    session_id: String,
-}
-
-/// The stored session with `installation_id`, and its Olm session id.
-async fn current_session<S: Store, N: Node>(
-    ctx: &Context<'_, S, N>,
-    installation_id: &str,
-) -> Result<Option<SessionRecordAndId>, SdkError> {
-    let Some(record) = ctx.store.get::<SessionRecord>(&installation_id.to_owned()).await? else {
-        return Ok(None);
-    };
-    let session_id = unpickle(&record, ctx.pickle_key)?.session_id();
-    Ok(Some(SessionRecordAndId { record, session_id }))
 }

@@ -3,7 +3,7 @@
 //! transaction. A payload that cannot be used never holds up the ones behind it.
 
 use super::{
-    context::{CONFLICT_RETRIES, Context, crypto_error, parse_address, unpickle},
+    context::{CONFLICT_RETRIES, Context, crypto_error, parse_address, reject, unpickle},
     notice,
 };
 use crate::{
@@ -11,7 +11,7 @@ use crate::{
         ConversationRecord, InboundFailure, InboundPayloadRecord, InboundPayloadState,
         InstallationRecord, MessageRecord, Opened, Rejection, SenderKeys, SessionRecord,
         SessionUpdate, carried_message, conversation_id, marker_id, open_payload, parse_inbound,
-        plan_decryption_failure, plan_receive, processed,
+        plan_decryption_failure, plan_receive,
     },
     error::{ErrorCode, SdkError},
     net::Node,
@@ -104,17 +104,25 @@ async fn plan_payload<S: Store, N: Node>(
 
     let stored = ctx.store.get::<SessionRecord>(&sender.id).await?;
     changes.expect_version::<SessionRecord>(&sender.id, stored.as_ref().map(|s| s.version))?;
-    // A stored session that no longer opens (corrupted) counts as lost: the payload fails
-    // as UNKNOWN_SESSION and the sender re-sends on a new session, instead of this payload
-    // blocking the queue.
-    let session = stored.as_ref().and_then(|s| unpickle(s, ctx.pickle_key).ok());
-    let read_version = stored.map_or(0, |s| s.version);
+    let read_version = stored.as_ref().map_or(0, |s| s.version);
+    // Every stored session, current first. One that no longer opens (corrupted) counts as
+    // lost: if the payload needed it, it fails as UNKNOWN_SESSION and the sender re-sends
+    // on a new session, instead of this payload blocking the queue.
+    let pickles: Vec<Vec<u8>> = stored
+        .map(|s| std::iter::once(s.pickle).chain(s.previous.into_iter().map(|p| p.into_vec())))
+        .into_iter()
+        .flatten()
+        .collect();
+    let (pickles, sessions): (Vec<Vec<u8>>, Vec<_>) = pickles
+        .into_iter()
+        .filter_map(|p| unpickle(&p, ctx.pickle_key).ok().map(|s| (p, s)))
+        .unzip();
     let opened = {
         let mut installation = ctx.installation.borrow_mut();
-        open_payload(&mut installation, &payload, &keys, session)
+        open_payload(&mut installation, &payload, &keys, sessions)
     };
     let own_address = ctx.own.borrow().address.clone();
-    let Opened { plaintext, session } = match opened {
+    let Opened { plaintext, session, used } = match opened {
         Ok(opened) => opened,
         Err(rejection) if rejection.failure.is_decryption_failure() => {
             let convo = conversation_id(&own_address, &sender.address);
@@ -188,23 +196,17 @@ async fn plan_payload<S: Store, N: Node>(
     if let Some(installation) = &step.installation {
         changes.put(installation)?;
     }
-    let update = SessionUpdate {
-        installation_id: sender.id.clone(),
-        version: read_version.saturating_add(1),
-        session,
-    };
+    // The session that opened it is the current one from now on; the others are kept.
+    let previous = pickles
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != used)
+        .map(|(_, p)| serde_bytes::ByteBuf::from(p))
+        .collect();
+    let update =
+        SessionUpdate { installation_id: sender.id.clone(), version: read_version, session, previous };
     changes.put(&update.to_record(ctx.pickle_key).map_err(crypto_error)?)?;
     Ok(touched)
-}
-
-/// Records `record` as `REJECTED` with the reason.
-pub(super) fn reject(
-    changes: &mut Changes,
-    record: &InboundPayloadRecord,
-    rejection: &Rejection,
-) -> Result<Vec<String>, SdkError> {
-    changes.put(&processed(record, InboundPayloadState::Rejected, Some(rejection)))?;
-    Ok(Vec::new())
 }
 
 /// The installation the payload claims to come from, verified to belong to the claimed

@@ -167,6 +167,19 @@ impl Field for Vec<u8> {
     }
 }
 
+/// Bytes in a list (serde's form for them): a `Uint8Array` too.
+impl Field for serde_bytes::ByteBuf {
+    fn placeholder() -> Self {
+        Self::new()
+    }
+    fn to_js(&self) -> Result<JsValue, String> {
+        Ok(Uint8Array::from(self.as_slice()).into())
+    }
+    fn from_js(value: JsValue) -> Result<Self, String> {
+        Vec::<u8>::from_js(value).map(Self::from)
+    }
+}
+
 /// A browser object kept as it is (the non-extractable `CryptoKey`).
 impl Field for JsValue {
     fn placeholder() -> Self {
@@ -223,6 +236,7 @@ impl<T: Field + Item> Field for Vec<T> {
 pub trait Item {}
 impl Item for String {}
 impl Item for RejectedEntry {}
+impl Item for serde_bytes::ByteBuf {}
 
 /// States are stored by name (see `engine::states`).
 macro_rules! by_name {
@@ -308,7 +322,7 @@ objects! {
     RejectedEntry { installation_id, code, reason }
     UserRecord { address, installations_fetched_at_ms, rejected: default }
     InstallationRecord { id, address, state, bundle, expires_at_ms, last_notice_at_ms: default }
-    SessionRecord { installation_id, version, pickle }
+    SessionRecord { installation_id, version, pickle, previous: default }
     ConversationRecord { id, peer_address, state, created_at_ms }
     MessageRecord {
         id, convo_id, sender_address, sent_at_ms, state, content_type, content,
@@ -317,6 +331,7 @@ objects! {
     OutboundPayloadRecord {
         seq: omit_none, installation_id, message_ids, state, payload, created_at_ms,
         attempts: default, last_error: default, payload_hash: default, session_id: default,
+        repairs: default,
     }
     InboundPayloadRecord {
         hash, state, order, received_at_ms, payload, sender_installation_id: default,
