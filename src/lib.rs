@@ -20,10 +20,10 @@ mod from_js;
 mod js;
 pub mod net;
 // Natively the steps run only in the simulator's tests.
-#[cfg_attr(not(any(test, target_arch = "wasm32")), allow(dead_code, unused_imports))]
-mod steps;
 #[cfg(test)]
 mod sim;
+#[cfg_attr(not(any(test, target_arch = "wasm32")), allow(dead_code, unused_imports))]
+mod steps;
 pub mod store;
 #[cfg(target_arch = "wasm32")]
 mod tabs;

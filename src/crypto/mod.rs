@@ -22,9 +22,9 @@ pub use verify::{
     BundleError, ContactFact, VerifiedBundle, VerifiedRevocation, verify_contact_entry,
     verify_installation_signature,
 };
-pub use wallet::{Address, AddressError, SignatureError, WalletSignature, eip191_hash};
 #[cfg(test)]
 pub(crate) use wallet::sign_for_tests;
+pub use wallet::{Address, AddressError, SignatureError, WalletSignature, eip191_hash};
 
 /// A failure of the local cryptography (not of a peer's data: that is [`BundleError`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -15,9 +15,9 @@ mod states;
 
 pub use delivery::{DeliveryUpdate, QueueError, cancel, on_publish_failed, on_published, retry};
 pub use receive::{
-    FailureStep, InboundFailure, NOTICE_INTERVAL_MS, Opened, ReceiveStep, Rejection, SenderKeys,
-    carried_message, marker_id, open_payload, parse_inbound, plan_decryption_failure, plan_receive,
-    processed, verify_notice,
+    FailureStep, InboundFailure, MAX_NOTICES_AT_ONCE, NOTICE_INTERVAL_MS, Opened, PendingNotices,
+    ReceiveStep, Rejection, SenderKeys, carried_message, marker_id, open_payload, parse_inbound,
+    plan_decryption_failure, plan_pending_notices, plan_receive, processed, verify_notice,
 };
 pub use records::{
     ConversationRecord, INBOX_CURSOR, InboundPayloadRecord, InboxCursorRecord, InstallationRecord,

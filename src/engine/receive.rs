@@ -177,9 +177,7 @@ pub fn open_payload(
     // message of a known session never makes a second one).
     let (session, bytes) = match first_error {
         Some(e) => Err(e),
-        None if message.is_pre_key() => {
-            this.create_inbound_session(&sender.identity_key, &message)
-        }
+        None if message.is_pre_key() => this.create_inbound_session(&sender.identity_key, &message),
         None => {
             return Err(Rejection::new(
                 InboundFailure::UnknownSession,
@@ -358,7 +356,8 @@ pub struct FailureStep {
     pub marker: Option<MessageRecord>,
     /// That conversation, if new.
     pub conversation: Option<ConversationRecord>,
-    /// The signed notice to the sender installation, unless one went out recently.
+    /// The signed notice to the sender installation, unless one went out recently (then the
+    /// payload is marked `notice_pending`, for [`plan_pending_notices`]).
     pub notice: Option<OutboundPayloadRecord>,
     /// The sender installation with the notice's time.
     pub installation: Option<InstallationRecord>,
@@ -394,38 +393,13 @@ pub fn plan_decryption_failure(
         state: ConversationState::Invited,
         created_at_ms: now_ms,
     });
-    let due = sender.last_notice_at_ms.is_none_or(|at| now_ms >= at + NOTICE_INTERVAL_MS);
-    let notice = due.then(|| {
-        let mut notice = DecryptionFailureNotice {
-            failed_payload_hash: payload.hash.clone(),
-            recipient_installation_id: sender.id.clone(),
-            created_at_ms: now_ms,
-            signature: Vec::new(),
-        };
-        notice.signature = this.sign(&notice.signing_bytes(this.id()));
-        let bytes = prost::Message::encode_to_vec(&InboxPayload {
-            sender_address: own_address.to_owned(),
-            sender_installation_id: this.id().to_owned(),
-            message_type: 0,
-            ciphertext: Vec::new(),
-            notice: Some(notice),
-        });
-        OutboundPayloadRecord {
-            seq: None,
-            installation_id: sender.id.clone(),
-            message_ids: Vec::new(),
-            state: OutboundPayloadState::Uninitialized,
-            payload_hash: Some(payload_hash(&bytes)),
-            payload: bytes,
-            created_at_ms: now_ms,
-            attempts: 0,
-            last_error: None,
-            session_id: None,
-            repairs: Vec::new(),
-        }
-    });
+    let due = notice_due(sender, now_ms);
+    let notice = due.then(|| notice_payload(this, own_address, &payload.hash, &sender.id, now_ms));
     FailureStep {
-        payload: processed(payload, InboundPayloadState::Failed, Some(rejection)),
+        payload: InboundPayloadRecord {
+            notice_pending: !due,
+            ..processed(payload, InboundPayloadState::Failed, Some(rejection))
+        },
         marker,
         conversation: new_conversation,
         installation: notice
@@ -433,6 +407,88 @@ pub fn plan_decryption_failure(
             .then(|| InstallationRecord { last_notice_at_ms: Some(now_ms), ..sender.clone() }),
         notice,
     }
+}
+
+/// Whether `sender` may be sent a notice now: one went out no sooner than
+/// [`NOTICE_INTERVAL_MS`] ago.
+fn notice_due(sender: &InstallationRecord, now_ms: u64) -> bool {
+    sender.last_notice_at_ms.is_none_or(|at| now_ms >= at.saturating_add(NOTICE_INTERVAL_MS))
+}
+
+/// The signed notice, sent in the clear, that payload `failed_hash` could not be decrypted.
+fn notice_payload(
+    this: &Installation,
+    own_address: &str,
+    failed_hash: &str,
+    sender_id: &str,
+    now_ms: u64,
+) -> OutboundPayloadRecord {
+    let mut notice = DecryptionFailureNotice {
+        failed_payload_hash: failed_hash.to_owned(),
+        recipient_installation_id: sender_id.to_owned(),
+        created_at_ms: now_ms,
+        signature: Vec::new(),
+    };
+    notice.signature = this.sign(&notice.signing_bytes(this.id()));
+    let bytes = prost::Message::encode_to_vec(&InboxPayload {
+        sender_address: own_address.to_owned(),
+        sender_installation_id: this.id().to_owned(),
+        message_type: 0,
+        ciphertext: Vec::new(),
+        notice: Some(notice),
+    });
+    OutboundPayloadRecord {
+        seq: None,
+        installation_id: sender_id.to_owned(),
+        message_ids: Vec::new(),
+        state: OutboundPayloadState::Uninitialized,
+        payload_hash: Some(payload_hash(&bytes)),
+        payload: bytes,
+        created_at_ms: now_ms,
+        attempts: 0,
+        last_error: None,
+        session_id: None,
+        repairs: Vec::new(),
+    }
+}
+
+/// Notices sent at most at once to one installation, when its interval has passed.
+pub const MAX_NOTICES_AT_ONCE: usize = 16;
+
+/// What sending waiting notices writes.
+#[derive(Debug)]
+pub struct PendingNotices {
+    /// The notices.
+    pub notices: Vec<OutboundPayloadRecord>,
+    /// Their failed payloads, no longer waiting.
+    pub payloads: Vec<InboundPayloadRecord>,
+    /// The sender installation with the notices' time.
+    pub installation: InstallationRecord,
+}
+
+/// The notices waiting for `sender` (`pending`: its `FAILED` payloads marked
+/// `notice_pending`), if its interval has passed: up to [`MAX_NOTICES_AT_ONCE`], the oldest
+/// first; the rest wait for the next interval.
+pub fn plan_pending_notices(
+    this: &Installation,
+    own_address: &str,
+    sender: &InstallationRecord,
+    mut pending: Vec<InboundPayloadRecord>,
+    now_ms: u64,
+) -> Option<PendingNotices> {
+    if pending.is_empty() || !notice_due(sender, now_ms) {
+        return None;
+    }
+    pending.sort_by(|a, b| a.order.cmp(&b.order));
+    pending.truncate(MAX_NOTICES_AT_ONCE);
+    let notices = pending
+        .iter()
+        .map(|p| notice_payload(this, own_address, &p.hash, &sender.id, now_ms))
+        .collect();
+    let payloads =
+        pending.into_iter().map(|p| InboundPayloadRecord { notice_pending: false, ..p }).collect();
+    let installation = InstallationRecord { last_notice_at_ms: Some(now_ms), ..sender.clone() };
+    Some(PendingNotices { notices, payloads, installation })
 }
 
 /// Checks a decryption-failure notice: addressed to this installation and signed by the

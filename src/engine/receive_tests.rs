@@ -50,6 +50,7 @@ fn inbound(bytes: &[u8]) -> InboundPayloadRecord {
         sender_installation_id: None,
         failure: None,
         detail: None,
+        notice_pending: false,
     }
 }
 
@@ -365,9 +366,19 @@ fn a_resend_goes_on_a_new_session_as_invites_that_repair_and_is_capped() {
     let old_id = stored.session.session_id();
     let stored = Some((stored, b"sealed".to_vec()));
     let step = plan_resend(&pair.alice, &pair.bob_record, stored, vec![failed, capped], 9).unwrap();
-    assert_eq!(step.session.to_record(&crate::crypto::PickleKey::from_slice(&[7; 32]).unwrap()).unwrap().version, 5);
+    assert_eq!(
+        step.session
+            .to_record(&crate::crypto::PickleKey::from_slice(&[7; 32]).unwrap())
+            .unwrap()
+            .version,
+        5
+    );
     assert_ne!(step.session.session.session_id(), old_id, "a re-send goes on a new session");
-    assert_eq!(step.session.previous, [serde_bytes::ByteBuf::from(b"sealed".to_vec())], "the old one is kept");
+    assert_eq!(
+        step.session.previous,
+        [serde_bytes::ByteBuf::from(b"sealed".to_vec())],
+        "the old one is kept"
+    );
     assert_eq!(step.payloads.len(), 1, "a message re-sent {MAX_RESENDS} times is not re-sent");
     assert_eq!(step.messages.len(), 1);
     assert_eq!((step.messages[0].resends, step.messages[0].state), (1, MessageState::Sent));

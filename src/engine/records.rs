@@ -177,6 +177,10 @@ pub struct InboundPayloadRecord {
     /// The failure's details, for logs.
     #[serde(default)]
     pub detail: Option<String>,
+    /// A `FAILED` payload whose decryption-failure notice waits for the sender's notice
+    /// interval (notices are rate-limited per installation, never dropped).
+    #[serde(default)]
+    pub notice_pending: bool,
 }
 
 /// The `meta` key of the [`InboxCursorRecord`].

@@ -9,8 +9,9 @@
 use sha2::{Digest, Sha256};
 
 use super::{
-    ConversationRecord, ConversationState, InstallationRecord, InstallationState, MessageRecord,
-    MAX_PREVIOUS_SESSIONS, MessageState, OutboundPayloadRecord, OutboundPayloadState, SessionRecord,
+    ConversationRecord, ConversationState, InstallationRecord, InstallationState,
+    MAX_PREVIOUS_SESSIONS, MessageRecord, MessageState, OutboundPayloadRecord,
+    OutboundPayloadState, SessionRecord,
 };
 use crate::{
     crypto::{CryptoError, Installation, OlmSession, PickleKey},

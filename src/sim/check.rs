@@ -34,7 +34,7 @@ fn snapshot(store: &impl Store) -> Result<Snapshot, StoreError> {
 }
 
 /// Whether every device has nothing left to do: no message to encrypt, no payload to
-/// publish or process.
+/// publish or process, no notice waiting.
 pub(crate) fn settled(world: &World) -> bool {
     world.devices.iter().all(|device| {
         block_on(async {
@@ -44,7 +44,9 @@ pub(crate) fn settled(world: &World) -> bool {
             let inbound = store.all::<InboundPayloadRecord>().await.unwrap_or_default();
             !messages.iter().any(|m| m.state == MessageState::Uninitialized)
                 && !outbound.iter().any(|p| p.state == OutboundPayloadState::Uninitialized)
-                && !inbound.iter().any(|p| p.state == crate::engine::InboundPayloadState::Received)
+                && !inbound.iter().any(|p| {
+                    p.state == crate::engine::InboundPayloadState::Received || p.notice_pending
+                })
         })
     })
 }
@@ -52,7 +54,8 @@ pub(crate) fn settled(world: &World) -> bool {
 /// Every violation found, one line each.
 pub(crate) fn violations(world: &World) -> Vec<String> {
     let mut found = Vec::new();
-    let snapshots: Vec<Snapshot> = match world.devices.iter().map(|d| snapshot(&d.store)).collect() {
+    let snapshots: Vec<Snapshot> = match world.devices.iter().map(|d| snapshot(&d.store)).collect()
+    {
         Ok(s) => s,
         Err(e) => return vec![format!("a store could not be read: {e}")],
     };
@@ -77,10 +80,32 @@ pub(crate) fn violations(world: &World) -> Vec<String> {
                     snapshots[y].messages.iter().filter(|m| m.id == promise.id).collect();
                 match shown.as_slice() {
                     [m] if m.content == promise.content => {}
-                    [] => found.push(format!(
-                        "device {y}: message {} from device {x} never shown",
-                        promise.id
-                    )),
+                    [] => {
+                        let payloads: Vec<String> = at_sender
+                            .outbound
+                            .iter()
+                            .filter(|p| p.message_ids.contains(&promise.id))
+                            .filter(|p| p.installation_id == other.id)
+                            .map(|p| format!("{:?} {:?}", p.payload_hash, p.state))
+                            .collect();
+                        let notices = snapshots[y]
+                            .outbound
+                            .iter()
+                            .filter(|p| p.installation_id == sender.id && p.message_ids.is_empty())
+                            .map(|p| format!("{:?}", p.state))
+                            .collect::<Vec<_>>();
+                        let pending = snapshots[y]
+                            .failures
+                            .iter()
+                            .map(|p| format!("{}:{}", &p.hash[..6], p.notice_pending))
+                            .collect::<Vec<_>>();
+                        found.push(format!(
+                            "device {y}: message {} from device {x} never shown (payloads to it: \
+                             {payloads:?}; notices from it: {notices:?}; failures there: \
+                             {pending:?})",
+                            promise.id
+                        ));
+                    }
                     _ => found.push(format!(
                         "device {y}: message {} from device {x} shown wrong",
                         promise.id
@@ -88,9 +113,16 @@ pub(crate) fn violations(world: &World) -> Vec<String> {
                 }
             }
         }
-        // The sender's order, as each other device shows its messages.
-        let sent_order: Vec<&str> = promised.iter().map(|p| p.id.as_str()).collect();
-        for (y, _) in world.devices.iter().enumerate().filter(|(y, _)| *y != x) {
+        // The sender's order in each conversation, as each other device shows its messages.
+        for (y, peer) in world
+            .devices
+            .iter()
+            .enumerate()
+            .filter(|(y, _)| *y != x)
+            .flat_map(|(y, _)| (0..world.wallets.len()).map(move |peer| (y, peer)))
+        {
+            let sent_order: Vec<&str> =
+                promised.iter().filter(|p| p.peer == peer).map(|p| p.id.as_str()).collect();
             let mut shown: Vec<&MessageRecord> = snapshots[y]
                 .messages
                 .iter()
@@ -101,7 +133,9 @@ pub(crate) fn violations(world: &World) -> Vec<String> {
             let expected: Vec<&str> =
                 sent_order.iter().copied().filter(|id| shown.contains(id)).collect();
             if shown != expected {
-                found.push(format!("device {y}: messages from device {x} out of order"));
+                found.push(format!(
+                    "device {y}: messages from device {x} to account {peer} out of order"
+                ));
             }
         }
         for payload in &at_sender.outbound {
@@ -123,10 +157,8 @@ pub(crate) fn violations(world: &World) -> Vec<String> {
                 .iter()
                 .filter(|p| p.sender_installation_id.as_deref() == Some(sender.id.as_str()))
                 .collect();
-            let injected = from_x
-                .iter()
-                .filter(|p| p.failure == Some(InboundFailure::BadMac))
-                .count() as u32;
+            let injected =
+                from_x.iter().filter(|p| p.failure == Some(InboundFailure::BadMac)).count() as u32;
             if injected > sender.corruptions.get() || from_x.len() as u32 > injected {
                 for p in from_x {
                     found.push(format!(
@@ -140,7 +172,8 @@ pub(crate) fn violations(world: &World) -> Vec<String> {
             !world.devices.iter().any(|d| p.sender_installation_id.as_deref() == Some(&d.id))
         });
         for p in unattributed {
-            found.push(format!("device {y}: payload {:?} {:?}: {:?}", p.state, p.failure, p.detail));
+            found
+                .push(format!("device {y}: payload {:?} {:?}: {:?}", p.state, p.failure, p.detail));
         }
     }
     found

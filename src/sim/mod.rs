@@ -108,7 +108,8 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
     let mut quiet_checks = 0;
     while settle < MAX_SETTLE_TICKS {
         settle += 1;
-        world.clock.advance(world.rng.below(4));
+        // Faster than in the storm: notices wait a minute between two to one installation.
+        world.clock.advance(world.rng.below(40));
         world.executor.tick(&mut world.rng);
         if settle % 2_000 == 0 {
             quiet_checks = if check::settled(&world) { quiet_checks + 1 } else { 0 };
@@ -163,7 +164,11 @@ mod tests {
             messages += outcome.messages;
             crashes += outcome.crashes;
             if !outcome.violations.is_empty() {
-                eprintln!("seed {seed}: {} violations, e.g. {}", outcome.violations.len(), outcome.violations[0]);
+                eprintln!(
+                    "seed {seed}: {} violations, e.g. {}",
+                    outcome.violations.len(),
+                    outcome.violations[0]
+                );
                 eprintln!("  replay: {}", replay_command(seed, long));
                 failures.push(seed);
             }

@@ -40,7 +40,8 @@ impl Wallet {
         }
         // A valid secp256k1 key: below the group order (the top byte small is enough).
         key[0] = 0x11;
-        let address = sign_for_tests(&key, b"who").recover(b"who").unwrap_or(Address::from_bytes([0; 20]));
+        let address =
+            sign_for_tests(&key, b"who").recover(b"who").unwrap_or(Address::from_bytes([0; 20]));
         Self { key, address }
     }
 }
@@ -98,7 +99,11 @@ const EPOCH_MS: u64 = 1_760_000_000_000;
 
 impl World {
     /// `accounts` accounts with `devices[i]` installations each, created and published.
-    pub(crate) fn new(seed: u64, devices_per_account: &[usize], budget: u32) -> Result<Self, SdkError> {
+    pub(crate) fn new(
+        seed: u64,
+        devices_per_account: &[usize],
+        budget: u32,
+    ) -> Result<Self, SdkError> {
         let mut rng = Rng::new(seed);
         let clock = Clock::default();
         clock.set(EPOCH_MS);
@@ -108,7 +113,13 @@ impl World {
         for (account, count) in devices_per_account.iter().enumerate() {
             let wallet = Rc::new(Wallet::new(&mut rng));
             for _ in 0..*count {
-                devices.push(Rc::new(create_device(&mut rng, &node, &wallet, account, clock.now())?));
+                devices.push(Rc::new(create_device(
+                    &mut rng,
+                    &node,
+                    &wallet,
+                    account,
+                    clock.now(),
+                )?));
             }
             wallets.push(wallet);
         }
@@ -343,8 +354,9 @@ impl App {
                 at,
             )
             .await;
-            if queued.is_ok() {
-                self.device.promised.borrow_mut().push(Promise { id, peer, sent_at_ms: at, content });
+            if let Ok(message) = queued {
+                let sent_at_ms = message.sent_at_ms;
+                self.device.promised.borrow_mut().push(Promise { id, peer, sent_at_ms, content });
             }
         }
     }

@@ -8,8 +8,8 @@ use crate::{
     crypto::{Address, CryptoError, Installation, OlmSession, PickleKey, verify_contact_entry},
     engine::{
         DeliveryUpdate, InboundPayloadRecord, InboundPayloadState, InstallationRecord,
-        Rejection, SessionUpdate, processed, OwnInstallationRecord, SessionRecord, UserRecord,
-        needs_refresh, plan_refresh,
+        OwnInstallationRecord, Rejection, SessionRecord, SessionUpdate, UserRecord, needs_refresh,
+        plan_refresh, processed,
     },
     error::{ErrorCode, SdkError},
     net::{Envelope, Node},
@@ -271,4 +271,3 @@ pub(crate) fn reject(
     changes.put(&processed(record, InboundPayloadState::Rejected, Some(rejection)))?;
     Ok(Vec::new())
 }
-

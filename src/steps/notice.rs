@@ -2,18 +2,18 @@
 //! one drop the session the failed payload went out on and re-send, on a new session,
 //! everything it sent on that session from that payload on.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::context::{Context, crypto_error, reject};
 use crate::{
     engine::{
         ConversationRecord, InboundPayloadRecord, InboundPayloadState, InstallationRecord,
-        MessageRecord, OutboundPayloadRecord, Resend, SenderKeys, SessionRecord, plan_resend,
-        processed, verify_notice,
+        MessageRecord, OutboundPayloadRecord, Resend, SenderKeys, SessionRecord,
+        plan_pending_notices, plan_resend, processed, verify_notice,
     },
     error::{ErrorCode, SdkError},
     net::Node,
-    store::{Changes, Store, index},
+    store::{Changes, Store, StoreError, index},
     wire::{InboxPayload, payload_hash},
 };
 
@@ -86,7 +86,8 @@ pub(super) async fn plan_notice<S: Store, N: Node>(
         return Ok(Vec::new());
     }
     let stored = ctx.sessions_of(&sender.id).await?;
-    changes.expect_version::<SessionRecord>(&sender.id, stored.as_ref().map(|s| s.update.version))?;
+    changes
+        .expect_version::<SessionRecord>(&sender.id, stored.as_ref().map(|s| s.update.version))?;
     let stored = stored.map(|s| (s.update, s.current_pickle));
     let step = plan_resend(&ctx.installation.borrow(), sender, stored, resends, ctx.now())
         .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))?;
@@ -98,4 +99,82 @@ pub(super) async fn plan_notice<S: Store, N: Node>(
         changes.put(message)?;
     }
     Ok(Vec::new())
+}
+
+/// Sends the decryption-failure notices that waited for their sender's interval: for each
+/// sender installation whose interval has passed, in one transaction that re-checks the
+/// payloads still wait and the installation's last notice time is the one read.
+pub(super) async fn send_pending_notices<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+) -> Result<(), SdkError> {
+    let failed = InboundPayloadState::Failed;
+    let waiting: Vec<InboundPayloadRecord> = ctx
+        .store
+        .by_index::<InboundPayloadRecord>(
+            index::INBOUND_BY_STATE_ORDER,
+            &(failed, ""),
+            &(failed, "~"),
+            None,
+        )
+        .await?
+        .into_iter()
+        .filter(|p| p.notice_pending)
+        .collect();
+    let mut by_sender: BTreeMap<String, Vec<InboundPayloadRecord>> = BTreeMap::new();
+    for payload in waiting {
+        let sender = payload.sender_installation_id.clone().unwrap_or_default();
+        by_sender.entry(sender).or_default().push(payload);
+    }
+    let own_address = ctx.own.borrow().address.clone();
+    for (sender_id, pending) in by_sender {
+        let mut changes = Changes::new();
+        for payload in &pending {
+            changes.expect_field::<InboundPayloadRecord>(
+                &payload.hash,
+                "notice_pending",
+                Some(&true),
+            )?;
+        }
+        let Some(sender) = ctx.store.get::<InstallationRecord>(&sender_id).await? else {
+            // The installation is gone (revoked, expired): nobody to ask.
+            for payload in pending {
+                changes.put(&InboundPayloadRecord { notice_pending: false, ..payload })?;
+            }
+            save_unless_moved(ctx, changes).await?;
+            continue;
+        };
+        let plan = plan_pending_notices(
+            &ctx.installation.borrow(),
+            &own_address,
+            &sender,
+            pending,
+            ctx.now(),
+        );
+        let Some(plan) = plan else { continue };
+        changes.expect_field::<InstallationRecord>(
+            &sender.id,
+            "last_notice_at_ms",
+            Some(&sender.last_notice_at_ms),
+        )?;
+        for payload in &plan.payloads {
+            changes.put(payload)?;
+        }
+        for notice in &plan.notices {
+            changes.put(notice)?;
+        }
+        changes.put(&plan.installation)?;
+        save_unless_moved(ctx, changes).await?;
+    }
+    Ok(())
+}
+
+/// Saves `changes`; if what they were read from moved, the next pass does it again.
+async fn save_unless_moved<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+    changes: Changes,
+) -> Result<(), SdkError> {
+    match ctx.store.save(changes).await {
+        Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -203,8 +203,12 @@ async fn plan_payload<S: Store, N: Node>(
         .filter(|(i, _)| Some(*i) != used)
         .map(|(_, p)| serde_bytes::ByteBuf::from(p))
         .collect();
-    let update =
-        SessionUpdate { installation_id: sender.id.clone(), version: read_version, session, previous };
+    let update = SessionUpdate {
+        installation_id: sender.id.clone(),
+        version: read_version,
+        session,
+        previous,
+    };
     changes.put(&update.to_record(ctx.pickle_key).map_err(crypto_error)?)?;
     Ok(touched)
 }

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use super::{Local, context::Context, deliver, encrypt, process, pull};
+use super::{Local, context::Context, deliver, encrypt, notice, process, pull};
 use crate::{
     error::SdkError,
     net::{Node, SubscriptionEvent},
@@ -11,7 +11,8 @@ use crate::{
 };
 
 /// Runs one pass: deliver the outbound queue; pull the inbox if due and process what is
-/// stored; encrypt queued messages; deliver again. Every step runs even if one before it
+/// stored; send the decryption-failure notices that waited; encrypt queued messages;
+/// deliver again. Every step runs even if one before it
 /// failed (a node that refuses queries must not stop sending); the first error is returned,
 /// and the ids of the messages the pass changed are in `ctx.changed`.
 pub(crate) async fn pass<S: Store, N: Node>(
@@ -22,9 +23,10 @@ pub(crate) async fn pass<S: Store, N: Node>(
     // less wasm than one machine holding all of them.)
     let delivered = deliver::deliver_pending(ctx).await;
     let received = Box::pin(receive(ctx, pull_needed)).await;
+    let noticed = Box::pin(notice::send_pending_notices(ctx)).await;
     let encrypted = Box::pin(encrypt::encrypt_pending(ctx)).await;
     let delivered_again = deliver::deliver_pending(ctx).await;
-    delivered.and(received).and(encrypted).and(delivered_again)
+    delivered.and(received).and(noticed).and(encrypted).and(delivered_again)
 }
 
 /// Processes stored payloads, pulls the inbox if due, and processes what it brought.

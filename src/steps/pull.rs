@@ -70,6 +70,7 @@ pub(crate) async fn store_envelopes(
             sender_installation_id: None,
             failure: None,
             detail: None,
+            notice_pending: false,
         };
         if envelope.message.len() > MAX_INBOX_PAYLOAD_BYTES {
             // Keep its hash (a replay stays a duplicate), not its bytes.

@@ -42,8 +42,15 @@ pub(crate) async fn conversation(
     }
 }
 
+/// How far ahead of this clock the newest message of a conversation may be and still be
+/// followed (see [`queue_message`]).
+pub(crate) const MAX_CLOCK_SKEW_MS: u64 = 10 * 60 * 1000;
+
 /// Stores a message as `UNINITIALIZED` (with the random `id` the caller drew) and returns it
-/// once committed.
+/// once committed. Its time is `now_ms`, or just after the newest message of the
+/// conversation if that is later (a clock set back, a reload), so a message sent after
+/// another is shown after it; but never more than [`MAX_CLOCK_SKEW_MS`] ahead of `now_ms`
+/// (a peer's message dated in the future does not drag this one along).
 pub(crate) async fn queue_message(
     store: &impl Store,
     conversation: &ConversationRecord,
@@ -53,11 +60,17 @@ pub(crate) async fn queue_message(
     id: String,
     now_ms: u64,
 ) -> Result<MessageRecord, SdkError> {
+    let by_time = index::MESSAGES_BY_CONVERSATION_TIME;
+    let range = ((&conversation.id, 0), (&conversation.id, index::MAX_KEY_NUMBER));
+    let newest =
+        store.by_index_newest_first::<MessageRecord>(by_time, &range.0, &range.1, 1).await?;
+    let after = newest.first().map_or(0, |m| m.sent_at_ms.saturating_add(1));
+    let after = if after <= now_ms.saturating_add(MAX_CLOCK_SKEW_MS) { after } else { 0 };
     let message = MessageRecord {
         id,
         convo_id: conversation.id.clone(),
         sender_address: sender.to_owned(),
-        sent_at_ms: now_ms,
+        sent_at_ms: now_ms.max(after),
         state: MessageState::Uninitialized,
         content_type,
         content,

@@ -335,7 +335,7 @@ objects! {
     }
     InboundPayloadRecord {
         hash, state, order, received_at_ms, payload, sender_installation_id: default,
-        failure: default, detail: default,
+        failure: default, detail: default, notice_pending: default,
     }
     InboxCursorRecord { key, digest, sender_time_ns }
     OwnInstallationRecord {
