@@ -327,9 +327,16 @@ impl App {
         // Like the binding's: later than the previous one sent by this instance.
         let mut last_at = 0u64;
         let own = self.wallets[self.device.account].address.to_string();
+        // Bursts: several sends back to back, now and then.
+        let mut burst = 0u64;
         loop {
-            pause(1 + rng.below(40)).await;
+            if burst == 0 {
+                pause(1 + rng.below(40)).await;
+                burst = if rng.chance(0.1) { 1 + rng.below(20) } else { 1 };
+            }
+            burst -= 1;
             if !self.sending.get() || self.budget.get() == 0 || self.peers.is_empty() {
+                burst = 0;
                 continue;
             }
             self.budget.set(self.budget.get() - 1);
