@@ -11,6 +11,9 @@
 //! engine imports neither `store` nor `net`.
 
 mod client;
+#[cfg(feature = "test-export")]
+#[doc(hidden)]
+pub mod codecs_for_tests;
 mod collections;
 pub mod crypto;
 pub mod engine;

@@ -16,5 +16,9 @@ mod schema;
 pub use at_rest::{WRAPPED_PICKLE_KEY, WrappedPickleKey};
 pub use db::{Changes, Store};
 pub use error::StoreError;
+/// How each record and field is stored, for the browser tests of the converters.
+#[cfg(feature = "test-export")]
+#[doc(hidden)]
+pub use records::Field;
 pub use records::Record;
 pub use schema::{SCHEMA_VERSION, index, store_names};
