@@ -30,59 +30,45 @@ export interface SdkError extends Error {
 }
 "#;
 
-/// What kind of failure an error is; JS reads it as `err.code`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    /// The app passed something unusable (a missing option, a malformed address).
-    InvalidArgument,
-    /// The node could not be reached or did not answer in time.
-    Network,
-    /// The node answered with an error.
-    NodeRejected,
-    /// The node's answer was not what the protocol promises.
-    Protocol,
-    /// A database operation failed; nothing of it was written.
-    Storage,
-    /// IndexedDB cannot be opened here (or holds a newer schema).
-    StorageUnavailable,
-    /// The origin's storage quota is used up.
-    QuotaExceeded,
-    /// The client was closed.
-    Closed,
-    /// This environment lacks something the SDK needs (secure randomness, IndexedDB).
-    Unsupported,
-    /// An address is not `0x` + 40 hex digits (or has a bad checksum).
-    InvalidAddress,
-    /// The wallet (signer) refused or failed to sign, or to give its address.
-    SignerRejected,
-    /// A signature does not recover to the address it claims.
-    SignatureInvalid,
-    /// This profile's installation is gone from IndexedDB (evicted or deleted) although the
-    /// app had one: the SDK will not silently make a new identity.
-    StorageEvicted,
-    /// The wallet revoked this installation: it no longer sends.
-    InstallationRevoked,
+crate::engine::named! {
+    /// What kind of failure an error is; JS reads it as `err.code`.
+    pub enum ErrorCode {
+        /// The app passed something unusable (a missing option, a malformed address).
+        InvalidArgument = "INVALID_ARGUMENT",
+        /// The node could not be reached or did not answer in time.
+        Network = "NETWORK",
+        /// The node answered with an error.
+        NodeRejected = "NODE_REJECTED",
+        /// The node's answer was not what the protocol promises.
+        Protocol = "PROTOCOL",
+        /// A database operation failed; nothing of it was written.
+        Storage = "STORAGE",
+        /// IndexedDB cannot be opened here (or holds a newer schema).
+        StorageUnavailable = "STORAGE_UNAVAILABLE",
+        /// The origin's storage quota is used up.
+        QuotaExceeded = "QUOTA_EXCEEDED",
+        /// The client was closed.
+        Closed = "CLOSED",
+        /// This environment lacks something the SDK needs (secure randomness, IndexedDB).
+        Unsupported = "UNSUPPORTED",
+        /// An address is not `0x` + 40 hex digits (or has a bad checksum).
+        InvalidAddress = "INVALID_ADDRESS",
+        /// The wallet (signer) refused or failed to sign, or to give its address.
+        SignerRejected = "SIGNER_REJECTED",
+        /// A signature does not recover to the address it claims.
+        SignatureInvalid = "SIGNATURE_INVALID",
+        /// This profile's installation is gone from IndexedDB (evicted or deleted) although the
+        /// app had one: the SDK will not silently make a new identity.
+        StorageEvicted = "STORAGE_EVICTED",
+        /// The wallet revoked this installation: it no longer sends.
+        InstallationRevoked = "INSTALLATION_REVOKED",
+    }
 }
 
 impl ErrorCode {
-    /// The code as JS sees it.
+    /// The code as JS sees it: the same as [`ErrorCode::name`].
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidArgument => "INVALID_ARGUMENT",
-            Self::Network => "NETWORK",
-            Self::NodeRejected => "NODE_REJECTED",
-            Self::Protocol => "PROTOCOL",
-            Self::Storage => "STORAGE",
-            Self::StorageUnavailable => "STORAGE_UNAVAILABLE",
-            Self::QuotaExceeded => "QUOTA_EXCEEDED",
-            Self::Closed => "CLOSED",
-            Self::Unsupported => "UNSUPPORTED",
-            Self::InvalidAddress => "INVALID_ADDRESS",
-            Self::SignerRejected => "SIGNER_REJECTED",
-            Self::SignatureInvalid => "SIGNATURE_INVALID",
-            Self::StorageEvicted => "STORAGE_EVICTED",
-            Self::InstallationRevoked => "INSTALLATION_REVOKED",
-        }
+        self.name()
     }
 }
 

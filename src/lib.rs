@@ -12,6 +12,9 @@
 
 #[cfg(target_arch = "wasm32")]
 mod client;
+#[cfg(feature = "test-export")]
+#[doc(hidden)]
+pub mod codecs_for_tests;
 mod collections;
 pub mod crypto;
 pub mod engine;

@@ -1,8 +1,10 @@
 //! Hooks for the browser tests only (cargo feature `test-export`, never in the package apps
 //! install): key bytes to look for at rest, a way to open payloads before receiving exists,
-//! and faults to inject.
+//! faults to inject, and the options reader.
 
-use super::Client;
+use serde_json::Value;
+
+use super::{Client, Options};
 
 impl Client {
     /// The account's private key bytes (test builds only), to prove they never reach
@@ -80,4 +82,29 @@ impl Client {
             store.lose_connection_for_tests();
         }
     }
+}
+
+/// `ClientOptions` as `Client.create` reads them (all but `signer`), and the same type read
+/// from JSON by serde_json, each as JSON to compare (test builds only).
+impl Client {
+    /// The options read from `options` by `from_js`, as `Client.create` reads them.
+    pub fn read_options_for_tests(options: wasm_bindgen::JsValue) -> Result<Value, String> {
+        crate::from_js::from_value::<Options>(options).map(options_json).map_err(|e| e.to_string())
+    }
+
+    /// The options read from JSON text by serde_json, the reference for the above.
+    pub fn options_from_json_for_tests(json: &str) -> Result<Value, String> {
+        serde_json::from_str::<Options>(json).map(options_json).map_err(|e| e.to_string())
+    }
+}
+
+fn options_json(options: Options) -> Value {
+    serde_json::json!({
+        "nodeUrl": options.node_url,
+        "dbName": options.db_name,
+        "refreshThresholdMs": options.refresh_threshold_ms,
+        "pickleKey": options.pickle_key.map(|key| key.into_vec()),
+        "requestTimeoutMs": options.request_timeout_ms,
+        "deleteSentPayloads": options.delete_sent_payloads,
+    })
 }

@@ -15,8 +15,8 @@ mod states;
 
 pub use delivery::{DeliveryUpdate, QueueError, cancel, on_publish_failed, on_published, retry};
 pub use receive::{
-    FailureStep, InboundFailure, MAX_NOTICES_AT_ONCE, NOTICE_INTERVAL_MS, Opened, PendingNotices,
-    ReceiveStep, Rejection, SenderKeys, carried_message, marker_id, open_payload, parse_inbound,
+    FailureStep, MAX_NOTICES_AT_ONCE, NOTICE_INTERVAL_MS, Opened, PendingNotices, ReceiveStep,
+    Rejection, SenderKeys, carried_message, marker_id, open_payload, parse_inbound,
     plan_decryption_failure, plan_pending_notices, plan_receive, processed, verify_notice,
 };
 pub use records::{
@@ -29,6 +29,8 @@ pub use send::{
     MAX_RESENDS, Recipient, Resend, ResendStep, SendError, SendStep, SessionUpdate,
     conversation_id, plan_resend, plan_send,
 };
+pub(crate) use states::named;
 pub use states::{
-    ConversationState, InboundPayloadState, InstallationState, MessageState, OutboundPayloadState,
+    ConversationState, InboundFailure, InboundPayloadState, InstallationState, MessageState, Named,
+    OutboundPayloadState, deserialize_named, expected_names,
 };

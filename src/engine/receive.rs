@@ -6,12 +6,10 @@
 //! (refreshing the claimed account if it is unknown), calls these, and commits the result in
 //! one transaction that checks the session is still at the version it read.
 
-use serde::{Deserialize, Serialize};
-
 use super::{
-    ConversationRecord, ConversationState, InboundPayloadRecord, InboundPayloadState,
-    InstallationRecord, InstallationState, MessageRecord, MessageState, OutboundPayloadRecord,
-    OutboundPayloadState, conversation_id,
+    ConversationRecord, ConversationState, InboundFailure, InboundPayloadRecord,
+    InboundPayloadState, InstallationRecord, InstallationState, MessageRecord, MessageState,
+    OutboundPayloadRecord, OutboundPayloadState, conversation_id,
 };
 use crate::{
     crypto::{
@@ -25,63 +23,6 @@ use crate::{
 
 /// How often one installation may be sent a decryption-failure notice.
 pub const NOTICE_INTERVAL_MS: u64 = 60_000;
-
-/// Why an inbox payload was not stored as a message: one enum for every reason, stored on
-/// the payload's record and shown to the app by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum InboundFailure {
-    /// Not a payload of this protocol (truncated or garbled protobuf, a bad field).
-    #[error("malformed payload")]
-    Malformed,
-    /// Larger than any payload this protocol makes.
-    #[error("oversized payload")]
-    Oversized,
-    /// The claimed sender installation is not among the claimed account's installations.
-    #[error("unknown sender installation")]
-    UnknownSender,
-    /// The payload is not from whom it claims (another account's installation, another
-    /// identity key, or a message naming another sender).
-    #[error("forged sender")]
-    ForgedSender,
-    /// No session with the sender installation can open it (this side lost it, say).
-    #[error("no session for this message")]
-    UnknownSession,
-    /// It does not authenticate under the session: altered, or from a broken session.
-    #[error("bad MAC")]
-    BadMac,
-    /// Its message key was used already: an old payload sent again.
-    #[error("replayed message")]
-    Replay,
-    /// A message for a conversation this account is not in.
-    #[error("message for another conversation")]
-    WrongConversation,
-    /// A decryption-failure notice that is not addressed here or not signed by its sender.
-    #[error("invalid decryption-failure notice")]
-    BadNotice,
-}
-
-impl InboundFailure {
-    /// The name the app sees (`"BAD_MAC"`, ...).
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Malformed => "MALFORMED",
-            Self::Oversized => "OVERSIZED",
-            Self::UnknownSender => "UNKNOWN_SENDER",
-            Self::ForgedSender => "FORGED_SENDER",
-            Self::UnknownSession => "UNKNOWN_SESSION",
-            Self::BadMac => "BAD_MAC",
-            Self::Replay => "REPLAY",
-            Self::WrongConversation => "WRONG_CONVERSATION",
-            Self::BadNotice => "BAD_NOTICE",
-        }
-    }
-
-    /// Whether the sender should be asked to re-send (the payload may have been genuine).
-    pub fn is_decryption_failure(self) -> bool {
-        matches!(self, Self::UnknownSession | Self::BadMac)
-    }
-}
 
 /// A payload that was not stored as a message: why, and details for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -33,6 +33,10 @@ pub use error::StoreError;
 pub use idb_store::IdbStore;
 pub use queries::{conversations, inbound_failures, messages};
 pub use record::Record;
+/// How each record and field is stored, for the browser tests of the converters.
+#[cfg(all(feature = "test-export", target_arch = "wasm32"))]
+#[doc(hidden)]
+pub use records::Field;
 pub use schema::{SCHEMA_VERSION, index, store_names};
 use serde::Serialize;
 

@@ -5,7 +5,7 @@
 //! is written out per field here instead of going through serde: serde's derived visitors,
 //! copied for every record type, were the larger part of the wasm's (de)serialisation code.
 //! The objects are the same ones `serde-wasm-bindgen` wrote, so existing databases read as
-//! before.
+//! before (`tests/browser/codecs.rs` compares them with serde's, in the browser).
 
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -13,10 +13,9 @@ use wasm_bindgen::{JsCast, JsValue};
 #[cfg(target_arch = "wasm32")]
 use super::at_rest::WrappedPickleKey;
 use crate::engine::{
-    ConversationRecord, ConversationState, InboundFailure, InboundPayloadRecord,
-    InboundPayloadState, InboxCursorRecord, InstallationRecord, InstallationState, MessageRecord,
-    MessageState, MetaRecord, OutboundPayloadRecord, OutboundPayloadState, OwnInstallationRecord,
-    RejectedEntry, SessionRecord, UserRecord,
+    ConversationRecord, InboundPayloadRecord, InboxCursorRecord, InstallationRecord, MessageRecord,
+    MetaRecord, Named, OutboundPayloadRecord, OwnInstallationRecord, RejectedEntry, SessionRecord,
+    UserRecord, expected_names,
 };
 
 /// A value stored as one JS value. `Err` holds a reason for the logs.
@@ -238,64 +237,49 @@ impl Item for String {}
 impl Item for RejectedEntry {}
 impl Item for serde_bytes::ByteBuf {}
 
-/// States are stored by name (see `engine::states`).
-macro_rules! by_name {
-    ($($ty:ty { $first:ident = $first_name:literal $(, $variant:ident = $name:literal)* $(,)? })*) => {$(
-        impl Field for $ty {
-            fn placeholder() -> Self {
-                Self::$first
-            }
-            fn to_js(&self) -> Result<JsValue, String> {
-                Ok(JsValue::from_str(match self {
-                    Self::$first => $first_name,
-                    $(Self::$variant => $name,)*
-                }))
-            }
-            fn from_js(value: JsValue) -> Result<Self, String> {
-                match value.as_string().as_deref() {
-                    Some($first_name) => Ok(Self::$first),
-                    $(Some($name) => Ok(Self::$variant),)*
-                    _ => Err(invalid(concat!("one of ", $first_name $(, " ", $name)*))),
-                }
-            }
-        }
-    )*};
-}
-
-by_name! {
-    ConversationState { Uninitialized = "UNINITIALIZED", Invited = "INVITED" }
-    InstallationState { Uninitialized = "UNINITIALIZED", SessionCreated = "SESSION_CREATED" }
-    MessageState {
-        Uninitialized = "UNINITIALIZED", Committed = "COMMITTED", Sent = "SENT",
-        Failed = "FAILED", Received = "RECEIVED", Undecryptable = "UNDECRYPTABLE",
+/// States and failure reasons are stored by name, from their tables in `engine::states`.
+impl<T: Named> Field for T {
+    fn placeholder() -> Self {
+        T::ALL[0]
     }
-    OutboundPayloadState { Uninitialized = "UNINITIALIZED", Sent = "SENT", Failed = "FAILED" }
-    InboundPayloadState {
-        Received = "RECEIVED", Processed = "PROCESSED", Failed = "FAILED", Rejected = "REJECTED",
+    fn to_js(&self) -> Result<JsValue, String> {
+        Ok(JsValue::from_str(self.name()))
     }
-    InboundFailure {
-        Malformed = "MALFORMED", Oversized = "OVERSIZED", UnknownSender = "UNKNOWN_SENDER",
-        ForgedSender = "FORGED_SENDER", UnknownSession = "UNKNOWN_SESSION", BadMac = "BAD_MAC",
-        Replay = "REPLAY", WrongConversation = "WRONG_CONVERSATION", BadNotice = "BAD_NOTICE",
+    fn from_js(value: JsValue) -> Result<Self, String> {
+        let name = value.as_string();
+        name.as_deref().and_then(T::from_name).ok_or_else(|| unknown_name(name, T::NAMES))
     }
 }
 
-/// Objects, one property per field in declaration order. A field marked `default` may be
-/// absent (older rows); one marked `omit_none` is left out when `None` (the auto-increment
-/// key, which IndexedDB then assigns).
+fn unknown_name(found: Option<String>, names: &[&str]) -> String {
+    match found {
+        Some(found) => format!("unknown name `{found}`, expected {}", expected_names(names)),
+        None => invalid(&expected_names(names)),
+    }
+}
+
+/// Objects, one property per field in declaration order, named as the field unless a JS name
+/// follows it (`field = "jsName"`: serde's `rename_all` on the engine's type). A field marked
+/// `default` may be absent (older rows); one marked `omit_none` is left out when `None` (the
+/// auto-increment key, which IndexedDB then assigns).
 macro_rules! objects {
-    ($($ty:ty { $($field:ident $(: $mode:ident)?),* $(,)? })*) => {$(
+    ($($ty:ty { $($field:ident $(= $js:literal)? $(: $mode:ident)?),* $(,)? })*) => {$(
         impl Field for $ty {
             fn to_js(&self) -> Result<JsValue, String> {
                 let object = Object::new();
-                $(objects!(@put object, self.$field, stringify!($field) $(, $mode)?);)*
+                $(objects!(@put object, self.$field, objects!(@name $field $($js)?) $(, $mode)?);)*
                 Ok(object.into())
             }
             fn from_js(value: JsValue) -> Result<Self, String> {
                 let object = object(value)?;
                 let mut error = None;
                 let read = Self {
-                    $($field: field(&object, stringify!($field), objects!(@defaulted $($mode)?), &mut error),)*
+                    $($field: field(
+                        &object,
+                        objects!(@name $field $($js)?),
+                        objects!(@defaulted $($mode)?),
+                        &mut error,
+                    ),)*
                 };
                 match error {
                     None => Ok(read),
@@ -307,6 +291,8 @@ macro_rules! objects {
             }
         }
     )*};
+    (@name $field:ident) => { stringify!($field) };
+    (@name $field:ident $js:literal) => { $js };
     (@put $object:ident, $value:expr, $name:expr) => { set(&$object, $name, $value.to_js()?) };
     (@put $object:ident, $value:expr, $name:expr, default) => { set(&$object, $name, $value.to_js()?) };
     (@put $object:ident, $value:expr, $name:expr, omit_none) => {
@@ -319,7 +305,8 @@ macro_rules! objects {
 
 objects! {
     MetaRecord { key, value }
-    RejectedEntry { installation_id, code, reason }
+    // camelCase, as serde's derive (and so version 1) wrote it.
+    RejectedEntry { installation_id = "installationId", code, reason }
     UserRecord { address, installations_fetched_at_ms, rejected: default }
     InstallationRecord { id, address, state, bundle, expires_at_ms, last_notice_at_ms: default }
     SessionRecord { installation_id, version, pickle, previous: default }
