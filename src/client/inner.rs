@@ -20,7 +20,7 @@ use crate::{
     error::{ErrorCode, SdkError},
     net::{Envelope, NodeClient},
     steps::{
-        Faults, Local,
+        Faults, Local, Pull,
         browser_identity::{EvictionMarker, open_or_create},
         identity, installations, parse_address,
         runner::{Runtime, now_ms, run_processors},
@@ -76,7 +76,7 @@ impl Inner {
                 refresh_threshold_ms: options.refresh_threshold_ms,
                 delete_sent_payloads: options.delete_sent_payloads,
                 faults: Faults::default(),
-                pull_needed: Cell::new(true),
+                pull_needed: Cell::new(Pull::CatchUp),
             },
             node,
             store: RefCell::new(Some(Rc::new(store))),

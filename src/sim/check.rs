@@ -99,10 +99,27 @@ pub(crate) fn violations(world: &World) -> Vec<String> {
                             .iter()
                             .map(|p| format!("{}:{}", &p.hash[..6], p.notice_pending))
                             .collect::<Vec<_>>();
+                        let at_node: Vec<u64> = world
+                            .node
+                            .envelopes(&crate::wire::Topic::inbox(&other.id).to_string())
+                            .iter()
+                            .filter(|e| {
+                                at_sender.outbound.iter().any(|p| {
+                                    p.message_ids.contains(&promise.id) && p.payload == e.message
+                                })
+                            })
+                            .map(|e| e.timestamp_ns)
+                            .collect();
+                        let cursor = block_on(other.store.get::<crate::engine::InboxCursorRecord>(
+                            &crate::engine::INBOX_CURSOR.to_owned(),
+                        ))
+                        .ok()
+                        .flatten()
+                        .map(|c| c.sender_time_ns);
                         found.push(format!(
                             "device {y}: message {} from device {x} never shown (payloads to it: \
                              {payloads:?}; notices from it: {notices:?}; failures there: \
-                             {pending:?})",
+                             {pending:?}; at the node at {at_node:?}; its cursor {cursor:?})",
                             promise.id
                         ));
                     }

@@ -18,7 +18,7 @@ use crate::{
         memory::{MemoryNode, NodeFaults},
     },
     steps::{
-        Faults, Local,
+        Faults, Local, Pull,
         identity::{self, WalletSigner},
         processor, queue,
     },
@@ -268,7 +268,7 @@ async fn load(device: &Device, wallet: &Wallet) -> Result<Local, SdkError> {
         refresh_threshold_ms: 1_000,
         delete_sent_payloads: false,
         faults: Faults::default(),
-        pull_needed: Cell::new(true),
+        pull_needed: Cell::new(Pull::CatchUp),
     })
 }
 

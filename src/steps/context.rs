@@ -7,12 +7,12 @@ use std::cell::{Cell, RefCell};
 use crate::{
     crypto::{Address, CryptoError, Installation, OlmSession, PickleKey, verify_contact_entry},
     engine::{
-        DeliveryUpdate, InboundPayloadRecord, InboundPayloadState, InstallationRecord,
-        OwnInstallationRecord, Rejection, SessionRecord, SessionUpdate, UserRecord, needs_refresh,
-        plan_refresh, processed,
+        DeliveryUpdate, INBOX_CURSOR, InboundPayloadRecord, InboundPayloadState, InboxCursorRecord,
+        InstallationRecord, OwnInstallationRecord, Rejection, SessionRecord, SessionUpdate,
+        UserRecord, needs_refresh, plan_refresh, processed,
     },
     error::{ErrorCode, SdkError},
-    net::{Envelope, Node},
+    net::{Cursor, Envelope, IndexCursor, Node},
     store::{Changes, Store, index},
     wire::Topic,
 };
@@ -35,9 +35,29 @@ pub(crate) struct Local {
     pub(crate) delete_sent_payloads: bool,
     /// Faults the tests inject.
     pub(crate) faults: Faults,
-    /// The inbox must be pulled from its cursor (at start, after the stream reconnects or
-    /// brought an envelope).
-    pub(crate) pull_needed: Cell<bool>,
+    /// What the next pass must pull from the inbox.
+    pub(crate) pull_needed: Cell<Pull>,
+}
+
+/// What the next pass must pull from the inbox, the larger need winning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Pull {
+    /// Nothing: the stream brought nothing new.
+    Nothing,
+    /// From the saved cursor: the stream brought an envelope, which is processed only once a
+    /// pull has read everything before it (nothing is processed ahead of a gap).
+    FromCursor,
+    /// From a while before the saved cursor (at start, after the stream reconnects): the
+    /// node orders envelopes by their senders' clocks, so one published while this side was
+    /// not listening may sit behind the cursor.
+    CatchUp,
+}
+
+impl Local {
+    /// Asks the next pass for at least `pull`.
+    pub(crate) fn need(&self, pull: Pull) {
+        self.pull_needed.set(self.pull_needed.get().max(pull));
+    }
 }
 
 impl Local {
@@ -270,4 +290,19 @@ pub(crate) fn reject(
 ) -> Result<Vec<String>, SdkError> {
     changes.put(&processed(record, InboundPayloadState::Rejected, Some(rejection)))?;
     Ok(Vec::new())
+}
+
+/// The cursor the last pull saved.
+pub(crate) async fn saved_cursor(store: &impl Store) -> Result<Option<Cursor>, SdkError> {
+    let saved = store.get::<InboxCursorRecord>(&INBOX_CURSOR.to_owned()).await?;
+    Ok(saved.and_then(|c| {
+        let sender_time_ns = c.sender_time_ns.parse().ok()?;
+        Some(Cursor { index: IndexCursor { digest: c.digest, sender_time_ns } })
+    }))
+}
+
+/// The processing order of an envelope with timestamp `timestamp_ns` (as stored in
+/// `order`: 20 digits, so that strings sort as the numbers do).
+pub(crate) fn order_of(timestamp_ns: u64) -> String {
+    format!("{timestamp_ns:020}")
 }

@@ -29,4 +29,4 @@ pub(crate) mod queue;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod runner;
 
-pub(crate) use context::{Faults, Local, installations, parse_address};
+pub(crate) use context::{Faults, Local, Pull, installations, parse_address};

@@ -3,7 +3,10 @@
 //! transaction. A payload that cannot be used never holds up the ones behind it.
 
 use super::{
-    context::{CONFLICT_RETRIES, Context, crypto_error, parse_address, reject, unpickle},
+    context::{
+        CONFLICT_RETRIES, Context, crypto_error, order_of, parse_address, reject, saved_cursor,
+        unpickle,
+    },
     notice,
 };
 use crate::{
@@ -22,19 +25,23 @@ use crate::{
 /// Payloads read from the `RECEIVED` queue at a time.
 const PROCESS_BATCH: u32 = 32;
 
-/// Processes every `RECEIVED` payload, in envelope order. A payload that cannot be used is
-/// recorded with its reason and never holds up the ones behind it; an error of this side
-/// (the database, the node while checking a sender) stops the pass, to be retried.
+/// Processes every `RECEIVED` payload up to the saved pull cursor, in envelope order. A
+/// payload that cannot be used is recorded with its reason and never holds up the ones
+/// behind it; an error of this side (the database, the node while checking a sender) stops
+/// the pass, to be retried.
 pub(crate) async fn process_received<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
 ) -> Result<(), SdkError> {
+    // Only what a pull covered: a streamed payload past the cursor may have a gap before it.
+    let Some(cursor) = saved_cursor(ctx.store).await? else { return Ok(()) };
+    let upto = order_of(cursor.index.sender_time_ns);
     loop {
         let queue = ctx
             .store
             .by_index::<InboundPayloadRecord>(
                 index::INBOUND_BY_STATE_ORDER,
                 &(InboundPayloadState::Received, ""),
-                &(InboundPayloadState::Received, "~"),
+                &(InboundPayloadState::Received, upto.as_str()),
                 Some(PROCESS_BATCH),
             )
             .await?;

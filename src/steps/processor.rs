@@ -3,7 +3,11 @@
 
 use std::cell::Cell;
 
-use super::{Local, context::Context, deliver, encrypt, notice, process, pull};
+use super::{
+    Local,
+    context::{Context, Pull},
+    deliver, encrypt, notice, process, pull,
+};
 use crate::{
     error::SdkError,
     net::{Node, SubscriptionEvent},
@@ -17,7 +21,7 @@ use crate::{
 /// and the ids of the messages the pass changed are in `ctx.changed`.
 pub(crate) async fn pass<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
-    pull_needed: &Cell<bool>,
+    pull_needed: &Cell<Pull>,
 ) -> Result<(), SdkError> {
     // (The larger steps are boxed: their state machines stay out of this one, which is
     // less wasm than one machine holding all of them.)
@@ -32,15 +36,16 @@ pub(crate) async fn pass<S: Store, N: Node>(
 /// Processes stored payloads, pulls the inbox if due, and processes what it brought.
 async fn receive<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
-    pull_needed: &Cell<bool>,
+    pull_needed: &Cell<Pull>,
 ) -> Result<(), SdkError> {
     let process = !ctx.faults.hold_inbound.get();
     if process {
         process::process_received(ctx).await?;
     }
-    if pull_needed.replace(false) {
-        if let Err(e) = pull::pull_inbox(ctx).await {
-            pull_needed.set(true);
+    let pull = pull_needed.replace(Pull::Nothing);
+    if pull != Pull::Nothing {
+        if let Err(e) = pull::pull_inbox(ctx, pull == Pull::CatchUp).await {
+            pull_needed.set(pull_needed.get().max(pull));
             return Err(e);
         }
         if process {
@@ -50,9 +55,10 @@ async fn receive<S: Store, N: Node>(
     Ok(())
 }
 
-/// What an event of the inbox subscription does: a (re)connection asks for a pull from the
-/// saved cursor (envelopes published while away); an envelope is stored `RECEIVED` for the
-/// next pass (if that fails, the pull will bring it again).
+/// What an event of the inbox subscription does: a (re)connection asks for a catch-up pull
+/// (envelopes published while away); an envelope is stored `RECEIVED` and a pull from the
+/// cursor asked for, which must read everything before it before it is processed (if storing
+/// fails, the pull brings it again).
 pub(crate) async fn on_inbox_event(
     local: &Local,
     store: &impl Store,
@@ -60,11 +66,10 @@ pub(crate) async fn on_inbox_event(
     now_ms: u64,
 ) {
     match event {
-        SubscriptionEvent::Connected { .. } => local.pull_needed.set(true),
+        SubscriptionEvent::Connected { .. } => local.need(Pull::CatchUp),
         SubscriptionEvent::Envelope(envelope) => {
-            if pull::store_envelopes(store, &[envelope], None, now_ms).await.is_err() {
-                local.pull_needed.set(true);
-            }
+            let _ = pull::store_envelopes(store, &[envelope], None, now_ms).await;
+            local.need(Pull::FromCursor);
         }
     }
 }

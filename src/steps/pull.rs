@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::context::Context;
+use super::context::{Context, order_of, saved_cursor};
 use crate::{
     engine::{
         INBOX_CURSOR, InboundFailure, InboundPayloadRecord, InboundPayloadState, InboxCursorRecord,
@@ -16,27 +16,45 @@ use crate::{
     wire::{MAX_INBOX_PAYLOAD_BYTES, Topic, payload_hash},
 };
 
-/// Pulls this installation's inbox from the saved cursor to the end, storing each page's
-/// payloads and the cursor after it in one transaction. Returns how many envelopes it read.
+/// How far before its saved cursor a catch-up pull reads: the skew between senders' clocks
+/// (and publishes delayed by a failing node) that is tolerated without loss.
+pub(crate) const CATCH_UP_NS: u64 = 10 * 60 * 1_000_000_000;
+
+/// Pulls this installation's inbox from the saved cursor (`catch_up`: from
+/// [`CATCH_UP_NS`] before it) to the end, storing each page's payloads and the cursor
+/// after it in one transaction. The saved cursor never moves back. Returns how many
+/// envelopes it read.
 pub(crate) async fn pull_inbox<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
+    catch_up: bool,
 ) -> Result<usize, SdkError> {
     let topic = Topic::inbox(&ctx.own.borrow().id);
-    let saved = ctx.store.get::<InboxCursorRecord>(&INBOX_CURSOR.to_owned()).await?;
-    let after = saved.and_then(|c| {
-        let sender_time_ns = c.sender_time_ns.parse().ok()?;
-        Some(Cursor { index: IndexCursor { digest: c.digest, sender_time_ns } })
-    });
-    let mut pages = QueryPages::new(std::slice::from_ref(&topic), after);
+    let saved = saved_cursor(ctx.store).await?;
+    let mut pages = match (&saved, catch_up) {
+        (Some(saved), true) => QueryPages::new(std::slice::from_ref(&topic), None)
+            .from_time(saved.index.sender_time_ns.saturating_sub(CATCH_UP_NS).max(1)),
+        _ => QueryPages::new(std::slice::from_ref(&topic), saved.clone()),
+    };
     let mut read = 0;
+    let mut at = saved;
     while let Some(page) = pages.next_page(ctx.node).await? {
         // The node hands a cursor only while more pages remain; after the last page, resume
         // after its last envelope.
         let cursor = page.next_cursor().cloned().or_else(|| page.envelopes.last().map(cursor_of));
-        store_envelopes(ctx.store, &page.envelopes, cursor.as_ref(), ctx.now()).await?;
+        if let Some(cursor) = cursor {
+            if at.as_ref().is_none_or(|at| key(&cursor) > key(at)) {
+                at = Some(cursor);
+            }
+        }
+        store_envelopes(ctx.store, &page.envelopes, at.as_ref(), ctx.now()).await?;
         read += page.envelopes.len();
     }
     Ok(read)
+}
+
+/// The node's order key of the envelope a cursor points at.
+fn key(cursor: &Cursor) -> (u64, &[u8]) {
+    (cursor.index.sender_time_ns, &cursor.index.digest)
 }
 
 /// The paging cursor just after `envelope`: XMTP nodes index an envelope by its timestamp
@@ -64,7 +82,7 @@ pub(crate) async fn store_envelopes(
         let mut record = InboundPayloadRecord {
             hash: hash.clone(),
             state: InboundPayloadState::Received,
-            order: format!("{:020}", envelope.timestamp_ns),
+            order: order_of(envelope.timestamp_ns),
             received_at_ms: now_ms,
             payload: envelope.message.clone(),
             sender_installation_id: None,
