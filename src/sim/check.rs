@@ -79,7 +79,7 @@ pub(crate) fn violations(world: &World) -> Vec<String> {
                 let shown: Vec<&MessageRecord> =
                     snapshots[y].messages.iter().filter(|m| m.id == promise.id).collect();
                 match shown.as_slice() {
-                    [m] if m.content == promise.content => {}
+                    [m] if m.content == promise.content && m.sent_at_ms == promise.sent_at_ms => {}
                     [] => {
                         let payloads: Vec<String> = at_sender
                             .outbound

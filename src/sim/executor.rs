@@ -83,11 +83,6 @@ impl Executor {
         self.tasks.append(&mut self.spawned.borrow_mut());
         self.tasks.retain(|(o, _)| *o != owner);
     }
-
-    /// How many tasks `owner` has.
-    pub(crate) fn count(&self, owner: usize) -> usize {
-        self.tasks.iter().chain(self.spawned.borrow().iter()).filter(|(o, _)| *o == owner).count()
-    }
 }
 
 /// Polls `future` to completion on its own (setup and inspection outside the schedule).

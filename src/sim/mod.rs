@@ -17,6 +17,7 @@ mod executor;
 mod world;
 
 use executor::Rng;
+pub(crate) use executor::block_on;
 use world::World;
 
 /// The size of one seed's world and storm.
@@ -67,8 +68,9 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
         let second = world.rng.chance(0.1);
         world.boot(d, second);
     }
-    // Rates per tick.
+    // Rates per tick, and per save.
     let crash_rate = [0.0, 0.0005, 0.002][rng.below(3) as usize];
+    world.save_fault_rate.set([0.0, 0.005, 0.03][rng.below(3) as usize]);
     let mut restarts: Vec<(u64, usize)> = Vec::new();
     let mut tick = 0u64;
     while world.budget.get() > 0 && tick < MAX_STORM_TICKS {
@@ -104,6 +106,7 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
     // Settle: faults off, everyone up, nothing new sent.
     world.sending.set(false);
     world.set_faults(false);
+    world.save_fault_rate.set(0.0);
     restart_due(&mut world, &mut restarts, u64::MAX);
     let mut settle = 0u64;
     let mut quiet_checks = 0;

@@ -92,6 +92,8 @@ pub(crate) struct World {
     pub(crate) budget: Rc<Cell<u32>>,
     /// Whether the app loops still send (off while settling).
     pub(crate) sending: Rc<Cell<bool>>,
+    /// How often a save fails (as a browser may abort a transaction), per save.
+    pub(crate) save_fault_rate: Rc<Cell<f64>>,
 }
 
 /// The world's start time: any fixed date.
@@ -123,7 +125,13 @@ impl World {
             }
             wallets.push(wallet);
         }
+        let save_fault_rate = Rc::new(Cell::new(0.0));
+        for device in &devices {
+            let (rate, rng) = (save_fault_rate.clone(), RefCell::new(Rng::new(rng.next_u64())));
+            device.store.set_save_fault(move || rng.borrow_mut().chance(rate.get()));
+        }
         Ok(Self {
+            save_fault_rate,
             rng,
             clock,
             node,

@@ -22,6 +22,7 @@ const FALLBACK_ROTATION_MS: u64 = 7 * 24 * 60 * 60 * 1000;
 #[allow(async_fn_in_trait)] // single-threaded wasm: no Send bound wanted
 pub(crate) trait WalletSigner {
     /// The wallet's address, as the wallet writes it.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the browser's opening
     async fn address(&self) -> Result<String, SdkError>;
     /// An EIP-191 `personal_sign` signature over `text`, as 65-byte hex.
     async fn sign(&self, text: &str) -> Result<String, SdkError>;
@@ -29,6 +30,7 @@ pub(crate) trait WalletSigner {
 
 /// This profile's installation, loaded and decrypted.
 pub(crate) struct Identity {
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the binding's
     pub(crate) address: Address,
     pub(crate) installation: Installation,
     pub(crate) own: OwnInstallationRecord,
@@ -132,6 +134,7 @@ async fn rotate_fallback_if_due(
 }
 
 /// Publishes the wallet's revocation of `installation_id` (one wallet signature).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the binding's
 pub(crate) async fn revoke(
     node: &impl Node,
     signer: &impl WalletSigner,

@@ -29,4 +29,6 @@ pub(crate) mod queue;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod runner;
 
-pub(crate) use context::{Faults, Local, Pull, installations, parse_address};
+pub(crate) use context::{Faults, Local, Pull};
+#[cfg(target_arch = "wasm32")]
+pub(crate) use context::{installations, parse_address};

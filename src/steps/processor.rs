@@ -58,7 +58,7 @@ async fn receive<S: Store, N: Node>(
 /// What an event of the inbox subscription does: a (re)connection asks for a catch-up pull
 /// (envelopes published while away); an envelope is stored `RECEIVED` and a pull from the
 /// cursor asked for, which must read everything before it before it is processed (if storing
-/// fails, the pull brings it again).
+/// fails, a catch-up pull brings it again).
 pub(crate) async fn on_inbox_event(
     local: &Local,
     store: &impl Store,
@@ -68,8 +68,11 @@ pub(crate) async fn on_inbox_event(
     match event {
         SubscriptionEvent::Connected { .. } => local.need(Pull::CatchUp),
         SubscriptionEvent::Envelope(envelope) => {
-            let _ = pull::store_envelopes(store, &[envelope], None, now_ms).await;
-            local.need(Pull::FromCursor);
+            // Not stored: it may sit behind the cursor, where only a catch-up reaches.
+            match pull::store_envelopes(store, &[envelope], None, now_ms).await {
+                Ok(()) => local.need(Pull::FromCursor),
+                Err(_) => local.need(Pull::CatchUp),
+            }
         }
     }
 }

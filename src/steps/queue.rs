@@ -84,6 +84,7 @@ pub(crate) async fn queue_message(
 }
 
 /// Retries (`retry = true`) or cancels message `id`, in one transaction.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the binding's
 pub(crate) async fn requeue(store: &impl Store, id: &str, retry: bool) -> Result<(), SdkError> {
     let id = id.to_owned();
     let message = store

@@ -133,11 +133,6 @@ impl MemoryStore {
         *self.save_fault.borrow_mut() = Some(Box::new(fault));
     }
 
-    /// Saves committed so far.
-    pub(crate) fn saves(&self) -> u64 {
-        self.db.borrow().saves
-    }
-
     async fn turn(&self) {
         if self.yields.get() {
             yield_now().await;

@@ -24,6 +24,10 @@ mod record;
 #[cfg(target_arch = "wasm32")]
 mod records;
 mod schema;
+/// The behaviour suite every store passes (natively, and in the browser tests).
+#[cfg(any(test, feature = "test-export"))]
+#[doc(hidden)]
+pub mod suite;
 
 #[cfg(target_arch = "wasm32")]
 pub use at_rest::{WRAPPED_PICKLE_KEY, WrappedPickleKey};

@@ -23,8 +23,8 @@ use e2ee_sdk::{
         SubscribeRequest,
     },
     store::{
-        Changes, Field, Record, SCHEMA_VERSION, Store, WRAPPED_PICKLE_KEY, WrappedPickleKey, index,
-        store_names,
+        Changes, Field, IdbStore, Record, SCHEMA_VERSION, WRAPPED_PICKLE_KEY, WrappedPickleKey,
+        index, store_names,
     },
     wire::Topic,
 };
@@ -146,6 +146,7 @@ fn outbound(seq: Option<u64>, state: OutboundPayloadState, ids: &[&str]) -> Outb
         last_error: seq.map(|_| "node refused: \"bad\"\n".into()),
         payload_hash: seq.map(|_| "ef".repeat(32)),
         session_id: seq.map(|_| "session ✓".into()),
+        repairs: seq.map_or_else(Vec::new, |_| vec!["ab".repeat(32), "cd".repeat(32)]),
     }
 }
 
@@ -159,6 +160,7 @@ fn inbound(state: InboundPayloadState, failure: Option<InboundFailure>) -> Inbou
         sender_installation_id: failure.map(|f| f.name().to_lowercase()),
         failure,
         detail: failure.map(|f| format!("{f}")),
+        notice_pending: failure.is_some(),
     }
 }
 
@@ -194,8 +196,14 @@ fn every_record_type_matches_serde() {
         installation_id: "i1".into(),
         version: u32::MAX,
         pickle: vec![7; 64],
+        previous: vec![serde_bytes::ByteBuf::from(vec![1, 2, 3]), serde_bytes::ByteBuf::new()],
     });
-    check_field(&SessionRecord { installation_id: "i1".into(), version: 0, pickle: Vec::new() });
+    check_field(&SessionRecord {
+        installation_id: "i1".into(),
+        version: 0,
+        pickle: Vec::new(),
+        previous: Vec::new(),
+    });
     for &state in ConversationState::ALL {
         check_field(&ConversationRecord {
             id: "c1".into(),
@@ -317,7 +325,7 @@ fn stored_objects_that_do_not_fit_are_refused_or_defaulted_like_serde() {
 
 /// Each record through `Store`: written, read back equal, and stored as the object written.
 async fn stored_as_written<R: Record + PartialEq + Debug>(
-    store: &Store,
+    store: &IdbStore,
     db: &rexie::Rexie,
     key: &R::Key,
     record: &R,
@@ -334,7 +342,7 @@ async fn stored_as_written<R: Record + PartialEq + Debug>(
 #[wasm_bindgen_test]
 async fn records_are_stored_as_the_objects_written() {
     let name = unique("codecs");
-    let store = Store::open(&name).await.unwrap();
+    let store = IdbStore::open(&name).await.unwrap();
     let raw = rexie::Rexie::builder(&name).build().await.unwrap();
     let meta = MetaRecord { key: "k".into(), value: vec![1, 2] };
     stored_as_written(&store, &raw, &meta.key, &meta).await;
@@ -342,8 +350,12 @@ async fn records_are_stored_as_the_objects_written() {
     stored_as_written(&store, &raw, &user.address, &user).await;
     let installation = installation(InstallationState::SessionCreated, None);
     stored_as_written(&store, &raw, &installation.id, &installation).await;
-    let session =
-        SessionRecord { installation_id: "i1".into(), version: u32::MAX, pickle: Vec::new() };
+    let session = SessionRecord {
+        installation_id: "i1".into(),
+        version: u32::MAX,
+        pickle: Vec::new(),
+        previous: Vec::new(),
+    };
     stored_as_written(&store, &raw, &session.installation_id, &session).await;
     let conversation = ConversationRecord {
         id: "c1".into(),
@@ -849,6 +861,7 @@ async fn a_version_1_database_opens_with_every_record() {
         sender_installation_id: None,
         failure: None,
         detail: None,
+        notice_pending: false,
     };
     let inbound = [
         received("h3", InboundPayloadState::Received, 30),
@@ -864,7 +877,7 @@ async fn a_version_1_database_opens_with_every_record() {
     .await;
     v1.close();
 
-    let store = Store::open(&name).await.unwrap();
+    let store = IdbStore::open(&name).await.unwrap();
     assert_eq!(store.version().unwrap(), SCHEMA_VERSION);
     assert_eq!(
         store.get::<MetaRecord>(&"eviction".into()).await.unwrap().unwrap().value,

@@ -277,7 +277,7 @@ async fn an_evicted_database_is_reported_not_replaced() {
     let id = first.installation_id();
     first.close();
     drop(first);
-    e2ee_sdk::store::Store::delete(&db).await.unwrap();
+    e2ee_sdk::store::IdbStore::delete(&db).await.unwrap();
 
     let evicted = Client::create(options(&wallet.signer(), &db, &[])).await;
     let error = evicted.err().unwrap();
@@ -306,7 +306,7 @@ async fn a_database_deleted_under_a_running_client_is_reported_as_evicted() {
     let client = client(&wallet, &db, 60_000).await;
     let stream = client.stream().unwrap();
     // Deleting closes the client's connection (as eviction does) and then completes.
-    e2ee_sdk::store::Store::delete(&db).await.unwrap();
+    e2ee_sdk::store::IdbStore::delete(&db).await.unwrap();
     for _ in 0..2 {
         let list = JsFuture::from(client.installations(None)).await;
         assert_eq!(code(&list.err().unwrap()), "STORAGE_EVICTED");

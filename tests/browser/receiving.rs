@@ -6,7 +6,7 @@ use e2ee_sdk::{
     crypto::Installation,
     engine::{InboundPayloadRecord, InboundPayloadState, SessionRecord, conversation_id},
     net::{Envelope, NodeClient},
-    store::{Changes, Store},
+    store::{Changes, IdbStore},
     wire::{ChatMessage, ContactEntry, InboxPayload, Invite, Plaintext, PlaintextKind, Topic},
 };
 use js_sys::{Array, Function, Object, Reflect};
@@ -67,7 +67,7 @@ async fn until_shown(client: &Client, peer: &TestWallet, count: usize) -> Vec<Sh
 }
 
 async fn inbound_records(db: &str) -> Vec<InboundPayloadRecord> {
-    let store = Store::open(db).await.unwrap();
+    let store = IdbStore::open(db).await.unwrap();
     store.all::<InboundPayloadRecord>().await.unwrap()
 }
 
@@ -283,7 +283,7 @@ async fn a_corrupted_payload_is_re_sent_on_a_new_session_and_shown_once() {
 #[wasm_bindgen_test]
 async fn a_lost_session_is_re_made_and_the_message_shown_once() {
     let (alice, bob, alice_client, bob_client, bob_db) = talking_pair().await;
-    let store = Store::open(&bob_db).await.unwrap();
+    let store = IdbStore::open(&bob_db).await.unwrap();
     let mut changes = Changes::new();
     changes.delete::<SessionRecord>(&alice_client.installation_id()).unwrap();
     store.save(changes).await.unwrap();

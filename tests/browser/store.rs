@@ -6,7 +6,7 @@ use e2ee_sdk::{
         InstallationRecord, InstallationState, MessageRecord, MessageState, MetaRecord,
         OutboundPayloadRecord, OutboundPayloadState, SessionRecord, UserRecord,
     },
-    store::{Changes, SCHEMA_VERSION, Store, StoreError, index},
+    store::{Changes, IdbStore, SCHEMA_VERSION, StoreError, index},
 };
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -55,6 +55,7 @@ fn outbound(installation: &str) -> OutboundPayloadRecord {
         last_error: None,
         payload_hash: None,
         session_id: None,
+        repairs: Vec::new(),
     }
 }
 
@@ -69,7 +70,12 @@ fn every_kind() -> (Changes, MetaRecord, InstallationRecord, SessionRecord, Inbo
         expires_at_ms: 1_800_000_000_000,
         last_notice_at_ms: None,
     };
-    let session = SessionRecord { installation_id: "i1".into(), version: 3, pickle: vec![7; 64] };
+    let session = SessionRecord {
+        installation_id: "i1".into(),
+        version: 3,
+        pickle: vec![7; 64],
+        previous: Vec::new(),
+    };
     let inbound = InboundPayloadRecord {
         hash: "ab".repeat(32),
         state: InboundPayloadState::Received,
@@ -79,6 +85,7 @@ fn every_kind() -> (Changes, MetaRecord, InstallationRecord, SessionRecord, Inbo
         sender_installation_id: None,
         failure: None,
         detail: None,
+        notice_pending: false,
     };
     let mut changes = Changes::new();
     changes
@@ -105,7 +112,7 @@ fn every_kind() -> (Changes, MetaRecord, InstallationRecord, SessionRecord, Inbo
 
 #[wasm_bindgen_test]
 async fn writes_and_reads_every_object_store() {
-    let store = Store::open(&unique("db")).await.unwrap();
+    let store = IdbStore::open(&unique("db")).await.unwrap();
     assert_eq!(store.version().unwrap(), SCHEMA_VERSION);
     let (changes, meta, installation, session, inbound) = every_kind();
     store.save(changes).await.unwrap();
@@ -135,7 +142,7 @@ async fn writes_and_reads_every_object_store() {
 
 #[wasm_bindgen_test]
 async fn indexes_give_queues_in_order() {
-    let store = Store::open(&unique("db")).await.unwrap();
+    let store = IdbStore::open(&unique("db")).await.unwrap();
     let mut changes = Changes::new();
     for (id, at, state) in [
         ("late", 30, MessageState::Uninitialized),
@@ -177,7 +184,7 @@ async fn indexes_give_queues_in_order() {
 
 #[wasm_bindgen_test]
 async fn a_failed_step_writes_nothing() {
-    let store = Store::open(&unique("db")).await.unwrap();
+    let store = IdbStore::open(&unique("db")).await.unwrap();
     let mut first = Changes::new();
     first.insert(&conversation()).unwrap();
     store.save(first).await.unwrap();
@@ -198,12 +205,12 @@ async fn a_failed_step_writes_nothing() {
 #[wasm_bindgen_test]
 async fn reopens_with_its_data_after_a_reload() {
     let name = unique("db");
-    let store = Store::open(&name).await.unwrap();
+    let store = IdbStore::open(&name).await.unwrap();
     let (changes, meta, ..) = every_kind();
     store.save(changes).await.unwrap();
     store.close();
 
-    let reopened = Store::open(&name).await.unwrap();
+    let reopened = IdbStore::open(&name).await.unwrap();
     assert_eq!(reopened.get::<MetaRecord>(&meta.key).await.unwrap(), Some(meta));
     assert_eq!(reopened.all::<OutboundPayloadRecord>().await.unwrap().len(), 2);
     // The queue's key generator continues where it was.
@@ -213,8 +220,8 @@ async fn reopens_with_its_data_after_a_reload() {
     let last = reopened.all::<OutboundPayloadRecord>().await.unwrap().pop().unwrap();
     assert_eq!((last.seq, last.installation_id.as_str()), (Some(3), "i3"));
     reopened.close();
-    Store::delete(&name).await.unwrap();
-    let fresh = Store::open(&name).await.unwrap();
+    IdbStore::delete(&name).await.unwrap();
+    let fresh = IdbStore::open(&name).await.unwrap();
     assert!(fresh.all::<MetaRecord>().await.unwrap().is_empty());
 }
 
@@ -222,7 +229,7 @@ async fn reopens_with_its_data_after_a_reload() {
 async fn refuses_a_database_from_a_newer_sdk() {
     let name = unique("db");
     rexie::Rexie::builder(&name).version(SCHEMA_VERSION + 1).build().await.unwrap().close();
-    let opened = Store::open(&name).await;
+    let opened = IdbStore::open(&name).await;
     assert!(
         matches!(opened, Err(StoreError::NewerSchema { supported: SCHEMA_VERSION })),
         "{opened:?}"
@@ -240,9 +247,13 @@ async fn records_that_cannot_be_stored_are_refused_before_the_transaction() {
 
 #[wasm_bindgen_test]
 async fn a_step_whose_reads_moved_writes_nothing() {
-    let store = Store::open(&unique("db")).await.unwrap();
-    let session =
-        |version| SessionRecord { installation_id: "i1".into(), version, pickle: vec![1] };
+    let store = IdbStore::open(&unique("db")).await.unwrap();
+    let session = |version| SessionRecord {
+        installation_id: "i1".into(),
+        version,
+        pickle: vec![1],
+        previous: Vec::new(),
+    };
     let mut first = Changes::new();
     first.expect_version::<SessionRecord>(&"i1".into(), None).unwrap().put(&session(1)).unwrap();
     store.save(first).await.unwrap();
@@ -276,4 +287,15 @@ async fn a_step_whose_reads_moved_writes_nothing() {
         .unwrap();
     assert!(matches!(store.save(send).await, Err(StoreError::Conflict { store: "messages" })));
     assert_eq!(store.get::<SessionRecord>(&"i1".into()).await.unwrap().unwrap().version, 2);
+}
+
+/// The behaviour suite the in-memory store passes natively, on the real IndexedDB: what a
+/// state step can observe is the same on both.
+#[wasm_bindgen_test]
+async fn indexeddb_passes_the_store_behaviour_suite() {
+    let name = unique("suite");
+    let store = IdbStore::open(&name).await.unwrap();
+    assert_eq!(e2ee_sdk::store::suite::run(&store).await, Ok(()));
+    drop(store);
+    IdbStore::delete(&name).await.unwrap();
 }

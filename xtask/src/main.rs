@@ -6,6 +6,9 @@
 //!   end-to-end test.
 //!
 //! Both first install whatever this machine lacks (see `tools.rs`) and skip what is there.
+//!
+//! And one more, not part of the test command: `cargo xtask sim [--seeds N] [--from S]
+//! [--jobs J]`, the simulator's long run (the test command runs its short run).
 
 mod process;
 mod serve;
@@ -22,13 +25,15 @@ use process::{Devnode, cmd};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <demo [--node-port N] [--www-port N] | test>";
+const USAGE: &str = "usage: cargo xtask <demo [--node-port N] [--www-port N] | test | sim \
+                     [--seeds N] [--from S] [--jobs J]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
+        Some("sim") => sim(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
     match outcome {
@@ -88,6 +93,49 @@ fn test() -> Result {
     drop(devnode);
     steps.report();
     Ok(())
+}
+
+/// The simulator's long run: `--seeds` seeds (default 10,000) from `--from` (default
+/// 1,000,000) at the long scale, split over `--jobs` processes (default 2), optimised.
+fn sim(args: &[String]) -> Result {
+    let number = |flag: &str, default: u64| -> Result<u64> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("{flag} needs a number\n{USAGE}")),
+            None => Ok(default),
+        }
+    };
+    let (seeds, from, jobs) =
+        (number("--seeds", 10_000)?, number("--from", 1_000_000)?, number("--jobs", 2)?.max(1));
+    let root = root();
+    let test = ["test", "--profile", "sim", "-p", "e2ee-sdk", "--lib", "sim::tests::long_run"];
+    cmd("cargo", &test).args(&["--no-run"]).dir(&root).run()?;
+    let started = Instant::now();
+    let share = seeds.div_ceil(jobs);
+    let outcomes: Vec<Result> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..jobs)
+            .map(|job| {
+                let (first, count) =
+                    (from + job * share, share.min(seeds - (job * share).min(seeds)));
+                let root = &root;
+                scope.spawn(move || {
+                    cmd("cargo", &test)
+                        .args(&["--", "--ignored", "--nocapture"])
+                        .dir(root)
+                        .env("SIM_FIRST_SEED", &first.to_string())
+                        .env("SIM_SEEDS", &count.to_string())
+                        .run()
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|run| run.join().unwrap_or_else(|_| Err("a simulator job panicked".into())))
+            .collect()
+    });
+    println!("\n{seeds} seeds from {from} in {:.0?} over {jobs} jobs", started.elapsed());
+    outcomes.into_iter().collect()
 }
 
 /// Builds the package, starts devnode and serves the demo until ctrl-c.
