@@ -35,7 +35,7 @@ impl Scale {
     /// The short run's: small worlds, many seeds.
     pub(crate) const SHORT: Self = Self { accounts: 3, devices: 2, messages: 24 };
     /// The long run's.
-    pub(crate) const LONG: Self = Self { accounts: 3, devices: 3, messages: 120 };
+    pub(crate) const LONG: Self = Self { accounts: 3, devices: 3, messages: 36 };
 }
 
 /// What one seed did.
@@ -65,7 +65,7 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
     let mut outcome = Outcome::default();
     let n = world.devices.len();
     for d in 0..n {
-        let second = world.rng.chance(0.1);
+        let second = world.rng.chance(0.3);
         world.boot(d, second);
     }
     // Rates per tick, and per save.
@@ -136,7 +136,7 @@ fn restart_due(world: &mut World, restarts: &mut Vec<(u64, usize)>, tick: u64) {
     *restarts = later;
     for (_, d) in due {
         if !world.is_up(d) {
-            let second = world.rng.chance(0.1);
+            let second = world.rng.chance(0.3);
             world.boot(d, second);
         }
     }
