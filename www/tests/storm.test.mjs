@@ -311,6 +311,7 @@ test(
         }
       }
 
+      const stormStart = Date.now();
       // The rounds that end in a reload or close, spread at random over the rounds.
       const order = Array.from({ length: ROUNDS }, (_, i) => i);
       for (let i = order.length - 1; i > 0; i--) {
@@ -354,7 +355,7 @@ test(
         log.push(`round ${round}:${note}${ran.every(Boolean) ? "" : " burst cut"} faults ${JSON.stringify(plan.switchTo ?? plan.faults)}`);
         await sleep(plan.pause);
       }
-      const stormMs = Date.now() - started;
+      const stormMs = Date.now() - stormStart;
 
       // Settle: faults off, then poll until both sides are quiet (or the deadline).
       await faults({});
