@@ -21,6 +21,17 @@ export function launch() {
   });
 }
 
+/**
+ * A browser profile kept in `userDataDir` (its IndexedDB and localStorage survive closing it
+ * and launching it again on the same directory): the system Chromium, headless.
+ */
+export function launchProfile(userDataDir) {
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: chromiumArgs(),
+  });
+}
+
 /** Saves a full-page screenshot of `page` as test-results/`name`. */
 export async function saveScreenshot(page, name) {
   const results = new URL("test-results/", root);
