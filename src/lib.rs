@@ -23,7 +23,8 @@ mod from_js;
 mod js;
 pub mod net;
 // Natively the steps run only in the simulator's tests.
-#[cfg(test)]
+// Natively: the in-memory store and node are serde_json and native futures.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod sim;
 #[cfg_attr(not(any(test, target_arch = "wasm32")), allow(dead_code, unused_imports))]
 mod steps;

@@ -96,13 +96,14 @@ impl Inner {
             address: identity.address,
         });
         let weak = Rc::downgrade(&inner);
-        *runtime.on_changed.borrow_mut() = Some(Box::new(move |ids| {
+        *runtime.on_changed.borrow_mut() = Some(Box::new(move |ids: &Vec<String>| {
             if let Some(inner) = weak.upgrade() {
+                let ids = ids.clone();
                 wasm_bindgen_futures::spawn_local(async move { inner.announce(ids).await });
             }
         }));
         let weak = Rc::downgrade(&inner);
-        *runtime.on_evicted.borrow_mut() = Some(Box::new(move |error| {
+        *runtime.on_evicted.borrow_mut() = Some(Box::new(move |error: &SdkError| {
             if let Some(inner) = weak.upgrade() {
                 inner.events.fail_all(&error.clone().into());
             }

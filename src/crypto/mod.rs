@@ -22,7 +22,7 @@ pub use verify::{
     BundleError, ContactFact, VerifiedBundle, VerifiedRevocation, verify_contact_entry,
     verify_installation_signature,
 };
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) use wallet::sign_for_tests;
 pub use wallet::{Address, AddressError, SignatureError, WalletSignature, eip191_hash};
 

@@ -8,7 +8,7 @@
 mod api;
 mod error;
 mod json;
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) mod memory;
 mod node;
 mod pages;

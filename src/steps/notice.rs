@@ -50,7 +50,7 @@ pub(super) async fn plan_notice<S: Store, N: Node>(
     };
     let later: Vec<OutboundPayloadRecord> = ctx
         .store
-        .from_key::<OutboundPayloadRecord>(&from, Some(RESEND_SCAN_LIMIT))
+        .starting_at::<OutboundPayloadRecord>(&from, Some(RESEND_SCAN_LIMIT))
         .await?
         .into_iter()
         .filter(|p| p.installation_id == sender.id)

@@ -18,6 +18,9 @@ use crate::{
     wire::Topic,
 };
 
+/// A callback the binding sets once it exists.
+pub(crate) type Hook<T> = RefCell<Option<Box<dyn Fn(&T)>>>;
+
 /// What the processors of one client share with it.
 pub(crate) struct Runtime {
     /// This installation in memory.
@@ -34,9 +37,9 @@ pub(crate) struct Runtime {
     /// Set by `close()`.
     pub(crate) closed: Cell<bool>,
     /// Told the ids of the messages each pass changed (the app's streams, other tabs).
-    pub(crate) on_changed: RefCell<Option<Box<dyn Fn(Vec<String>)>>>,
+    pub(crate) on_changed: Hook<Vec<String>>,
     /// Told when the database is gone (the app's streams end with that error).
-    pub(crate) on_evicted: RefCell<Option<Box<dyn Fn(&SdkError)>>>,
+    pub(crate) on_evicted: Hook<SdkError>,
 }
 
 impl Runtime {
@@ -57,7 +60,7 @@ impl Runtime {
         let changed = ctx.changed.take();
         if !changed.is_empty() {
             if let Some(report) = self.on_changed.borrow().as_ref() {
-                report(changed);
+                report(&changed);
             }
         }
         if let Err(e) = &outcome {

@@ -293,7 +293,7 @@ impl IdbStore {
     }
 
     /// Records of type `R` from primary key `from` on, in key order, at most `limit`.
-    pub async fn from_key<R: Record>(
+    pub async fn starting_at<R: Record>(
         &self,
         from: &R::Key,
         limit: Option<u32>,

@@ -103,12 +103,15 @@ struct Database {
     saves: u64,
 }
 
+/// Decides whether a save fails.
+type SaveFault = Box<dyn FnMut() -> bool>;
+
 /// The in-memory [`Store`]; see the module documentation.
 #[derive(Clone, Default)]
 pub(crate) struct MemoryStore {
     db: Rc<RefCell<Database>>,
     /// Asked before each save; `true` fails it (nothing written), as a browser may.
-    save_fault: Rc<RefCell<Option<Box<dyn FnMut() -> bool>>>>,
+    save_fault: Rc<RefCell<Option<SaveFault>>>,
     /// Whether calls yield to the executor first (off for plain unit tests).
     yields: Rc<Cell<bool>>,
 }
@@ -340,7 +343,7 @@ impl Store for MemoryStore {
         self.scan(index, lower, upper, Some(limit), true).await
     }
 
-    async fn from_key<R: Record>(
+    async fn starting_at<R: Record>(
         &self,
         from: &R::Key,
         limit: Option<u32>,

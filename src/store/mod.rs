@@ -17,7 +17,7 @@ mod error;
 mod idb;
 #[cfg(target_arch = "wasm32")]
 mod idb_store;
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) mod memory;
 mod queries;
 mod record;
@@ -78,7 +78,7 @@ pub trait Store {
     ) -> Result<Vec<R>, StoreError>;
 
     /// Records of type `R` from primary key `from` on, in key order, at most `limit`.
-    async fn from_key<R: Record>(
+    async fn starting_at<R: Record>(
         &self,
         from: &R::Key,
         limit: Option<u32>,
@@ -115,12 +115,12 @@ impl Store for IdbStore {
     ) -> Result<Vec<R>, StoreError> {
         IdbStore::by_index_newest_first(self, index, lower, upper, limit).await
     }
-    async fn from_key<R: Record>(
+    async fn starting_at<R: Record>(
         &self,
         from: &R::Key,
         limit: Option<u32>,
     ) -> Result<Vec<R>, StoreError> {
-        IdbStore::from_key(self, from, limit).await
+        IdbStore::starting_at(self, from, limit).await
     }
     async fn save(&self, changes: Changes) -> Result<(), StoreError> {
         IdbStore::save(self, changes).await

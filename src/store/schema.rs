@@ -141,7 +141,7 @@ mod spec {
 }
 #[cfg_attr(not(any(test, target_arch = "wasm32")), allow(unused_imports))]
 pub(crate) use spec::STORES;
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) use spec::StoreSpec;
 
 /// The builder that opens (and if needed creates or upgrades) the database `name`.

@@ -17,7 +17,7 @@ pub(crate) struct TestWallet {
 
 impl TestWallet {
     /// The wallet of a private key (`[0x11; 32]` is ethers' test vector address).
-    pub(crate) fn from_key(private_key: [u8; 32]) -> Self {
+    pub(crate) fn starting_at(private_key: [u8; 32]) -> Self {
         let key = SigningKey::from_slice(&private_key).unwrap();
         let point = key.verifying_key().to_encoded_point(false);
         let hash = <sha3::Keccak256 as sha3::Digest>::digest(&point.as_bytes()[1..]);
@@ -29,7 +29,7 @@ impl TestWallet {
     pub(crate) fn random() -> Self {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).unwrap();
-        Self::from_key(key)
+        Self::starting_at(key)
     }
 
     /// `personal_sign` of `text` as 65-byte hex.
