@@ -25,7 +25,7 @@ use crate::{
         identity, installations, parse_address,
         runner::{Runtime, now_ms, run_processors},
     },
-    store::IdbStore,
+    store::{IdbStore, Store},
     tabs::TabSignals,
     wire::Topic,
 };

@@ -31,7 +31,7 @@ use crate::{
     error::{ErrorCode, SdkError},
     net::NodeClient,
     steps::{parse_address, queue, runner::now_ms},
-    store::{self, IdbStore},
+    store::{self, IdbStore, Store},
 };
 
 #[wasm_bindgen]

@@ -52,13 +52,20 @@ pub trait Follow {
     fn close(&mut self);
 }
 
+// The inherent futures themselves, not wrapped in another state machine each (less wasm).
 impl Node for NodeClient {
     type Subscription = Subscription;
-    async fn publish(&self, envelopes: &[Envelope]) -> Result<(), NetError> {
-        NodeClient::publish(self, envelopes).await
+    fn publish(
+        &self,
+        envelopes: &[Envelope],
+    ) -> impl std::future::Future<Output = Result<(), NetError>> {
+        NodeClient::publish(self, envelopes)
     }
-    async fn query(&self, request: &QueryRequest) -> Result<QueryResponse, NetError> {
-        NodeClient::query(self, request).await
+    fn query(
+        &self,
+        request: &QueryRequest,
+    ) -> impl std::future::Future<Output = Result<QueryResponse, NetError>> {
+        NodeClient::query(self, request)
     }
     fn subscribe(&self, topics: &[Topic]) -> Subscription {
         NodeClient::subscribe(self, topics)
@@ -66,8 +73,8 @@ impl Node for NodeClient {
 }
 
 impl Follow for Subscription {
-    async fn next(&mut self) -> Result<SubscriptionEvent, NetError> {
-        Subscription::next(self).await
+    fn next(&mut self) -> impl std::future::Future<Output = Result<SubscriptionEvent, NetError>> {
+        Subscription::next(self)
     }
     fn close(&mut self) {
         Subscription::close(self);

@@ -8,7 +8,7 @@ use crate::{
     engine::{OWN_INSTALLATION, OwnInstallationRecord},
     error::{ErrorCode, SdkError},
     net::NodeClient,
-    store::{Changes, IdbStore, WRAPPED_PICKLE_KEY, WrappedPickleKey},
+    store::{Changes, IdbStore, Store, WRAPPED_PICKLE_KEY, WrappedPickleKey},
 };
 
 use super::context::parse_address;

@@ -2,10 +2,9 @@
 //! one drop the session the failed payload went out on and re-send, on a new session,
 //! everything it sent on that session from that payload on.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use super::context::{Context, crypto_error, reject};
 use crate::{
+    collections::{VecMap, VecSet},
     engine::{
         ConversationRecord, InboundPayloadRecord, InboundPayloadState, InstallationRecord,
         MessageRecord, OutboundPayloadRecord, Resend, SenderKeys, SessionRecord,
@@ -55,7 +54,7 @@ pub(super) async fn plan_notice<S: Store, N: Node>(
         .into_iter()
         .filter(|p| p.installation_id == sender.id)
         .collect();
-    let repaired: BTreeSet<&String> = later.iter().flat_map(|p| &p.repairs).collect();
+    let repaired: VecSet<&String> = later.iter().flat_map(|p| &p.repairs).collect();
     let hash_of = |p: &OutboundPayloadRecord| {
         p.payload_hash.clone().unwrap_or_else(|| payload_hash(&p.payload))
     };
@@ -63,7 +62,7 @@ pub(super) async fn plan_notice<S: Store, N: Node>(
         .iter()
         .filter(|p| p.session_id.as_ref() == Some(&session_id) && !repaired.contains(&hash_of(p)))
         .collect();
-    let mut seen = BTreeSet::new();
+    let mut seen = VecSet::new();
     let mut resends = Vec::new();
     for sent in broken {
         for id in &sent.message_ids {
@@ -120,13 +119,14 @@ pub(super) async fn send_pending_notices<S: Store, N: Node>(
         .into_iter()
         .filter(|p| p.notice_pending)
         .collect();
-    let mut by_sender: BTreeMap<String, Vec<InboundPayloadRecord>> = BTreeMap::new();
+    let mut by_sender: VecMap<String, Vec<InboundPayloadRecord>> = VecMap::new();
     for payload in waiting {
         let sender = payload.sender_installation_id.clone().unwrap_or_default();
-        by_sender.entry(sender).or_default().push(payload);
+        by_sender.entry(sender).or_insert(Vec::new()).push(payload);
     }
     let own_address = ctx.own.borrow().address.clone();
-    for (sender_id, pending) in by_sender {
+    for (sender_id, pending) in &by_sender {
+        let pending = pending.clone();
         let mut changes = Changes::new();
         for payload in &pending {
             changes.expect_field::<InboundPayloadRecord>(
@@ -135,7 +135,7 @@ pub(super) async fn send_pending_notices<S: Store, N: Node>(
                 Some(&true),
             )?;
         }
-        let Some(sender) = ctx.store.get::<InstallationRecord>(&sender_id).await? else {
+        let Some(sender) = ctx.store.get::<InstallationRecord>(sender_id).await? else {
             // The installation is gone (revoked, expired): nobody to ask.
             for payload in pending {
                 changes.put(&InboundPayloadRecord { notice_pending: false, ..payload })?;

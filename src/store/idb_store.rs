@@ -148,11 +148,6 @@ impl IdbStore {
         Database::delete(name).await.map_err(StoreError::opening)
     }
 
-    /// The record of type `R` with primary key `key`.
-    pub async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
-        self.get_value(R::STORE, encode(R::STORE, key)).await?.map(decode::<R>).transpose()
-    }
-
     // The reads are split into a generic shell (encode, decode) and a non-generic body:
     // one copy of the transaction's state machine instead of one per record type.
     // The key is encoded by the caller and checked here, so the generic shell has one await
@@ -167,11 +162,6 @@ impl IdbStore {
         let store = object_store(&tx, store).map_err(StoreError::in_transaction)?;
         let value = idb::request(store.get(&key)).await.map_err(StoreError::in_transaction)?;
         Ok((!value.is_undefined()).then_some(value))
-    }
-
-    /// Every record of type `R`, in primary-key order.
-    pub async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
-        decode_all(self.values(R::STORE, None, None, None).await?)
     }
 
     /// The values in `store` (or its `index`) within `range`, at most `limit` of them.
@@ -205,30 +195,6 @@ impl IdbStore {
         };
         let values = idb::request(request).await.map_err(StoreError::in_transaction)?;
         Ok(values.dyn_into::<js_sys::Array>().map(|a| a.to_vec()).unwrap_or_default())
-    }
-
-    /// Records of type `R` whose `index` key lies in `[lower, upper]`, in index order, at
-    /// most `limit` of them. Pass the same bound twice for an exact match.
-    pub async fn by_index<R: Record>(
-        &self,
-        index: &str,
-        lower: &(impl Serialize + ?Sized),
-        upper: &(impl Serialize + ?Sized),
-        limit: Option<u32>,
-    ) -> Result<Vec<R>, StoreError> {
-        self.scan_index(index, lower, upper, limit, false).await
-    }
-
-    /// The last `limit` records of type `R` whose `index` key lies in `[lower, upper]`,
-    /// newest (highest key) first.
-    pub async fn by_index_newest_first<R: Record>(
-        &self,
-        index: &str,
-        lower: &(impl Serialize + ?Sized),
-        upper: &(impl Serialize + ?Sized),
-        limit: u32,
-    ) -> Result<Vec<R>, StoreError> {
-        self.scan_index(index, lower, upper, Some(limit), true).await
     }
 
     async fn scan_index<R: Record>(
@@ -291,9 +257,45 @@ impl IdbStore {
         }
         Ok(values)
     }
+}
+
+impl super::Store for IdbStore {
+    /// The record of type `R` with primary key `key`.
+    async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
+        self.get_value(R::STORE, encode(R::STORE, key)).await?.map(decode::<R>).transpose()
+    }
+
+    /// Every record of type `R`, in primary-key order.
+    async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
+        decode_all(self.values(R::STORE, None, None, None).await?)
+    }
+
+    /// Records of type `R` whose `index` key lies in `[lower, upper]`, in index order, at
+    /// most `limit` of them. Pass the same bound twice for an exact match.
+    async fn by_index<R: Record>(
+        &self,
+        index: &str,
+        lower: &(impl Serialize + ?Sized),
+        upper: &(impl Serialize + ?Sized),
+        limit: Option<u32>,
+    ) -> Result<Vec<R>, StoreError> {
+        self.scan_index(index, lower, upper, limit, false).await
+    }
+
+    /// The last `limit` records of type `R` whose `index` key lies in `[lower, upper]`,
+    /// newest (highest key) first.
+    async fn by_index_newest_first<R: Record>(
+        &self,
+        index: &str,
+        lower: &(impl Serialize + ?Sized),
+        upper: &(impl Serialize + ?Sized),
+        limit: u32,
+    ) -> Result<Vec<R>, StoreError> {
+        self.scan_index(index, lower, upper, Some(limit), true).await
+    }
 
     /// Records of type `R` from primary key `from` on, in key order, at most `limit`.
-    pub async fn starting_at<R: Record>(
+    async fn starting_at<R: Record>(
         &self,
         from: &R::Key,
         limit: Option<u32>,
@@ -305,7 +307,7 @@ impl IdbStore {
 
     /// Writes every change in one read-write transaction: all of them are committed, or
     /// (on any failure) none.
-    pub async fn save(&self, changes: Changes) -> Result<(), StoreError> {
+    async fn save(&self, changes: Changes) -> Result<(), StoreError> {
         if changes.ops.is_empty() {
             return Ok(());
         }

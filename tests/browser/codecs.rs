@@ -23,8 +23,8 @@ use e2ee_sdk::{
         SubscribeRequest,
     },
     store::{
-        Changes, Field, IdbStore, Record, SCHEMA_VERSION, WRAPPED_PICKLE_KEY, WrappedPickleKey,
-        index, store_names,
+        Changes, Field, IdbStore, Record, SCHEMA_VERSION, Store, WRAPPED_PICKLE_KEY,
+        WrappedPickleKey, index, store_names,
     },
     wire::Topic,
 };

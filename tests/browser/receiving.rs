@@ -6,7 +6,7 @@ use e2ee_sdk::{
     crypto::Installation,
     engine::{InboundPayloadRecord, InboundPayloadState, SessionRecord, conversation_id},
     net::{Envelope, NodeClient},
-    store::{Changes, IdbStore},
+    store::{Changes, IdbStore, Store},
     wire::{ChatMessage, ContactEntry, InboxPayload, Invite, Plaintext, PlaintextKind, Topic},
 };
 use js_sys::{Array, Function, Object, Reflect};

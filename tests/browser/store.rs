@@ -6,7 +6,7 @@ use e2ee_sdk::{
         InstallationRecord, InstallationState, MessageRecord, MessageState, MetaRecord,
         OutboundPayloadRecord, OutboundPayloadState, SessionRecord, UserRecord,
     },
-    store::{Changes, IdbStore, SCHEMA_VERSION, StoreError, index},
+    store::{Changes, IdbStore, SCHEMA_VERSION, Store, StoreError, index},
 };
 use wasm_bindgen_test::wasm_bindgen_test;
 
