@@ -77,6 +77,7 @@ impl Inner {
                 delete_sent_payloads: options.delete_sent_payloads,
                 faults: Faults::default(),
                 pull_needed: Cell::new(Pull::CatchUp),
+                pulled_at_ms: Cell::new(None),
             },
             node,
             store: RefCell::new(Some(Rc::new(store))),
@@ -255,11 +256,7 @@ impl Inner {
             .ok_or_else(|| SdkError::new(ErrorCode::Unsupported, "no secure random source"))?;
         let topic = Topic::parse(&format!("/xmtp/0/probe-{nonce}/proto"))
             .map_err(|e| SdkError::new(ErrorCode::InvalidArgument, e.to_string()))?;
-        let envelope = Envelope {
-            content_topic: topic.to_string(),
-            timestamp_ns: now_ms().saturating_mul(1_000_000),
-            message: b"probe".to_vec(),
-        };
+        let envelope = Envelope::new(&topic, now_ms(), 0, b"probe".to_vec());
         let node = &self.runtime.node;
         node.publish(std::slice::from_ref(&envelope)).await?;
         let read = node.query_all(std::slice::from_ref(&topic)).await?;

@@ -33,7 +33,7 @@ impl std::fmt::Debug for Installation {
 /// were swapped no longer matches its id.
 pub fn installation_id(identity_key: &[u8], signing_key: &[u8]) -> String {
     let digest = Sha256::new().chain_update(identity_key).chain_update(signing_key).finalize();
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    crate::wire::hex(&digest[..16])
 }
 
 impl Installation {

@@ -1,18 +1,12 @@
 //! Random identifiers from the platform's secure source (`crypto.getRandomValues` in the
 //! browser).
 
-use std::fmt::Write as _;
-
 /// `N` random bytes as lower-case hex, or `None` if the platform has no secure random source
 /// (never the case in a browser; callers turn it into a typed error, not a panic).
 pub fn random_hex<const N: usize>() -> Option<String> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).ok()?;
-    let mut hex = String::with_capacity(2 * N);
-    for byte in bytes {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    Some(hex)
+    Some(crate::wire::hex(&bytes))
 }
 
 #[cfg(test)]

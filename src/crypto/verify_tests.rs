@@ -68,7 +68,7 @@ fn each_break_has_its_own_code() {
     assert_eq!(
         code(&edit(&|b| {
             b.identity_key[3] ^= 1;
-            b.installation_id = crate::crypto::installation_id(&b.identity_key, &b.signing_key);
+            b.installation_id = installation_id(&b.identity_key, &b.signing_key);
         })),
         "SIGNATURE_INVALID"
     );

@@ -247,18 +247,7 @@ fn keccak256(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// Lower-case hex, no prefix.
-fn encode_hex(bytes: &[u8]) -> String {
-    fn digit(nibble: u8) -> char {
-        let nibble = nibble & 0x0f;
-        char::from(if nibble < 10 { b'0' + nibble } else { b'a' + nibble - 10 })
-    }
-    let mut out = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        out.push(digit(b >> 4));
-        out.push(digit(*b));
-    }
-    out
-}
+use crate::wire::hex as encode_hex;
 
 /// Exactly `2 * N` hex digits of either case, no prefix; `None` otherwise.
 fn decode_hex<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {

@@ -9,8 +9,6 @@
 
 use crate::collections::VecSet as BTreeSet;
 
-use sha2::{Digest, Sha256};
-
 use super::{MessageRecord, MessageState, OutboundPayloadRecord, OutboundPayloadState};
 
 /// Records a delivery step writes.
@@ -39,8 +37,7 @@ pub fn on_published(
         .map(|p| {
             let mut sent = OutboundPayloadRecord { state: OutboundPayloadState::Sent, ..p.clone() };
             if drop_bytes {
-                let digest = Sha256::digest(&sent.payload);
-                sent.payload_hash = Some(digest.iter().map(|b| format!("{b:02x}")).collect());
+                sent.payload_hash = Some(crate::wire::payload_hash(&sent.payload));
                 sent.payload = Vec::new();
             }
             sent

@@ -31,7 +31,7 @@ pub fn conversation_id(a: &str, b: &str) -> String {
         .chain_update(b"\n")
         .chain_update(high.as_bytes())
         .finalize();
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    crate::wire::hex(&digest[..16])
 }
 
 /// One installation to encrypt for, with its sessions if there are any.

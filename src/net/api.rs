@@ -22,6 +22,18 @@ pub struct Envelope {
     pub message: Vec<u8>,
 }
 
+impl Envelope {
+    /// `message` for `topic`, dated `at_ms` plus `extra_ns` nanoseconds (which orders the
+    /// envelopes of one millisecond).
+    pub fn new(topic: &crate::wire::Topic, at_ms: u64, extra_ns: u64, message: Vec<u8>) -> Self {
+        Self {
+            content_topic: topic.to_string(),
+            timestamp_ns: at_ms.saturating_mul(1_000_000).saturating_add(extra_ns),
+            message,
+        }
+    }
+}
+
 /// Sort order of a query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum SortDirection {

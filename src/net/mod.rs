@@ -24,6 +24,8 @@ pub use node::NodeClient;
 pub use pages::{QueryPages, query_all};
 pub use subscription::{Backoff, LineBuffer, Subscription, SubscriptionEvent};
 
+use std::future::Future;
+
 use crate::wire::Topic;
 
 /// A node serving the XMTP message API v1: what the state steps ask of one. In the browser
@@ -55,16 +57,13 @@ pub trait Follow {
 // The inherent futures themselves, not wrapped in another state machine each (less wasm).
 impl Node for NodeClient {
     type Subscription = Subscription;
-    fn publish(
-        &self,
-        envelopes: &[Envelope],
-    ) -> impl std::future::Future<Output = Result<(), NetError>> {
+    fn publish(&self, envelopes: &[Envelope]) -> impl Future<Output = Result<(), NetError>> {
         NodeClient::publish(self, envelopes)
     }
     fn query(
         &self,
         request: &QueryRequest,
-    ) -> impl std::future::Future<Output = Result<QueryResponse, NetError>> {
+    ) -> impl Future<Output = Result<QueryResponse, NetError>> {
         NodeClient::query(self, request)
     }
     fn subscribe(&self, topics: &[Topic]) -> Subscription {
@@ -73,7 +72,7 @@ impl Node for NodeClient {
 }
 
 impl Follow for Subscription {
-    fn next(&mut self) -> impl std::future::Future<Output = Result<SubscriptionEvent, NetError>> {
+    fn next(&mut self) -> impl Future<Output = Result<SubscriptionEvent, NetError>> {
         Subscription::next(self)
     }
     fn close(&mut self) {

@@ -277,6 +277,7 @@ async fn load(device: &Device, wallet: &Wallet) -> Result<Local, SdkError> {
         delete_sent_payloads: false,
         faults: Faults::default(),
         pull_needed: Cell::new(Pull::CatchUp),
+        pulled_at_ms: Cell::new(None),
     })
 }
 
@@ -302,7 +303,7 @@ async fn processors(ctx: TaskCtx, local: Rc<Local>, mut rng: Rng) {
     let now = || ctx.now();
     loop {
         let pass_ctx = local.context(&ctx.store, &ctx.node, &now);
-        let outcome = processor::pass(&pass_ctx, &local.pull_needed).await;
+        let outcome = processor::pass(&pass_ctx, &local).await;
         pause(if outcome.is_ok() { 1 + rng.below(8) } else { 5 + rng.below(30) }).await;
     }
 }

@@ -37,6 +37,8 @@ pub(crate) struct Local {
     pub(crate) faults: Faults,
     /// What the next pass must pull from the inbox.
     pub(crate) pull_needed: Cell<Pull>,
+    /// When the inbox was last pulled (this installation's clock), if it was.
+    pub(crate) pulled_at_ms: Cell<Option<u64>>,
 }
 
 /// What the next pass must pull from the inbox, the larger need winning.
@@ -235,11 +237,8 @@ pub(crate) async fn publish_bundle(
     node: &impl Node,
     own: &OwnInstallationRecord,
 ) -> OwnInstallationRecord {
-    let envelope = Envelope {
-        content_topic: Topic::contact(&own.address).to_string(),
-        timestamp_ns: own.fallback_created_at_ms.saturating_mul(1_000_000),
-        message: own.bundle.clone(),
-    };
+    let topic = Topic::contact(&own.address);
+    let envelope = Envelope::new(&topic, own.fallback_created_at_ms, 0, own.bundle.clone());
     if node.publish(std::slice::from_ref(&envelope)).await.is_err() {
         return own.clone();
     }

@@ -59,11 +59,8 @@ pub(crate) async fn deliver_pending<S: Store, N: Node>(
 /// queued within one millisecond.
 fn envelope(payload: &OutboundPayloadRecord) -> Envelope {
     let seq = payload.seq.unwrap_or_default() % 1_000_000;
-    Envelope {
-        content_topic: Topic::inbox(&payload.installation_id).to_string(),
-        timestamp_ns: payload.created_at_ms.saturating_mul(1_000_000).saturating_add(seq),
-        message: payload.payload.clone(),
-    }
+    let topic = Topic::inbox(&payload.installation_id);
+    Envelope::new(&topic, payload.created_at_ms, seq, payload.payload.clone())
 }
 
 /// Every payload of the batch's messages, and those messages.

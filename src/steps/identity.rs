@@ -150,11 +150,9 @@ pub(crate) async fn revoke(
     };
     revocation.wallet_signature =
         wallet_sign(signer, &revocation_text(&revocation), address).await?;
-    let envelope = Envelope {
-        content_topic: Topic::contact(&address.to_string()).to_string(),
-        timestamp_ns: now_ms.saturating_mul(1_000_000),
-        message: ContactEntry { kind: Some(ContactEntryKind::Revocation(revocation)) }.to_bytes(),
-    };
+    let entry = ContactEntry { kind: Some(ContactEntryKind::Revocation(revocation)) };
+    let envelope =
+        Envelope::new(&Topic::contact(&address.to_string()), now_ms, 0, entry.to_bytes());
     Ok(node.publish(&[envelope]).await?)
 }
 

@@ -1,8 +1,6 @@
 //! One pass of the processors: every step in the order that finishes what a reload
 //! interrupted first. The browser's loop (`runner`) and the simulator run the same pass.
 
-use std::cell::Cell;
-
 use super::{
     Local,
     context::{Context, Pull},
@@ -21,33 +19,43 @@ use crate::{
 /// and the ids of the messages the pass changed are in `ctx.changed`.
 pub(crate) async fn pass<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
-    pull_needed: &Cell<Pull>,
+    local: &Local,
 ) -> Result<(), SdkError> {
     // (The larger steps are boxed: their state machines stay out of this one, which is
     // less wasm than one machine holding all of them.)
     let delivered = deliver::deliver_pending(ctx).await;
-    let received = Box::pin(receive(ctx, pull_needed)).await;
+    let received = Box::pin(receive(ctx, local)).await;
     let noticed = Box::pin(notice::send_pending_notices(ctx)).await;
     let encrypted = Box::pin(encrypt::encrypt_pending(ctx)).await;
     let delivered_again = deliver::deliver_pending(ctx).await;
     delivered.and(received).and(noticed).and(encrypted).and(delivered_again)
 }
 
+/// How often the inbox is pulled whatever the stream said (this installation's clock).
+pub(crate) const PULL_EVERY_MS: u64 = 60_000;
+
 /// Processes stored payloads, pulls the inbox if due, and processes what it brought.
 async fn receive<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
-    pull_needed: &Cell<Pull>,
+    local: &Local,
 ) -> Result<(), SdkError> {
     let process = !ctx.faults.hold_inbound.get();
     if process {
         process::process_received(ctx).await?;
     }
-    let pull = pull_needed.replace(Pull::Nothing);
+    // The stream is a hint, not a promise (a node may drop or hold back what it streams):
+    // the inbox is pulled at least every PULL_EVERY_MS whatever the stream said.
+    let now = ctx.now();
+    let due = local.pulled_at_ms.get().is_none_or(|at| now.saturating_sub(at) >= PULL_EVERY_MS);
+    let (pull_needed, pulled_at) = (&local.pull_needed, &local.pulled_at_ms);
+    let pull =
+        pull_needed.replace(Pull::Nothing).max(if due { Pull::FromCursor } else { Pull::Nothing });
     if pull != Pull::Nothing {
         if let Err(e) = pull::pull_inbox(ctx, pull == Pull::CatchUp).await {
             pull_needed.set(pull_needed.get().max(pull));
             return Err(e);
         }
+        pulled_at.set(Some(now));
         if process {
             process::process_received(ctx).await?;
         }

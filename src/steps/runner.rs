@@ -56,7 +56,7 @@ impl Runtime {
         let store = self.store()?;
         let now = now_ms;
         let ctx = self.local.context(&*store, &self.node, &now);
-        let outcome = processor::pass(&ctx, &self.local.pull_needed).await;
+        let outcome = processor::pass(&ctx, &self.local).await;
         let changed = ctx.changed.take();
         if !changed.is_empty() {
             if let Some(report) = self.on_changed.borrow().as_ref() {

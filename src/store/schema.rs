@@ -9,7 +9,7 @@
 //! misread.
 
 /// The schema version, which is the IndexedDB database version.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Object store names.
 pub mod store_names {
@@ -38,8 +38,6 @@ pub mod index {
 
     /// `installations` by `address`.
     pub const INSTALLATIONS_BY_ADDRESS: &str = "by_address";
-    /// `conversations` by `state`.
-    pub const CONVERSATIONS_BY_STATE: &str = "by_state";
     /// `messages` by `[state, sent_at_ms]`: the processor's queue in timestamp order.
     pub const MESSAGES_BY_STATE_TIME: &str = "by_state_time";
     /// `messages` by `[convo_id, sent_at_ms]`: a conversation's history in order.
@@ -105,7 +103,8 @@ mod spec {
                 name: CONVERSATIONS,
                 key_path: "id",
                 auto_increment: false,
-                indexes: &[index(index::CONVERSATIONS_BY_STATE, &["state"])],
+                // (Versions 1 and 2 had a `by_state` index nothing queried.)
+                indexes: &[],
             },
             StoreSpec {
                 name: MESSAGES,

@@ -15,6 +15,6 @@ pub use contact::{
 };
 pub use payload::{
     ChatMessage, DecryptionFailureNotice, InboxPayload, Invite, MAX_INBOX_PAYLOAD_BYTES, Plaintext,
-    PlaintextKind, payload_hash,
+    PlaintextKind, hex, payload_hash,
 };
 pub use topic::{TOPIC_PREFIX, Topic, TopicError};

@@ -11,7 +11,18 @@ pub const MAX_INBOX_PAYLOAD_BYTES: usize = 1024 * 1024;
 /// A payload's name: hex sha-256 of its bytes. Receivers skip a name seen before, and a
 /// decryption-failure notice names the payload that failed by it.
 pub fn payload_hash(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex of `bytes`: the one encoder of hashes and ids.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    text
 }
 
 /// One Olm message for one installation, as published to its inbox topic.

@@ -712,12 +712,25 @@ fn olm_pickles_match_serde_json() {
 }
 
 /// The object stores and indexes of schema version 1 (before receiving: `inbound_payloads`
-/// indexed by `state` alone, no `by_hash` on the outbound queue).
-async fn create_version_1(name: &str) -> rexie::Rexie {
+/// indexed by `state` alone, no `by_hash` on the outbound queue) or 2 (as today, with
+/// `conversations.by_state`).
+async fn create_version(name: &str, version: u32) -> rexie::Rexie {
     use rexie::{Index, ObjectStore};
     use store_names::*;
+    let mut outbound = ObjectStore::new(OUTBOUND_PAYLOADS)
+        .key_path("seq")
+        .auto_increment(true)
+        .add_index(Index::new("by_state", "state"))
+        .add_index(Index::new("by_message", "message_ids").multi_entry(true));
+    let mut inbound = ObjectStore::new(INBOUND_PAYLOADS).key_path("hash");
+    if version == 1 {
+        inbound = inbound.add_index(Index::new("by_state", "state"));
+    } else {
+        outbound = outbound.add_index(Index::new("by_hash", "payload_hash"));
+        inbound = inbound.add_index(Index::new_array("by_state_order", ["state", "order"]));
+    }
     rexie::Rexie::builder(name)
-        .version(1)
+        .version(version)
         .add_object_store(ObjectStore::new(META).key_path("key"))
         .add_object_store(ObjectStore::new(USERS).key_path("address"))
         .add_object_store(
@@ -737,18 +750,8 @@ async fn create_version_1(name: &str) -> rexie::Rexie {
                 .add_index(Index::new_array("by_state_time", ["state", "sent_at_ms"]))
                 .add_index(Index::new_array("by_conversation_time", ["convo_id", "sent_at_ms"])),
         )
-        .add_object_store(
-            ObjectStore::new(OUTBOUND_PAYLOADS)
-                .key_path("seq")
-                .auto_increment(true)
-                .add_index(Index::new("by_state", "state"))
-                .add_index(Index::new("by_message", "message_ids").multi_entry(true)),
-        )
-        .add_object_store(
-            ObjectStore::new(INBOUND_PAYLOADS)
-                .key_path("hash")
-                .add_index(Index::new("by_state", "state")),
-        )
+        .add_object_store(outbound)
+        .add_object_store(inbound)
         .build()
         .await
         .unwrap()
@@ -765,15 +768,24 @@ async fn put_raw(db: &rexie::Rexie, store: &str, objects: &[JsValue]) {
 
 #[wasm_bindgen_test]
 async fn a_version_1_database_opens_with_every_record() {
-    let name = unique("v1");
-    let v1 = create_version_1(&name).await;
-    assert_eq!(v1.version().unwrap(), 1);
+    an_old_database_opens_with_every_record(1).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_version_2_database_opens_with_every_record() {
+    an_old_database_opens_with_every_record(2).await;
+}
+
+async fn an_old_database_opens_with_every_record(version: u32) {
+    let name = unique("old");
+    let old = create_version(&name, version).await;
+    assert_eq!(old.version().unwrap(), version);
     // Rows as version 1 wrote them (serde-wasm-bindgen over its records): without the fields
     // added since (`last_notice_at_ms`, `resends`, `session_id`), `rejected` entries in
     // camelCase.
     let address = "0x00000000000000000000000000000000000000b0";
     put_raw(
-        &v1,
+        &old,
         store_names::META,
         &[
             object(json!({ "key": "eviction", "value": [1, 2, 3] }), &["value"]),
@@ -788,14 +800,14 @@ async fn a_version_1_database_opens_with_every_record() {
         ],
     )
     .await;
-    put_raw(&v1, store_names::USERS, &[object(json!({
+    put_raw(&old, store_names::USERS, &[object(json!({
         "address": address, "installations_fetched_at_ms": 1_700_000_000_000u64,
         "rejected": [{ "installationId": "i9", "code": "BUNDLE_EXPIRED", "reason": "expired" },
                      { "installationId": null, "code": "MALFORMED", "reason": "" }],
     }), &[])])
     .await;
     put_raw(
-        &v1,
+        &old,
         store_names::INSTALLATIONS,
         &[object(
             json!({
@@ -807,13 +819,13 @@ async fn a_version_1_database_opens_with_every_record() {
     )
     .await;
     put_raw(
-        &v1,
+        &old,
         store_names::SESSIONS,
         &[object(json!({ "installation_id": "i1", "version": 3, "pickle": [7, 8] }), &["pickle"])],
     )
     .await;
     put_raw(
-        &v1,
+        &old,
         store_names::CONVERSATIONS,
         &[object(
             json!({ "id": "c1", "peer_address": address, "state": "INVITED", "created_at_ms": 5 }),
@@ -831,7 +843,7 @@ async fn a_version_1_database_opens_with_every_record() {
         )
     };
     put_raw(
-        &v1,
+        &old,
         store_names::MESSAGES,
         &[
             message("m2", "UNINITIALIZED", 20),
@@ -849,7 +861,7 @@ async fn a_version_1_database_opens_with_every_record() {
             &["payload"],
         )
     };
-    put_raw(&v1, store_names::OUTBOUND_PAYLOADS, &[queued("SENT"), queued("UNINITIALIZED")]).await;
+    put_raw(&old, store_names::OUTBOUND_PAYLOADS, &[queued("SENT"), queued("UNINITIALIZED")]).await;
     // Version 1 wrote no inbound payloads (receiving came with version 2), but its store
     // existed: rows in today's shape, to see the new index built over them.
     let received = |hash: &str, state: InboundPayloadState, ns: u64| InboundPayloadRecord {
@@ -870,12 +882,12 @@ async fn a_version_1_database_opens_with_every_record() {
         received("h4", InboundPayloadState::Received, u64::MAX),
     ];
     put_raw(
-        &v1,
+        &old,
         store_names::INBOUND_PAYLOADS,
         &inbound.iter().map(|p| p.to_js().unwrap()).collect::<Vec<_>>(),
     )
     .await;
-    v1.close();
+    old.close();
 
     let store = IdbStore::open(&name).await.unwrap();
     assert_eq!(store.version().unwrap(), SCHEMA_VERSION);
@@ -946,14 +958,20 @@ async fn a_version_1_database_opens_with_every_record() {
     assert_eq!(store.all::<InboundPayloadRecord>().await.unwrap().len(), inbound.len());
     store.close();
 
-    // The upgrade replaced version 1's `inbound_payloads` index and added `by_hash`.
+    // The upgrade replaced version 1's `inbound_payloads` index, added `by_hash` and dropped
+    // `conversations.by_state`.
     let v2 = rexie::Rexie::builder(&name).build().await.unwrap();
     let tx = v2
         .transaction(
-            &[store_names::INBOUND_PAYLOADS, store_names::OUTBOUND_PAYLOADS],
+            &[
+                store_names::INBOUND_PAYLOADS,
+                store_names::OUTBOUND_PAYLOADS,
+                store_names::CONVERSATIONS,
+            ],
             rexie::TransactionMode::ReadOnly,
         )
         .unwrap();
+    assert!(tx.store(store_names::CONVERSATIONS).unwrap().index_names().is_empty());
     assert_eq!(
         tx.store(store_names::INBOUND_PAYLOADS).unwrap().index_names(),
         [index::INBOUND_BY_STATE_ORDER]
