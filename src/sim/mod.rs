@@ -43,6 +43,8 @@ impl Scale {
 pub(crate) struct Outcome {
     pub(crate) messages: usize,
     pub(crate) crashes: u32,
+    pub(crate) added: u32,
+    pub(crate) revoked: u32,
     pub(crate) ticks: u64,
     pub(crate) violations: Vec<String>,
 }
@@ -102,12 +104,22 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
             let d = world.rng.below(n as u64) as usize;
             world.corrupt(d);
         }
+        if world.rng.chance(0.0003) && world.devices.len() < 8 && world.add_device() {
+            outcome.added += 1;
+        }
+        if world.rng.chance(0.0004) {
+            let d = world.rng.below(world.devices.len() as u64) as usize;
+            if world.revoke(d) {
+                outcome.revoked += 1;
+            }
+        }
     }
     // Settle: faults off, everyone up, nothing new sent.
     world.sending.set(false);
     world.set_faults(false);
     world.save_fault_rate.set(0.0);
     restart_due(&mut world, &mut restarts, u64::MAX);
+    let n = world.devices.len();
     let mut settle = 0u64;
     let mut quiet_checks = 0;
     while settle < MAX_SETTLE_TICKS {
@@ -162,11 +174,13 @@ mod tests {
     fn run_many(first: u64, count: u64, scale: &Scale, long: bool) {
         let started = std::time::Instant::now();
         let mut failures = Vec::new();
-        let (mut messages, mut crashes) = (0, 0);
+        let (mut messages, mut crashes, mut added, mut revoked) = (0, 0, 0, 0);
         for seed in first..first + count {
             let outcome = run(seed, scale);
             messages += outcome.messages;
             crashes += outcome.crashes;
+            added += outcome.added;
+            revoked += outcome.revoked;
             if !outcome.violations.is_empty() {
                 eprintln!(
                     "seed {seed}: {} violations, e.g. {}",
@@ -178,7 +192,8 @@ mod tests {
             }
         }
         eprintln!(
-            "simulated {count} seeds from {first}: {messages} messages, {crashes} crashes, {} failing, in {:.1?}",
+            "simulated {count} seeds from {first}: {messages} messages, {crashes} crashes, \
+             {added} installations added and {revoked} revoked mid-run, {} failing, in {:.1?}",
             failures.len(),
             started.elapsed()
         );

@@ -78,6 +78,13 @@ pub(crate) struct Device {
     pub(crate) corruptions: Cell<u32>,
     /// Its running instances ("tabs"); empty while it is down.
     pub(crate) live: RefCell<Vec<Rc<Local>>>,
+    /// Added during the storm: it sends, and what it sends is owed to everyone, but it is
+    /// owed nothing itself (a sender may not have refreshed its installation list since:
+    /// THRESHOLD, and clocks that jump back, delay that by a bounded but long time).
+    pub(crate) joined_late: bool,
+    /// Revoked by its wallet during the storm: it is owed nothing, and what it sent may be
+    /// refused once the others learn it.
+    pub(crate) revoked: Cell<bool>,
 }
 
 /// Everything of one seed.
@@ -216,6 +223,48 @@ impl World {
         self.node.set_faults(faults);
     }
 
+    /// A new installation of a random account, created and published now, and started;
+    /// `false` if the node refused its bundle (faults).
+    pub(crate) fn add_device(&mut self) -> bool {
+        let account = self.rng.below(self.wallets.len() as u64) as usize;
+        let wallet = self.wallets[account].clone();
+        let now = self.clock.now();
+        let Ok(device) = create_device(&mut self.rng, &self.node, &wallet, account, now) else {
+            return false;
+        };
+        let (rate, rng) =
+            (self.save_fault_rate.clone(), RefCell::new(Rng::new(self.rng.next_u64())));
+        device.store.set_save_fault(move || rng.borrow_mut().chance(rate.get()));
+        self.devices.push(Rc::new(Device { joined_late: true, ..device }));
+        self.boot(self.devices.len() - 1, false);
+        true
+    }
+
+    /// Its wallet revokes device `d` (published now); `false` if the node refused it, or
+    /// if `d` is its account's last installation left.
+    pub(crate) fn revoke(&mut self, d: usize) -> bool {
+        let device = self.devices[d].clone();
+        let others = self
+            .devices
+            .iter()
+            .enumerate()
+            .filter(|(i, o)| *i != d && o.account == device.account && !o.revoked.get());
+        if device.revoked.get() || others.count() == 0 {
+            return false;
+        }
+        let wallet = self.wallets[device.account].clone();
+        let (address, now) = (wallet.address, self.clock.now());
+        let topic = Topic::contact(&address.to_string()).to_string();
+        let before = self.node.envelopes(&topic).len();
+        let _ = super::executor::block_on(identity::revoke(
+            &self.node, &*wallet, &address, &device.id, now,
+        ));
+        // An error may still have stored it (a dropped acknowledgement): the node says.
+        let revoked = self.node.envelopes(&topic).len() > before;
+        device.revoked.set(revoked);
+        revoked
+    }
+
     /// Injects a flipped ciphertext byte into device `d`'s next payload.
     pub(crate) fn corrupt(&mut self, d: usize) {
         let device = &self.devices[d];
@@ -257,6 +306,8 @@ fn create_device(
         promised: Rc::default(),
         corruptions: Cell::new(0),
         live: RefCell::default(),
+        joined_late: false,
+        revoked: Cell::new(false),
     })
 }
 
