@@ -119,7 +119,6 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
     world.set_faults(false);
     world.save_fault_rate.set(0.0);
     restart_due(&mut world, &mut restarts, u64::MAX);
-    let n = world.devices.len();
     let mut settle = 0u64;
     let mut quiet_checks = 0;
     while settle < MAX_SETTLE_TICKS {
