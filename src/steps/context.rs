@@ -2,7 +2,10 @@
 //! account's installations (refreshed past THRESHOLD), publishing this installation's bundle,
 //! unsealing a stored session.
 
-use std::cell::{Cell, RefCell};
+use std::{
+    cell::{Cell, RefCell},
+    future::Future,
+};
 
 use crate::{
     crypto::{Address, CryptoError, Installation, OlmSession, PickleKey, verify_contact_entry},
@@ -13,12 +16,30 @@ use crate::{
     },
     error::{ErrorCode, SdkError},
     net::{Cursor, Envelope, IndexCursor, Node},
-    store::{Changes, Store, index},
+    store::{Changes, Store, StoreError, index},
     wire::Topic,
 };
 
 /// Times a step is redone when another writer moved what it read.
-pub(crate) const CONFLICT_RETRIES: u32 = 5;
+const CONFLICT_RETRIES: u32 = 5;
+
+/// Commits what `attempt` plans from fresh reads (its writes and what to return), redoing
+/// it while another writer moved what it read ([`StoreError::Conflict`]).
+pub(crate) async fn commit<S: Store, T, F: Future<Output = Result<(Changes, T), SdkError>>>(
+    store: &S,
+    what: &str,
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, SdkError> {
+    for _ in 0..CONFLICT_RETRIES {
+        let (changes, value) = attempt().await?;
+        match store.save(changes).await {
+            Ok(()) => return Ok(value),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(SdkError::new(ErrorCode::Storage, format!("{what} kept changing under the step")))
+}
 
 /// This installation as its processors hold it in memory: loaded from the store at start,
 /// dropped on a reload (the store keeps everything that matters).

@@ -3,7 +3,7 @@
 //! THRESHOLD), then committed with their payloads and advanced sessions in one transaction,
 //! but only if every session is still at the version read.
 
-use super::context::{CONFLICT_RETRIES, Context, crypto_error, parse_address};
+use super::context::{Context, commit, crypto_error, parse_address};
 use crate::{
     collections::{VecMap as BTreeMap, VecSet as BTreeSet},
     engine::{
@@ -12,7 +12,7 @@ use crate::{
     },
     error::{ErrorCode, SdkError},
     net::Node,
-    store::{Changes, Store, StoreError, index},
+    store::{Changes, Store, index},
 };
 
 /// Encrypts every `UNINITIALIZED` message, oldest first, up to [`GROUP_SIZE`] per
@@ -48,7 +48,7 @@ async fn encrypt_group<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
     group: &[MessageRecord],
 ) -> Result<(), SdkError> {
-    'attempt: for _ in 0..CONFLICT_RETRIES {
+    let committed = commit(ctx.store, "the sessions", || async {
         let mut changes = Changes::new();
         // Sessions as advanced so far, and the versions first read (None: absent).
         let mut live: BTreeMap<String, SessionUpdate> = BTreeMap::new();
@@ -137,16 +137,11 @@ async fn encrypt_group<S: Store, N: Node>(
                 changes.insert(conversation)?;
             }
         }
-        match ctx.store.save(changes).await {
-            Ok(()) => {
-                ctx.changed(committed);
-                return Ok(());
-            }
-            Err(StoreError::Conflict { .. }) => continue 'attempt,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(SdkError::new(ErrorCode::Storage, "sessions kept changing under the send step"))
+        Ok((changes, committed))
+    })
+    .await?;
+    ctx.changed(committed);
+    Ok(())
 }
 
 /// `payload` with the last byte of its ciphertext flipped (a test fault): it no longer

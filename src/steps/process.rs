@@ -4,8 +4,7 @@
 
 use super::{
     context::{
-        CONFLICT_RETRIES, Context, crypto_error, order_of, parse_address, reject, saved_cursor,
-        unpickle,
+        Context, commit, crypto_error, order_of, parse_address, reject, saved_cursor, unpickle,
     },
     notice,
 };
@@ -16,9 +15,9 @@ use crate::{
         SessionUpdate, carried_message, conversation_id, marker_id, open_payload, parse_inbound,
         plan_decryption_failure, plan_receive,
     },
-    error::{ErrorCode, SdkError},
+    error::SdkError,
     net::Node,
-    store::{Changes, Store, StoreError, index},
+    store::{Changes, Store, index},
     wire::InboxPayload,
 };
 
@@ -61,14 +60,14 @@ async fn process_one<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
     hash: &str,
 ) -> Result<Vec<String>, SdkError> {
-    for _ in 0..CONFLICT_RETRIES {
+    commit(ctx.store, "the payload's records", || async {
+        let mut changes = Changes::new();
         let Some(record) = ctx.store.get::<InboundPayloadRecord>(&hash.to_owned()).await? else {
-            return Ok(Vec::new());
+            return Ok((changes, Vec::new()));
         };
         if record.state != InboundPayloadState::Received {
-            return Ok(Vec::new());
+            return Ok((changes, Vec::new()));
         }
-        let mut changes = Changes::new();
         changes.expect_field::<InboundPayloadRecord>(
             &record.hash,
             "state",
@@ -76,13 +75,9 @@ async fn process_one<S: Store, N: Node>(
         )?;
         // Boxed, like the notice branch below: a state machine of its own is less wasm.
         let messages = Box::pin(plan_payload(ctx, record, &mut changes)).await?;
-        match ctx.store.save(changes).await {
-            Ok(()) => return Ok(messages),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(SdkError::new(ErrorCode::Storage, "records kept changing under the receive step"))
+        Ok((changes, messages))
+    })
+    .await
 }
 
 /// Adds what processing `record` writes to `changes`; returns the messages it touches.
