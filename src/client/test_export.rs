@@ -1,5 +1,5 @@
 //! Hooks for the browser tests only (cargo feature `test-export`, never in the package apps
-//! install): key bytes to look for at rest, a way to open payloads before receiving exists,
+//! install): key bytes to look for at rest, a way to open payloads without storing them,
 //! faults to inject, and the options reader.
 
 use serde_json::Value;
@@ -14,40 +14,29 @@ impl Client {
     }
     /// Decrypts, in order, the payloads one sender installation (with curve25519 key
     /// `sender_identity_key`) sent to this one, with one session opened by the first: each
-    /// as `"invite:<message id>"` or `"message:<message id>"` (test builds only; receiving
-    /// proper is the next issue).
+    /// as `"invite:<message id>"` or `"message:<message id>"`, through the engine's own
+    /// `open_payload` (test builds only; nothing is stored).
     pub fn open_payloads_for_tests(
         &self,
         sender_identity_key: &[u8],
         payloads: &[Vec<u8>],
     ) -> Result<Vec<String>, String> {
-        use prost::Message as _;
-
         use crate::{
-            crypto::OlmCiphertext,
-            wire::{InboxPayload, Plaintext, PlaintextKind},
+            engine::{SenderKeys, open_payload, parse_inbound},
+            wire::PlaintextKind,
         };
-        let mut session = None;
+        // Opening needs only the identity key (the signing key checks notices).
+        let keys =
+            SenderKeys { identity_key: sender_identity_key.to_vec(), signing_key: Vec::new() };
+        let mut sessions = Vec::new();
         let mut opened = Vec::new();
         for bytes in payloads {
-            let payload = InboxPayload::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
-            let message = OlmCiphertext {
-                message_type: payload.message_type,
-                ciphertext: payload.ciphertext,
-            };
-            let plaintext = match session.as_mut() {
-                None => {
-                    let mut installation = self.inner.local().installation.borrow_mut();
-                    let (created, plaintext) = installation
-                        .create_inbound_session(sender_identity_key, &message)
-                        .map_err(|e| e.to_string())?;
-                    session = Some(created);
-                    plaintext
-                }
-                Some(session) => session.decrypt(&message).map_err(|e| e.to_string())?,
-            };
-            let plaintext = Plaintext::decode(plaintext.as_slice()).map_err(|e| e.to_string())?;
-            opened.push(match plaintext.kind {
+            let payload = parse_inbound(bytes).map_err(|r| r.detail)?;
+            let mut installation = self.inner.local().installation.borrow_mut();
+            let open =
+                open_payload(&mut installation, &payload, &keys, sessions).map_err(|r| r.detail)?;
+            sessions = vec![open.session];
+            opened.push(match open.plaintext.kind {
                 Some(PlaintextKind::Invite(invite)) => {
                     format!("invite:{}", invite.message.map(|m| m.id).unwrap_or_default())
                 }
