@@ -31,7 +31,7 @@ pub(crate) async fn pass<S: Store, N: Node>(
     delivered.and(received).and(noticed).and(encrypted).and(delivered_again)
 }
 
-/// How often the inbox is pulled whatever the stream said (this installation's clock).
+/// How often the inbox is caught up whatever the stream said (this installation's clock).
 pub(crate) const PULL_EVERY_MS: u64 = 60_000;
 
 /// Processes stored payloads, pulls the inbox if due, and processes what it brought.
@@ -43,13 +43,14 @@ async fn receive<S: Store, N: Node>(
     if process {
         process::process_received(ctx).await?;
     }
-    // The stream is a hint, not a promise (a node may drop or hold back what it streams):
-    // the inbox is pulled at least every PULL_EVERY_MS whatever the stream said.
+    // The stream is a hint, not a promise (a node may drop or hold back what it streams, and
+    // one dated behind the cursor by its sender's clock is out of a plain pull's reach): the
+    // inbox is caught up at least every PULL_EVERY_MS whatever the stream said.
     let now = ctx.now();
     let due = local.pulled_at_ms.get().is_none_or(|at| now.saturating_sub(at) >= PULL_EVERY_MS);
     let (pull_needed, pulled_at) = (&local.pull_needed, &local.pulled_at_ms);
     let pull =
-        pull_needed.replace(Pull::Nothing).max(if due { Pull::FromCursor } else { Pull::Nothing });
+        pull_needed.replace(Pull::Nothing).max(if due { Pull::CatchUp } else { Pull::Nothing });
     if pull != Pull::Nothing {
         if let Err(e) = pull::pull_inbox(ctx, pull == Pull::CatchUp).await {
             pull_needed.set(pull_needed.get().max(pull));
