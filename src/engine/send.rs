@@ -87,9 +87,6 @@ pub struct SendStep {
     pub payloads: Vec<OutboundPayloadRecord>,
     /// Every session used, advanced (at the version read).
     pub sessions: Vec<SessionUpdate>,
-    /// Session versions read (installation id, version; 0 = there was none): the commit
-    /// must find them unchanged.
-    pub read_versions: Vec<(String, u32)>,
     /// Installations that now have a session.
     pub installations: Vec<InstallationRecord>,
     /// The message, `COMMITTED`.
@@ -189,7 +186,6 @@ pub fn plan_send(
     let mut step = SendStep {
         payloads: Vec::new(),
         sessions: Vec::new(),
-        read_versions: Vec::new(),
         installations: Vec::new(),
         message: MessageRecord { state: MessageState::Committed, ..message.clone() },
         conversation: ConversationRecord {
@@ -230,7 +226,6 @@ pub fn plan_send(
             session,
             previous,
         });
-        step.read_versions.push((installation.id.clone(), read_version));
         if installation.state != InstallationState::SessionCreated {
             step.installations.push(InstallationRecord {
                 state: InstallationState::SessionCreated,
