@@ -73,13 +73,13 @@ impl Conversation {
                     }
                 },
             };
-            let id =
+            let nonce =
                 random_id().map_err(|e| SdkError::new(ErrorCode::Unsupported, e.to_string()))?;
             let store = inner.store()?;
             let sender = inner.address.to_string();
             let at = inner.next_message_time();
             let message =
-                queue::queue_message(&*store, &record, &sender, content_type, bytes, id, at)
+                queue::queue_message(&*store, &record, &sender, content_type, bytes, &nonce, at)
                     .await?;
             inner.changed(vec![message.id.clone()]).await;
             Ok(JsValue::from_str(&message.id))

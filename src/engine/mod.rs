@@ -7,6 +7,7 @@
 //!
 
 mod delivery;
+mod message_id;
 mod receive;
 mod records;
 mod refresh;
@@ -14,6 +15,7 @@ mod send;
 mod states;
 
 pub use delivery::{DeliveryUpdate, QueueError, cancel, on_publish_failed, on_published, retry};
+pub use message_id::{message_id, message_id_matches};
 pub use receive::{
     FailureStep, MAX_NOTICES_AT_ONCE, NOTICE_INTERVAL_MS, Opened, PendingNotices, ReceiveStep,
     Rejection, SenderKeys, carried_message, marker_id, open_payload, parse_inbound,

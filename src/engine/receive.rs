@@ -9,7 +9,7 @@
 use super::{
     ConversationRecord, ConversationState, InboundFailure, InboundPayloadRecord,
     InboundPayloadState, InstallationRecord, InstallationState, MessageRecord, MessageState,
-    OutboundPayloadRecord, OutboundPayloadState, conversation_id,
+    OutboundPayloadRecord, OutboundPayloadState, conversation_id, message_id_matches,
 };
 use crate::{
     crypto::{
@@ -190,6 +190,14 @@ pub fn carried_message(
     };
     if message.convo_id != conversation_id(sender_address, &recipient) {
         return Err(wrong("the conversation id does not match its participants"));
+    }
+    // Ids name their sender and conversation: another sender's id is a forgery, not a
+    // duplicate of that sender's message.
+    if !message_id_matches(&message.id, sender_address, &message.convo_id) {
+        return Err(Rejection::new(
+            InboundFailure::ForgedSender,
+            format!("message id {} is not one of {sender_address}'s", message.id),
+        ));
     }
     Ok((message, peer))
 }

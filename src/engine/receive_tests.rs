@@ -8,7 +8,8 @@ use prost::Message as _;
 use super::*;
 use crate::{
     engine::{
-        MAX_RESENDS, Resend, SessionUpdate, plan_resend, plan_send, send::tests::installation,
+        MAX_RESENDS, Resend, SessionUpdate, message_id, plan_resend, plan_send,
+        send::tests::installation,
     },
     wire::Invite,
 };
@@ -17,9 +18,10 @@ const ALICE: &str = "0xaaaa000000000000000000000000000000000001";
 const BOB: &str = "0xbbbb000000000000000000000000000000000002";
 const MALLORY: &str = "0xcccc000000000000000000000000000000000003";
 
-fn message(id: &str, text: &str) -> MessageRecord {
+/// Alice's message to Bob, its id from `nonce`.
+fn message(nonce: &str, text: &str) -> MessageRecord {
     MessageRecord {
-        id: id.into(),
+        id: message_id(ALICE, &conversation_id(ALICE, BOB), nonce),
         convo_id: conversation_id(ALICE, BOB),
         sender_address: ALICE.into(),
         sent_at_ms: 42,
@@ -129,7 +131,7 @@ fn an_invite_opens_a_session_and_creates_the_conversation_and_message() {
         (ALICE, ConversationState::Invited)
     );
     let stored = step.message.unwrap();
-    assert_eq!((stored.id.as_str(), stored.state), ("m1", MessageState::Received));
+    assert_eq!((&stored.id, stored.state), (&message("m1", "").id, MessageState::Received));
     assert_eq!((stored.content.as_slice(), stored.sent_at_ms), (&b"hello"[..], 42));
     assert_eq!(step.installation.unwrap().state, InstallationState::SessionCreated);
     assert_eq!(step.payload.state, InboundPayloadState::Processed);
@@ -204,7 +206,7 @@ fn opening_failures_have_their_own_reasons() {
 
 fn chat(sender: &str, recipient: &str, convo: &str) -> Plaintext {
     let message = ChatMessage {
-        id: "m".into(),
+        id: message_id(sender, convo, "5eed"),
         convo_id: convo.into(),
         sender_address: sender.into(),
         sent_at_ms: 1,
@@ -228,6 +230,13 @@ fn carried_messages_must_name_their_real_sender_and_this_account() {
     assert_eq!(failure(BOB, ALICE, &chat(ALICE, MALLORY, &am)), InboundFailure::WrongConversation);
     // A conversation id that does not match the participants.
     assert_eq!(failure(BOB, ALICE, &chat(ALICE, BOB, &am)), InboundFailure::WrongConversation);
+    // Alice's message id, in Mallory's message to Bob (to pre-empt Alice's).
+    let mb = conversation_id(MALLORY, BOB);
+    let mut copied = chat(MALLORY, BOB, &mb);
+    if let Some(PlaintextKind::Message(m)) = &mut copied.kind {
+        m.id = message_id(ALICE, &ab, "5eed");
+    }
+    assert_eq!(failure(BOB, MALLORY, &copied), InboundFailure::ForgedSender);
     let empty = Plaintext { kind: None, repairs: vec![] };
     assert_eq!(failure(BOB, ALICE, &empty), InboundFailure::Malformed);
 
@@ -383,7 +392,7 @@ fn a_resend_goes_on_a_new_session_as_invites_that_repair_and_is_capped() {
     assert_eq!(step.messages.len(), 1);
     assert_eq!((step.messages[0].resends, step.messages[0].state), (1, MessageState::Sent));
     let payload = &step.payloads[0];
-    assert_eq!(payload.message_ids, ["m1"]);
+    assert_eq!(payload.message_ids, [message("m1", "").id]);
     assert_eq!(payload.session_id.as_deref(), Some(step.session.session.session_id().as_str()));
     assert_eq!(payload.payload_hash.as_deref(), Some(payload_hash(&payload.payload).as_str()));
 
@@ -399,5 +408,5 @@ fn a_resend_goes_on_a_new_session_as_invites_that_repair_and_is_capped() {
     else {
         panic!("a re-send is an invite");
     };
-    assert_eq!((message.id.as_str(), message.recipient_address.as_str()), ("m1", BOB));
+    assert_eq!((message.id, message.recipient_address.as_str()), (self::message("m1", "").id, BOB));
 }

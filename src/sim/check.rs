@@ -202,8 +202,12 @@ pub(crate) fn violations(world: &World) -> Vec<String> {
                 }
             }
         }
+        // What attackers sent is refused: that is the point. Anything else is a violation.
+        let hostile = world.hostile.borrow();
         let unattributed = snapshot.failures.iter().filter(|p| {
-            !world.devices.iter().any(|d| p.sender_installation_id.as_deref() == Some(&d.id))
+            let sender = p.sender_installation_id.as_deref();
+            !world.devices.iter().any(|d| sender == Some(&d.id))
+                && !hostile.iter().any(|h| sender == Some(h))
         });
         for p in unattributed {
             found

@@ -14,6 +14,7 @@
 
 mod check;
 mod executor;
+mod hostile_ids;
 mod world;
 
 use executor::Rng;
@@ -45,6 +46,7 @@ pub(crate) struct Outcome {
     pub(crate) crashes: u32,
     pub(crate) added: u32,
     pub(crate) revoked: u32,
+    pub(crate) attacks: u32,
     pub(crate) ticks: u64,
     pub(crate) violations: Vec<String>,
 }
@@ -113,6 +115,10 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
                 outcome.revoked += 1;
             }
         }
+        // Attackers: wallets of no account here, publishing what any wallet can.
+        if world.rng.chance(0.0004) && hostile_ids::pre_empt(&mut world) {
+            outcome.attacks += 1;
+        }
     }
     // Settle: faults off, everyone up, nothing new sent.
     world.sending.set(false);
@@ -173,13 +179,14 @@ mod tests {
     fn run_many(first: u64, count: u64, scale: &Scale, long: bool) {
         let started = std::time::Instant::now();
         let mut failures = Vec::new();
-        let (mut messages, mut crashes, mut added, mut revoked) = (0, 0, 0, 0);
+        let (mut messages, mut crashes, mut added, mut revoked, mut attacks) = (0, 0, 0, 0, 0);
         for seed in first..first + count {
             let outcome = run(seed, scale);
             messages += outcome.messages;
             crashes += outcome.crashes;
             added += outcome.added;
             revoked += outcome.revoked;
+            attacks += outcome.attacks;
             if !outcome.violations.is_empty() {
                 eprintln!(
                     "seed {seed}: {} violations, e.g. {}",
@@ -192,7 +199,8 @@ mod tests {
         }
         eprintln!(
             "simulated {count} seeds from {first}: {messages} messages, {crashes} crashes, \
-             {added} installations added and {revoked} revoked mid-run, {} failing, in {:.1?}",
+             {added} installations added and {revoked} revoked mid-run, {attacks} attacks, {} \
+             failing, in {:.1?}",
             failures.len(),
             started.elapsed()
         );

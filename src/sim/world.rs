@@ -33,7 +33,7 @@ pub(crate) struct Wallet {
 }
 
 impl Wallet {
-    fn new(rng: &mut Rng) -> Self {
+    pub(crate) fn new(rng: &mut Rng) -> Self {
         let mut key = [0u8; 32];
         for chunk in key.chunks_mut(8) {
             chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
@@ -101,6 +101,9 @@ pub(crate) struct World {
     pub(crate) sending: Rc<Cell<bool>>,
     /// How often a save fails (as a browser may abort a transaction), per save.
     pub(crate) save_fault_rate: Rc<Cell<f64>>,
+    /// Installations of attackers (not accounts of the world): what they send is refused,
+    /// and the invariants allow for those refusals.
+    pub(crate) hostile: RefCell<Vec<String>>,
 }
 
 /// The world's start time: any fixed date.
@@ -147,6 +150,7 @@ impl World {
             executor: Executor::default(),
             budget: Rc::new(Cell::new(budget)),
             sending: Rc::new(Cell::new(true)),
+            hostile: RefCell::default(),
         })
     }
 
@@ -265,6 +269,15 @@ impl World {
         revoked
     }
 
+    /// Runs `ticks` ticks of the executor, the clock moving as while settling.
+    #[cfg(test)]
+    pub(crate) fn run_for(&mut self, ticks: u64) {
+        for _ in 0..ticks {
+            self.clock.advance(self.rng.below(40));
+            self.executor.tick(&mut self.rng);
+        }
+    }
+
     /// Injects a flipped ciphertext byte into device `d`'s next payload.
     pub(crate) fn corrupt(&mut self, d: usize) {
         let device = &self.devices[d];
@@ -276,7 +289,7 @@ impl World {
     }
 }
 
-fn create_device(
+pub(crate) fn create_device(
     rng: &mut Rng,
     node: &MemoryNode,
     wallet: &Wallet,
@@ -316,7 +329,7 @@ fn key_of(bytes: &[u8; 32]) -> Result<PickleKey, SdkError> {
 }
 
 /// This device's memory as a restart builds it from its store.
-async fn load(device: &Device, wallet: &Wallet) -> Result<Local, SdkError> {
+pub(crate) async fn load(device: &Device, wallet: &Wallet) -> Result<Local, SdkError> {
     let own = device.store.get::<OwnInstallationRecord>(&OWN_INSTALLATION.to_owned()).await?;
     let own = own.ok_or_else(|| SdkError::new(ErrorCode::Storage, "no installation"))?;
     let identity = identity::load(wallet.address, own, key_of(&device.pickle_key)?)?;
@@ -409,20 +422,20 @@ impl App {
             };
             let at = self.ctx.now().max(last_at + 1);
             last_at = at;
-            let id = format!("m{:016x}", rng.next_u64());
-            let content = format!("{id} from {}", self.device.id).into_bytes();
+            let nonce = format!("{:016x}", rng.next_u64());
+            let content = format!("{nonce} from {}", self.device.id).into_bytes();
             let queued = queue::queue_message(
                 &self.ctx.store,
                 &conversation,
                 &own,
                 "text/plain".into(),
                 content.clone(),
-                id.clone(),
+                &nonce,
                 at,
             )
             .await;
             if let Ok(message) = queued {
-                let sent_at_ms = message.sent_at_ms;
+                let (id, sent_at_ms) = (message.id, message.sent_at_ms);
                 self.device.promised.borrow_mut().push(Promise { id, peer, sent_at_ms, content });
             }
         }

@@ -6,7 +6,7 @@ use super::context::update_changes;
 use crate::{
     engine::{
         ConversationRecord, ConversationState, MessageRecord, MessageState, OutboundPayloadRecord,
-        conversation_id,
+        conversation_id, message_id,
     },
     error::{ErrorCode, SdkError},
     store::{Changes, Store, StoreError, index},
@@ -46,8 +46,8 @@ pub(crate) async fn conversation(
 /// followed (see [`queue_message`]).
 pub(crate) const MAX_CLOCK_SKEW_MS: u64 = 10 * 60 * 1000;
 
-/// Stores a message as `UNINITIALIZED` (with the random `id` the caller drew) and returns it
-/// once committed. Its time is `now_ms`, or just after the newest message of the
+/// Stores a message as `UNINITIALIZED` and returns it once committed. Its id is derived from
+/// the random `nonce` the caller drew, the sender and the conversation ([`message_id`]). Its time is `now_ms`, or just after the newest message of the
 /// conversation if that is later (a clock set back, a reload), so a message sent after
 /// another is shown after it; but never more than [`MAX_CLOCK_SKEW_MS`] ahead of `now_ms`
 /// (a peer's message dated in the future does not drag this one along).
@@ -57,7 +57,7 @@ pub(crate) async fn queue_message(
     sender: &str,
     content_type: String,
     content: Vec<u8>,
-    id: String,
+    nonce: &str,
     now_ms: u64,
 ) -> Result<MessageRecord, SdkError> {
     let by_time = index::MESSAGES_BY_CONVERSATION_TIME;
@@ -67,7 +67,7 @@ pub(crate) async fn queue_message(
     let after = newest.first().map_or(0, |m| m.sent_at_ms.saturating_add(1));
     let after = if after <= now_ms.saturating_add(MAX_CLOCK_SKEW_MS) { after } else { 0 };
     let message = MessageRecord {
-        id,
+        id: message_id(sender, &conversation.id, nonce),
         convo_id: conversation.id.clone(),
         sender_address: sender.to_owned(),
         sent_at_ms: now_ms.max(after),
