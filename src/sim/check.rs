@@ -5,13 +5,15 @@
 //!   accounts, with its content, in the sender's order, and is `SENT` at its sender;
 //! - every outbound payload is `SENT`;
 //! - no received payload failed or was refused, but for as many `BAD_MAC` failures from a
-//!   sender as corruptions were injected into its sends; no `UNDECRYPTABLE` marker is left.
+//!   sender as corruptions were injected into its sends, and the hostile wallet's payloads,
+//!   all refused; no `UNDECRYPTABLE` marker is left.
 
 use super::{executor::block_on, world::World};
 use crate::{
     engine::{
-        InboundFailure, InboundPayloadRecord, MessageRecord, MessageState, OutboundPayloadRecord,
-        OutboundPayloadState,
+        InboundFailure, InboundPayloadRecord,
+        InboundPayloadState::{self, Rejected},
+        MessageRecord, MessageState, OutboundPayloadRecord, OutboundPayloadState,
     },
     store::{Store, StoreError, inbound_failures},
 };
@@ -54,11 +56,22 @@ pub(crate) fn settled(world: &World) -> bool {
 /// Every violation found, one line each.
 pub(crate) fn violations(world: &World) -> Vec<String> {
     let mut found = Vec::new();
-    let snapshots: Vec<Snapshot> = match world.devices.iter().map(|d| snapshot(&d.store)).collect()
-    {
-        Ok(s) => s,
-        Err(e) => return vec![format!("a store could not be read: {e}")],
-    };
+    let mut snapshots: Vec<Snapshot> =
+        match world.devices.iter().map(|d| snapshot(&d.store)).collect() {
+            Ok(s) => s,
+            Err(e) => return vec![format!("a store could not be read: {e}")],
+        };
+    // The hostile wallet's payloads are to be refused: only they may be.
+    let hostile = world.hostile.hashes.borrow();
+    for (y, snapshot) in snapshots.iter_mut().enumerate() {
+        snapshot.failures.retain(|p| !hostile.contains(&p.hash) || p.state != Rejected);
+        let inbound = block_on(world.devices[y].store.all::<InboundPayloadRecord>());
+        for p in inbound.unwrap_or_default().iter().filter(|p| hostile.contains(&p.hash)) {
+            if p.state == InboundPayloadState::Processed {
+                found.push(format!("device {y}: a hostile payload was used: {}", p.hash));
+            }
+        }
+    }
     for (x, sender) in world.devices.iter().enumerate() {
         // A revoked installation's messages may be refused by those who learnt it first.
         if sender.revoked.get() {

@@ -14,6 +14,7 @@
 
 mod check;
 mod executor;
+mod hostile_payloads;
 mod world;
 
 use executor::Rng;
@@ -45,6 +46,7 @@ pub(crate) struct Outcome {
     pub(crate) crashes: u32,
     pub(crate) added: u32,
     pub(crate) revoked: u32,
+    pub(crate) attacks: usize,
     pub(crate) ticks: u64,
     pub(crate) violations: Vec<String>,
 }
@@ -104,6 +106,9 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
             let d = world.rng.below(n as u64) as usize;
             world.corrupt(d);
         }
+        if world.rng.chance(0.004) {
+            hostile_payloads::attack(&mut world);
+        }
         if world.rng.chance(0.0003) && world.devices.len() < 8 && world.add_device() {
             outcome.added += 1;
         }
@@ -134,6 +139,7 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
         }
     }
     outcome.ticks = tick + settle;
+    outcome.attacks = world.hostile.hashes.borrow().len();
     outcome.messages = world.devices.iter().map(|d| d.promised.borrow().len()).sum();
     if quiet_checks < 3 {
         outcome.violations.push("the world did not settle".into());
@@ -173,13 +179,14 @@ mod tests {
     fn run_many(first: u64, count: u64, scale: &Scale, long: bool) {
         let started = std::time::Instant::now();
         let mut failures = Vec::new();
-        let (mut messages, mut crashes, mut added, mut revoked) = (0, 0, 0, 0);
+        let (mut messages, mut crashes, mut added, mut revoked, mut attacks) = (0, 0, 0, 0, 0);
         for seed in first..first + count {
             let outcome = run(seed, scale);
             messages += outcome.messages;
             crashes += outcome.crashes;
             added += outcome.added;
             revoked += outcome.revoked;
+            attacks += outcome.attacks;
             if !outcome.violations.is_empty() {
                 eprintln!(
                     "seed {seed}: {} violations, e.g. {}",
@@ -192,7 +199,8 @@ mod tests {
         }
         eprintln!(
             "simulated {count} seeds from {first}: {messages} messages, {crashes} crashes, \
-             {added} installations added and {revoked} revoked mid-run, {} failing, in {:.1?}",
+             {added} installations added and {revoked} revoked mid-run, {attacks} hostile \
+             payloads, {} failing, in {:.1?}",
             failures.len(),
             started.elapsed()
         );
