@@ -47,7 +47,7 @@ pub(crate) fn settled(world: &World) -> bool {
             !messages.iter().any(|m| m.state == MessageState::Uninitialized)
                 && !outbound.iter().any(|p| p.state == OutboundPayloadState::Uninitialized)
                 && !inbound.iter().any(|p| {
-                    p.state == crate::engine::InboundPayloadState::Received || p.notice_pending
+                    p.state == InboundPayloadState::Received || p.notice_pending
                 })
         })
     })
