@@ -46,9 +46,9 @@ pub(crate) fn settled(world: &World) -> bool {
             let inbound = store.all::<InboundPayloadRecord>().await.unwrap_or_default();
             !messages.iter().any(|m| m.state == MessageState::Uninitialized)
                 && !outbound.iter().any(|p| p.state == OutboundPayloadState::Uninitialized)
-                && !inbound.iter().any(|p| {
-                    p.state == InboundPayloadState::Received || p.notice_pending
-                })
+                && !inbound
+                    .iter()
+                    .any(|p| p.state == InboundPayloadState::Received || p.notice_pending)
         })
     })
 }
