@@ -436,3 +436,29 @@ fn a_payload_that_keeps_failing_is_refused_after_bounded_tries() {
     let rejected = failure_of(&bob, InboundPayloadState::Rejected);
     assert_eq!(rejected, [Some(InboundFailure::ProcessingFailed)]);
 }
+
+/// Attack 8: a flood of junk is processed a bounded number at a time, each refused with
+/// its bytes dropped, and the pass asks for the next one at once.
+#[test]
+fn a_flood_is_processed_in_bounded_rounds() {
+    let node = MemoryNode::new();
+    let (_alice, bob) = pair(&node);
+    let cap = super::process::MAX_PER_PASS;
+    let junk: Vec<Vec<u8>> = (0..cap + 10).map(|i| format!("junk {i}").into_bytes()).collect();
+    publish_to(&node, &bob, NOW + 1, junk);
+    bob.local.faults.hold_inbound.set(true);
+    bob.pass(&node, NOW + 2).unwrap();
+    bob.local.faults.hold_inbound.set(false);
+    let clock = || NOW + 3;
+    let ctx = bob.local.context(&bob.store, &node, &clock);
+    block_on(super::process::process_received(&ctx)).unwrap();
+    assert!(ctx.more.get(), "the next pass is asked for at once");
+    let waiting = failure_of(&bob, InboundPayloadState::Received).len();
+    assert_eq!(waiting, 10);
+    bob.pass(&node, NOW + 4).unwrap();
+    let rejected = bob.inbound();
+    let rejected: Vec<_> =
+        rejected.iter().filter(|p| p.state == InboundPayloadState::Rejected).collect();
+    assert_eq!(rejected.len(), cap + 10);
+    assert!(rejected.iter().all(|p| p.payload.is_empty()), "refused bytes are dropped");
+}

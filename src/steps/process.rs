@@ -24,9 +24,9 @@ use crate::{
 /// Payloads read from the `RECEIVED` queue at a time.
 const PROCESS_BATCH: u32 = 32;
 
-/// Most payloads one pass processes: a flood waits for the next passes instead of holding
-/// up the pass's other steps (sending) for as long as it lasts.
-const MAX_PER_PASS: usize = 256;
+/// Most payloads processed at a time: a flood waits for the next pass (due at once) instead
+/// of holding up the pass's other steps (sending) for as long as it lasts.
+pub(super) const MAX_PER_PASS: usize = 256;
 
 /// Times one payload is tried in a row before it is refused as `PROCESSING_FAILED`: a save
 /// the browser aborts now and then passes on a retry; what fails five times running is in
@@ -76,6 +76,9 @@ pub(crate) async fn process_received<S: Store, N: Node>(
                 }
             }
         }
+    }
+    if done >= MAX_PER_PASS {
+        ctx.more.set(true);
     }
     first_error.map_or(Ok(()), Err)
 }
