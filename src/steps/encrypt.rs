@@ -45,7 +45,7 @@ pub(crate) async fn encrypt_pending<S: Store, N: Node>(
         if pending.is_empty() {
             return Ok(());
         }
-        match encrypt_group(ctx, &pending).await {
+        match encrypt_group(ctx, &pending, None).await {
             Ok(()) => continue,
             Err(e) if waits(&e) => return Err(e),
             Err(_) => {}
@@ -70,26 +70,14 @@ async fn encrypt_alone<S: Store, N: Node>(
 ) -> Result<(), SdkError> {
     let mut last = None;
     for _ in 0..TRIES {
-        match encrypt_group(ctx, std::slice::from_ref(message)).await {
+        match encrypt_group(ctx, std::slice::from_ref(message), None).await {
             Ok(()) => return Ok(()),
             Err(e) if waits(&e) => return Err(e),
             Err(e) => last = Some(e),
         }
     }
     let reason = last.map(|e| format!("not encrypted: {}", e.message)).unwrap_or_default();
-    commit(ctx.store, "the message", || async {
-        let mut changes = Changes::new();
-        let stored = ctx.store.get::<MessageRecord>(&message.id).await?;
-        if let Some(stored) = stored.filter(|m| m.state == MessageState::Uninitialized) {
-            let state = Some(&MessageState::Uninitialized);
-            changes.expect_field::<MessageRecord>(&stored.id, "state", state)?;
-            let failure = Some(reason.clone());
-            changes.put(&MessageRecord { state: MessageState::Failed, failure, ..stored })?;
-        }
-        Ok((changes, vec![message.id.clone()]))
-    })
-    .await
-    .map(|ids| ctx.changed(ids))
+    encrypt_group(ctx, std::slice::from_ref(message), Some(&reason)).await
 }
 
 /// Messages encrypted and committed in one transaction.
@@ -97,10 +85,12 @@ const GROUP_SIZE: u32 = 16;
 
 /// One group commit: every message of `group` is planned in memory, each on the sessions the
 /// previous one advanced, then all are written at once. If a session moved under it (another
-/// writer), nothing is written and the group is redone from fresh reads.
+/// writer), nothing is written and the group is redone from fresh reads. With `failed`,
+/// the messages are `FAILED` with that reason instead.
 async fn encrypt_group<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
     group: &[MessageRecord],
+    failed: Option<&str>,
 ) -> Result<(), SdkError> {
     let committed = commit(ctx.store, "the sessions", || async {
         let mut changes = Changes::new();
@@ -115,6 +105,14 @@ async fn encrypt_group<S: Store, N: Node>(
                 continue;
             };
             if message.state != MessageState::Uninitialized {
+                continue;
+            }
+            if let Some(reason) = failed {
+                let state = Some(&MessageState::Uninitialized);
+                changes.expect_field::<MessageRecord>(&message.id, "state", state)?;
+                committed.push(message.id.clone());
+                let failure = Some(reason.to_owned());
+                changes.put(&MessageRecord { state: MessageState::Failed, failure, ..message })?;
                 continue;
             }
             let conversation = match conversations.remove(&message.convo_id) {

@@ -103,32 +103,23 @@ async fn process_isolated<S: Store, N: Node>(
 ) -> Result<Vec<String>, SdkError> {
     let mut last = None;
     for _ in 0..TRIES {
-        match process_one(ctx, hash).await {
+        match process_one(ctx, hash, None).await {
             Ok(changed) => return Ok(changed),
             Err(e) if waits(&e) => return Err(e),
             Err(e) => last = Some(e),
         }
     }
     let detail = last.map(|e| format!("{}: {}", e.code.as_str(), e.message)).unwrap_or_default();
-    commit(ctx.store, "the payload", || async {
-        let mut changes = Changes::new();
-        let record = ctx.store.get::<InboundPayloadRecord>(&hash.to_owned()).await?;
-        if let Some(record) = record.filter(|r| r.state == InboundPayloadState::Received) {
-            let state = Some(&InboundPayloadState::Received);
-            changes.expect_field::<InboundPayloadRecord>(&record.hash, "state", state)?;
-            let failure = InboundFailure::ProcessingFailed;
-            reject(&mut changes, &record, &Rejection { failure, detail: detail.clone() })?;
-        }
-        Ok((changes, Vec::new()))
-    })
-    .await
+    process_one(ctx, hash, Some(&Rejection { failure: InboundFailure::ProcessingFailed, detail }))
+        .await
 }
 
-/// Processes one stored payload in one transaction (redone if something it read moved).
-/// Returns the ids of the messages it wrote.
+/// Processes one stored payload in one transaction (redone if something it read moved), or
+/// records it as `refused`. Returns the ids of the messages it wrote.
 async fn process_one<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
     hash: &str,
+    refused: Option<&Rejection>,
 ) -> Result<Vec<String>, SdkError> {
     commit(ctx.store, "the payload's records", || async {
         let mut changes = Changes::new();
@@ -143,6 +134,10 @@ async fn process_one<S: Store, N: Node>(
             "state",
             Some(&InboundPayloadState::Received),
         )?;
+        if let Some(rejection) = refused {
+            let none = reject(&mut changes, &record, rejection)?;
+            return Ok((changes, none));
+        }
         // Boxed, like the notice branch below: a state machine of its own is less wasm.
         let messages = Box::pin(plan_payload(ctx, record, &mut changes)).await?;
         Ok((changes, messages))
