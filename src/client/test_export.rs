@@ -46,6 +46,35 @@ impl Client {
         }
         Ok(opened)
     }
+    /// A payload from this installation to the installation `recipient_id` (bundle
+    /// `recipient_bundle`), carrying `plaintext` (an encoded `Plaintext`, any content) on a
+    /// new session, signed: what a hostile but authenticated peer can send (test builds
+    /// only; nothing is stored).
+    pub fn seal_for_tests(
+        &self,
+        recipient_bundle: &[u8],
+        recipient_id: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        use crate::wire::{ContactEntry, InboxPayload};
+        let bundle = ContactEntry::decode_bundle(recipient_bundle).ok_or("not a bundle")?;
+        let fallback = bundle.fallback_key.ok_or("no fallback key")?;
+        let installation = self.inner.local().installation.borrow();
+        let mut session = installation
+            .create_outbound_session(&bundle.identity_key, &fallback.key)
+            .map_err(|e| e.to_string())?;
+        let encrypted = session.encrypt(plaintext).map_err(|e| e.to_string())?;
+        let mut payload = InboxPayload {
+            sender_address: self.inner.local().own.borrow().address.clone(),
+            sender_installation_id: installation.id().to_owned(),
+            message_type: encrypted.message_type,
+            ciphertext: encrypted.ciphertext,
+            notice: None,
+            signature: Vec::new(),
+        };
+        payload.signature = installation.sign(&payload.signing_bytes(recipient_id));
+        Ok(prost::Message::encode_to_vec(&payload))
+    }
     /// Runs one pass of the processors now and reports its outcome (test builds only).
     pub async fn process_for_tests(&self) -> Result<(), String> {
         self.inner.runtime.pass().await.map_err(|e| format!("{}: {}", e.code.as_str(), e))

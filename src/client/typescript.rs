@@ -101,7 +101,8 @@ export interface ConversationInfo {
 /** Why a received payload was not shown as a message. */
 export type InboundFailureCode =
   | "MALFORMED" | "OVERSIZED" | "UNKNOWN_SENDER" | "FORGED_SENDER" | "UNKNOWN_SESSION"
-  | "BAD_MAC" | "REPLAY" | "WRONG_CONVERSATION" | "BAD_NOTICE";
+  | "BAD_MAC" | "REPLAY" | "WRONG_CONVERSATION" | "BAD_NOTICE" | "PROCESSING_FAILED"
+  | "NON_CANONICAL" | "BAD_SIGNATURE";
 
 /** A received payload that failed (`FAILED`: the sender was asked to re-send) or was
  * refused (`REJECTED`). */

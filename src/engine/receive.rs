@@ -39,22 +39,69 @@ impl Rejection {
     }
 }
 
-/// Reads a raw inbox payload: its size, its protobuf, and the claimed sender's address.
+/// The largest integer a JS number (and so a stored field) holds exactly: 2^53 - 1.
+pub(crate) const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// How far ahead of this clock a message may be dated (clocks drift; a date past this is a
+/// lie that would pin the message at the end of the conversation).
+pub(crate) const MAX_FUTURE_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// The longest installation id accepted (they are 64 hex digits).
+const MAX_ID_LEN: usize = 128;
+
+/// Reads a raw inbox payload: its size, its protobuf (canonical only), the claimed sender's
+/// address and every field's range.
 pub fn parse_inbound(bytes: &[u8]) -> Result<InboxPayload, Rejection> {
+    let malformed = |detail: &str| Rejection::new(InboundFailure::Malformed, detail);
     if bytes.len() > MAX_INBOX_PAYLOAD_BYTES {
         return Err(Rejection::new(InboundFailure::Oversized, format!("{} bytes", bytes.len())));
     }
     let mut payload = <InboxPayload as prost::Message>::decode(bytes)
         .map_err(|e| Rejection::new(InboundFailure::Malformed, e.to_string()))?;
+    // Payloads are deduplicated by hash: another encoding of a known payload (an unknown
+    // field appended, a longer varint) would pass as new.
+    if prost::Message::encode_to_vec(&payload) != bytes {
+        return Err(Rejection::new(InboundFailure::NonCanonical, "not prost's encoding"));
+    }
     let sender = Address::parse(&payload.sender_address)
         .map_err(|e| Rejection::new(InboundFailure::Malformed, e.to_string()))?;
     payload.sender_address = sender.to_string();
     if payload.sender_installation_id.is_empty()
         || payload.notice.is_some() != payload.ciphertext.is_empty()
     {
-        return Err(Rejection::new(InboundFailure::Malformed, "expected a ciphertext or a notice"));
+        return Err(malformed("expected a ciphertext or a notice"));
+    }
+    if payload.sender_installation_id.len() > MAX_ID_LEN
+        || payload.message_type > 1
+        || payload.signature.len() > 64
+    {
+        return Err(malformed("a field out of range"));
+    }
+    if let Some(notice) = &payload.notice {
+        if notice.failed_payload_hash.len() != 64
+            || notice.recipient_installation_id.len() > MAX_ID_LEN
+            || notice.created_at_ms > MAX_SAFE_INTEGER
+            || notice.signature.len() > 64
+        {
+            return Err(malformed("a notice field out of range"));
+        }
     }
     Ok(payload)
+}
+
+/// Checks that the sender installation signed `payload` for this one: before that, its
+/// claimed sender is only a claim (anyone may publish to an inbox).
+pub fn verify_payload(
+    own_installation_id: &str,
+    payload: &InboxPayload,
+    sender: &SenderKeys,
+) -> Result<(), Rejection> {
+    let signed = payload.signing_bytes(own_installation_id);
+    if verify_installation_signature(&sender.signing_key, &signed, &payload.signature) {
+        Ok(())
+    } else {
+        Err(Rejection::new(InboundFailure::BadSignature, "not signed by its sender installation"))
+    }
 }
 
 /// The sender installation's verified keys, from its stored bundle.
@@ -170,6 +217,10 @@ pub fn carried_message(
     if message.id.is_empty() || message.id.len() > 64 {
         return Err(Rejection::new(InboundFailure::Malformed, "a bad message id"));
     }
+    // Stored as a JS number: a larger one would fail every save of this payload.
+    if message.sent_at_ms > MAX_SAFE_INTEGER || message.content_type.len() > 255 {
+        return Err(Rejection::new(InboundFailure::Malformed, "a message field out of range"));
+    }
     if !message.sender_address.eq_ignore_ascii_case(sender_address) {
         return Err(Rejection::new(
             InboundFailure::ForgedSender,
@@ -232,6 +283,9 @@ pub fn plan_receive(
     now_ms: u64,
 ) -> Result<ReceiveStep, Rejection> {
     let (message, peer) = carried_message(own_address, &sender.address, plaintext)?;
+    if message.sent_at_ms > now_ms.saturating_add(MAX_FUTURE_MS) {
+        return Err(Rejection::new(InboundFailure::Malformed, "a message dated in the future"));
+    }
     let invite = matches!(plaintext.kind, Some(PlaintextKind::Invite(_)));
     let conversation = match conversation {
         None => Some(ConversationRecord {
@@ -280,7 +334,8 @@ pub fn marker_id(hash: &str) -> String {
     format!("undecryptable-{hash}")
 }
 
-/// `payload` in its final `state` (bytes kept only when it failed, for diagnosis).
+/// `payload` in its final `state` (bytes kept only when it failed to decrypt, for diagnosis;
+/// refused ones are anyone's, and a flood of them must not fill the disk: the hash stays).
 pub fn processed(
     payload: &InboundPayloadRecord,
     state: InboundPayloadState,
@@ -288,7 +343,11 @@ pub fn processed(
 ) -> InboundPayloadRecord {
     InboundPayloadRecord {
         state,
-        payload: if rejection.is_some() { payload.payload.clone() } else { Vec::new() },
+        payload: if state == InboundPayloadState::Failed {
+            payload.payload.clone()
+        } else {
+            Vec::new()
+        },
         failure: rejection.map(|r| r.failure),
         detail: rejection.map(|r| r.detail.clone()),
         ..payload.clone()
@@ -385,6 +444,7 @@ fn notice_payload(
         message_type: 0,
         ciphertext: Vec::new(),
         notice: Some(notice),
+        signature: Vec::new(),
     });
     OutboundPayloadRecord {
         seq: None,

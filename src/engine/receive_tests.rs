@@ -102,6 +102,7 @@ fn parsing_refuses_oversized_malformed_and_ambiguous_payloads() {
         message_type: 1,
         ciphertext,
         notice,
+        signature: vec![],
     };
     let notice = || Some(DecryptionFailureNotice::default());
     assert_eq!(failure(&payload("0x12", vec![1], None).encode_to_vec()), InboundFailure::Malformed);
@@ -245,6 +246,46 @@ fn carried_messages_must_name_their_real_sender_and_this_account() {
     // Alice's own copy, at her other installation: the peer is the recipient.
     let (_, peer) = carried_message(ALICE, ALICE, &chat(ALICE, BOB, &ab)).unwrap();
     assert_eq!(peer, BOB);
+}
+
+#[test]
+fn only_canonical_signed_payloads_with_numbers_in_range_pass() {
+    let pair = pair();
+    let (bytes, _) = alice_sends(&pair, &message("m1", "hello"), None);
+    // The same payload with an unknown field appended: another hash, the same content.
+    let mut longer = bytes.clone();
+    longer.extend([0x78, 0x01]);
+    assert_eq!(parse_inbound(&longer).unwrap_err().failure, InboundFailure::NonCanonical);
+    let payload = parse_inbound(&bytes).unwrap();
+    let alice = keys(&pair.alice_record);
+    assert_eq!(verify_payload(pair.bob.id(), &payload, &alice), Ok(()));
+    let refused =
+        |id: &str, payload: &InboxPayload| verify_payload(id, payload, &alice).unwrap_err().failure;
+    assert_eq!(refused("another", &payload), InboundFailure::BadSignature);
+    let unsigned = InboxPayload { signature: vec![], ..payload.clone() };
+    assert_eq!(refused(pair.bob.id(), &unsigned), InboundFailure::BadSignature);
+    let bob_keys = keys(&pair.bob_record);
+    assert!(verify_payload(pair.bob.id(), &payload, &bob_keys).is_err(), "Alice's key only");
+    let wide = InboxPayload { message_type: 7, ..payload };
+    assert_eq!(
+        parse_inbound(&wide.encode_to_vec()).unwrap_err().failure,
+        InboundFailure::Malformed
+    );
+
+    // A message dated past 2^53 - 1 (no JS number holds it) or far in the future.
+    let ab = conversation_id(ALICE, BOB);
+    let dated = |sent_at_ms: u64| {
+        let mut plaintext = chat(ALICE, BOB, &ab);
+        if let Some(PlaintextKind::Message(m)) = &mut plaintext.kind {
+            m.sent_at_ms = sent_at_ms;
+        }
+        plan_receive(BOB, &inbound(b"p"), &pair.alice_record, &plaintext, None, None, &[], 10)
+            .map(|_| ())
+            .map_err(|r| r.failure)
+    };
+    assert_eq!(dated(MAX_SAFE_INTEGER + 1), Err(InboundFailure::Malformed));
+    assert_eq!(dated(10 + MAX_FUTURE_MS + 1), Err(InboundFailure::Malformed));
+    assert_eq!(dated(10 + MAX_FUTURE_MS), Ok(()));
 }
 
 #[test]

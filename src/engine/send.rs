@@ -137,13 +137,16 @@ fn encrypt_payload(
     now_ms: u64,
 ) -> Result<OutboundPayloadRecord, CryptoError> {
     let encrypted = session.encrypt(&prost::Message::encode_to_vec(&plaintext))?;
-    let payload = prost::Message::encode_to_vec(&InboxPayload {
+    let mut payload = InboxPayload {
         sender_address: message.sender_address.clone(),
         sender_installation_id: this.id().to_owned(),
         message_type: encrypted.message_type,
         ciphertext: encrypted.ciphertext,
         notice: None,
-    });
+        signature: Vec::new(),
+    };
+    payload.signature = this.sign(&payload.signing_bytes(installation_id));
+    let payload = prost::Message::encode_to_vec(&payload);
     Ok(OutboundPayloadRecord {
         seq: None,
         installation_id: installation_id.to_owned(),

@@ -235,6 +235,15 @@ named! {
         /// A decryption-failure notice that is not addressed here or not signed by its sender.
         #[error("invalid decryption-failure notice")]
         BadNotice = "BAD_NOTICE",
+        /// Processing it kept failing (something in it this side cannot store or use).
+        #[error("processing failed")]
+        ProcessingFailed = "PROCESSING_FAILED",
+        /// Not in canonical protobuf encoding (a known payload re-encoded to pass as new).
+        #[error("non-canonical encoding")]
+        NonCanonical = "NON_CANONICAL",
+        /// Not signed by the sender installation it claims.
+        #[error("bad payload signature")]
+        BadSignature = "BAD_SIGNATURE",
     }
 }
 
@@ -314,6 +323,9 @@ mod tests {
                 "REPLAY",
                 "WRONG_CONVERSATION",
                 "BAD_NOTICE",
+                "PROCESSING_FAILED",
+                "NON_CANONICAL",
+                "BAD_SIGNATURE",
             ]
         );
         for failure in InboundFailure::ALL {

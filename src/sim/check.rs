@@ -5,13 +5,15 @@
 //!   accounts, with its content, in the sender's order, and is `SENT` at its sender;
 //! - every outbound payload is `SENT`;
 //! - no received payload failed or was refused, but for as many `BAD_MAC` failures from a
-//!   sender as corruptions were injected into its sends; no `UNDECRYPTABLE` marker is left.
+//!   sender as corruptions were injected into its sends, and the hostile wallet's payloads,
+//!   all refused; no `UNDECRYPTABLE` marker is left.
 
 use super::{executor::block_on, world::World};
 use crate::{
     engine::{
-        InboundFailure, InboundPayloadRecord, MessageRecord, MessageState, OutboundPayloadRecord,
-        OutboundPayloadState,
+        InboundFailure, InboundPayloadRecord,
+        InboundPayloadState::{self, Rejected},
+        MessageRecord, MessageState, OutboundPayloadRecord, OutboundPayloadState,
     },
     store::{Store, StoreError, inbound_failures},
 };
@@ -44,9 +46,9 @@ pub(crate) fn settled(world: &World) -> bool {
             let inbound = store.all::<InboundPayloadRecord>().await.unwrap_or_default();
             !messages.iter().any(|m| m.state == MessageState::Uninitialized)
                 && !outbound.iter().any(|p| p.state == OutboundPayloadState::Uninitialized)
-                && !inbound.iter().any(|p| {
-                    p.state == crate::engine::InboundPayloadState::Received || p.notice_pending
-                })
+                && !inbound
+                    .iter()
+                    .any(|p| p.state == InboundPayloadState::Received || p.notice_pending)
         })
     })
 }
@@ -54,11 +56,22 @@ pub(crate) fn settled(world: &World) -> bool {
 /// Every violation found, one line each.
 pub(crate) fn violations(world: &World) -> Vec<String> {
     let mut found = Vec::new();
-    let snapshots: Vec<Snapshot> = match world.devices.iter().map(|d| snapshot(&d.store)).collect()
-    {
-        Ok(s) => s,
-        Err(e) => return vec![format!("a store could not be read: {e}")],
-    };
+    let mut snapshots: Vec<Snapshot> =
+        match world.devices.iter().map(|d| snapshot(&d.store)).collect() {
+            Ok(s) => s,
+            Err(e) => return vec![format!("a store could not be read: {e}")],
+        };
+    // The hostile wallet's payloads are to be refused: only they may be.
+    let hostile = world.hostile.hashes.borrow();
+    for (y, snapshot) in snapshots.iter_mut().enumerate() {
+        snapshot.failures.retain(|p| !hostile.contains(&p.hash) || p.state != Rejected);
+        let inbound = block_on(world.devices[y].store.all::<InboundPayloadRecord>());
+        for p in inbound.unwrap_or_default().iter().filter(|p| hostile.contains(&p.hash)) {
+            if p.state == InboundPayloadState::Processed {
+                found.push(format!("device {y}: a hostile payload was used: {}", p.hash));
+            }
+        }
+    }
     for (x, sender) in world.devices.iter().enumerate() {
         // A revoked installation's messages may be refused by those who learnt it first.
         if sender.revoked.get() {
@@ -202,12 +215,8 @@ pub(crate) fn violations(world: &World) -> Vec<String> {
                 }
             }
         }
-        // What attackers sent is refused: that is the point. Anything else is a violation.
-        let hostile = world.hostile.borrow();
         let unattributed = snapshot.failures.iter().filter(|p| {
-            let sender = p.sender_installation_id.as_deref();
-            !world.devices.iter().any(|d| sender == Some(&d.id))
-                && !hostile.iter().any(|h| sender == Some(h))
+            !world.devices.iter().any(|d| p.sender_installation_id.as_deref() == Some(&d.id))
         });
         for p in unattributed {
             found

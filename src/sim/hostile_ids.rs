@@ -10,7 +10,7 @@ use super::{
     world::{Wallet, World, create_device, load},
 };
 use crate::{
-    engine::{MessageRecord, MessageState},
+    engine::{MessageRecord, MessageState, OutboundPayloadRecord},
     steps::{processor, queue},
     store::{Changes, Store},
 };
@@ -66,7 +66,6 @@ pub(crate) fn send_with_id(world: &mut World, target: &str, id: &str) -> bool {
     let Ok(mallory) = create_device(&mut world.rng, &world.node, &wallet, usize::MAX, now) else {
         return false;
     };
-    world.hostile.borrow_mut().push(mallory.id.clone());
     let own = wallet.address.to_string();
     block_on(async {
         let Ok(local) = load(&mallory, &wallet).await else { return false };
@@ -89,13 +88,19 @@ pub(crate) fn send_with_id(world: &mut World, target: &str, id: &str) -> bool {
             return false;
         }
         let clock = || now;
+        let mut passed = false;
         for _ in 0..4 {
             let ctx = local.context(&mallory.store, &world.node, &clock);
             if processor::pass(&ctx, &local).await.is_ok() {
-                return true;
+                passed = true;
+                break;
             }
         }
-        false
+        // Whatever reached the node is to be refused (a failed pass may have published).
+        let sent = mallory.store.all::<OutboundPayloadRecord>().await.unwrap_or_default();
+        let hashes = sent.into_iter().filter_map(|p| p.payload_hash);
+        world.hostile.hashes.borrow_mut().extend(hashes);
+        passed
     })
 }
 
@@ -145,12 +150,12 @@ mod tests {
             assert_eq!(shown[0].content, b"alice's own words", "device {d}");
         }
         // Mallory's payloads were refused, with a code.
-        let hostile = world.hostile.borrow().clone();
+        let hostile = world.hostile.hashes.borrow().clone();
         for d in [1, 2] {
             let refused = block_on(crate::store::inbound_failures(&world.devices[d].store))
                 .unwrap()
                 .into_iter()
-                .filter(|p| hostile.contains(p.sender_installation_id.as_ref().unwrap()))
+                .filter(|p| hostile.contains(&p.hash))
                 .map(|p| (p.state, p.failure))
                 .collect::<Vec<_>>();
             assert_eq!(

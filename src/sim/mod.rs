@@ -15,6 +15,7 @@
 mod check;
 mod executor;
 mod hostile_ids;
+mod hostile_payloads;
 mod world;
 
 use executor::Rng;
@@ -46,7 +47,7 @@ pub(crate) struct Outcome {
     pub(crate) crashes: u32,
     pub(crate) added: u32,
     pub(crate) revoked: u32,
-    pub(crate) attacks: u32,
+    pub(crate) attacks: usize,
     pub(crate) ticks: u64,
     pub(crate) violations: Vec<String>,
 }
@@ -106,6 +107,9 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
             let d = world.rng.below(n as u64) as usize;
             world.corrupt(d);
         }
+        if world.rng.chance(0.004) {
+            hostile_payloads::attack(&mut world);
+        }
         if world.rng.chance(0.0003) && world.devices.len() < 8 && world.add_device() {
             outcome.added += 1;
         }
@@ -116,8 +120,8 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
             }
         }
         // Attackers: wallets of no account here, publishing what any wallet can.
-        if world.rng.chance(0.0004) && hostile_ids::pre_empt(&mut world) {
-            outcome.attacks += 1;
+        if world.rng.chance(0.0004) {
+            hostile_ids::pre_empt(&mut world);
         }
     }
     // Settle: faults off, everyone up, nothing new sent.
@@ -140,6 +144,7 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
         }
     }
     outcome.ticks = tick + settle;
+    outcome.attacks = world.hostile.hashes.borrow().len();
     outcome.messages = world.devices.iter().map(|d| d.promised.borrow().len()).sum();
     if quiet_checks < 3 {
         outcome.violations.push("the world did not settle".into());
@@ -199,8 +204,8 @@ mod tests {
         }
         eprintln!(
             "simulated {count} seeds from {first}: {messages} messages, {crashes} crashes, \
-             {added} installations added and {revoked} revoked mid-run, {attacks} attacks, {} \
-             failing, in {:.1?}",
+             {added} installations added and {revoked} revoked mid-run, {attacks} hostile \
+             payloads, {} failing, in {:.1?}",
             failures.len(),
             started.elapsed()
         );

@@ -33,7 +33,7 @@ pub(crate) struct Wallet {
 }
 
 impl Wallet {
-    pub(crate) fn new(rng: &mut Rng) -> Self {
+    pub(super) fn new(rng: &mut Rng) -> Self {
         let mut key = [0u8; 32];
         for chunk in key.chunks_mut(8) {
             chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
@@ -101,9 +101,8 @@ pub(crate) struct World {
     pub(crate) sending: Rc<Cell<bool>>,
     /// How often a save fails (as a browser may abort a transaction), per save.
     pub(crate) save_fault_rate: Rc<Cell<f64>>,
-    /// Installations of attackers (not accounts of the world): what they send is refused,
-    /// and the invariants allow for those refusals.
-    pub(crate) hostile: RefCell<Vec<String>>,
+    /// What the hostile wallet did.
+    pub(crate) hostile: super::hostile_payloads::Hostile,
 }
 
 /// The world's start time: any fixed date.
@@ -150,7 +149,7 @@ impl World {
             executor: Executor::default(),
             budget: Rc::new(Cell::new(budget)),
             sending: Rc::new(Cell::new(true)),
-            hostile: RefCell::default(),
+            hostile: Default::default(),
         })
     }
 

@@ -102,6 +102,7 @@ impl Local {
             delete_sent_payloads: self.delete_sent_payloads,
             faults: &self.faults,
             changed: RefCell::default(),
+            more: Cell::new(false),
         }
     }
 }
@@ -122,6 +123,8 @@ pub(crate) struct Context<'a, S, N> {
     pub(crate) faults: &'a Faults,
     /// Messages whose records the steps of this pass changed (for the app's stream).
     pub(crate) changed: RefCell<Vec<String>>,
+    /// A step stopped at its cap with work left: the next pass is due at once.
+    pub(crate) more: Cell<bool>,
 }
 
 impl<S: Store, N: Node> Context<'_, S, N> {

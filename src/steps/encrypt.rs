@@ -3,7 +3,10 @@
 //! THRESHOLD), then committed with their payloads and advanced sessions in one transaction,
 //! but only if every session is still at the version read.
 
-use super::context::{Context, commit, crypto_error, parse_address};
+use super::{
+    context::{Context, commit, crypto_error, parse_address},
+    process::{TRIES, waits},
+};
 use crate::{
     collections::{VecMap as BTreeMap, VecSet as BTreeSet},
     engine::{
@@ -16,26 +19,65 @@ use crate::{
 };
 
 /// Encrypts every `UNINITIALIZED` message, oldest first, up to [`GROUP_SIZE`] per
-/// transaction (group commit). Stops at the first failure (the messages stay queued for the
-/// next pass).
+/// transaction (group commit). A message whose encryption errors never stops the others:
+/// its group is redone one message at a time, and a message that keeps failing is `FAILED`
+/// with the reason. A failure of the network stops the step (the messages stay queued for
+/// the next pass: a message waits as long as the node is unreachable).
 pub(crate) async fn encrypt_pending<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
 ) -> Result<(), SdkError> {
+    // Passed over in this pass, read past so that the loop never spins on them.
+    let mut skipped: Vec<String> = Vec::new();
     loop {
-        let pending = ctx
+        let limit = GROUP_SIZE.saturating_add(u32::try_from(skipped.len()).unwrap_or(0));
+        let pending: Vec<MessageRecord> = ctx
             .store
             .by_index::<MessageRecord>(
                 index::MESSAGES_BY_STATE_TIME,
                 &(MessageState::Uninitialized, 0),
                 &(MessageState::Uninitialized, index::MAX_KEY_NUMBER),
-                Some(GROUP_SIZE),
+                Some(limit),
             )
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|m| !skipped.contains(&m.id))
+            .collect();
         if pending.is_empty() {
             return Ok(());
         }
-        encrypt_group(ctx, &pending).await?;
+        match encrypt_group(ctx, &pending, None).await {
+            Ok(()) => continue,
+            Err(e) if waits(&e) => return Err(e),
+            Err(_) => {}
+        }
+        // One message's error fails its group: alone, it fails by itself.
+        for message in &pending {
+            if let Err(e) = encrypt_alone(ctx, message).await {
+                if waits(&e) {
+                    return Err(e);
+                }
+                skipped.push(message.id.clone());
+            }
+        }
     }
+}
+
+/// Encrypts `message` alone, up to [`TRIES`] times; if it keeps failing it is `FAILED`
+/// with the reason (the app may retry it).
+async fn encrypt_alone<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+    message: &MessageRecord,
+) -> Result<(), SdkError> {
+    let mut last = None;
+    for _ in 0..TRIES {
+        match encrypt_group(ctx, std::slice::from_ref(message), None).await {
+            Ok(()) => return Ok(()),
+            Err(e) if waits(&e) => return Err(e),
+            Err(e) => last = Some(e),
+        }
+    }
+    let reason = last.map(|e| format!("not encrypted: {}", e.message)).unwrap_or_default();
+    encrypt_group(ctx, std::slice::from_ref(message), Some(&reason)).await
 }
 
 /// Messages encrypted and committed in one transaction.
@@ -43,10 +85,12 @@ const GROUP_SIZE: u32 = 16;
 
 /// One group commit: every message of `group` is planned in memory, each on the sessions the
 /// previous one advanced, then all are written at once. If a session moved under it (another
-/// writer), nothing is written and the group is redone from fresh reads.
+/// writer), nothing is written and the group is redone from fresh reads. With `failed`,
+/// the messages are `FAILED` with that reason instead.
 async fn encrypt_group<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
     group: &[MessageRecord],
+    failed: Option<&str>,
 ) -> Result<(), SdkError> {
     let committed = commit(ctx.store, "the sessions", || async {
         let mut changes = Changes::new();
@@ -61,6 +105,14 @@ async fn encrypt_group<S: Store, N: Node>(
                 continue;
             };
             if message.state != MessageState::Uninitialized {
+                continue;
+            }
+            if let Some(reason) = failed {
+                let state = Some(&MessageState::Uninitialized);
+                changes.expect_field::<MessageRecord>(&message.id, "state", state)?;
+                committed.push(message.id.clone());
+                let failure = Some(reason.to_owned());
+                changes.put(&MessageRecord { state: MessageState::Failed, failure, ..message })?;
                 continue;
             }
             let conversation = match conversations.remove(&message.convo_id) {
@@ -107,7 +159,7 @@ async fn encrypt_group<S: Store, N: Node>(
             .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))?;
             for payload in &step.payloads {
                 if ctx.faults.corrupt_next_payload.replace(false) {
-                    changes.put(&corrupted(payload))?;
+                    changes.put(&corrupted(&ctx.installation.borrow(), payload))?;
                     continue;
                 }
                 changes.put(payload)?;
@@ -144,15 +196,19 @@ async fn encrypt_group<S: Store, N: Node>(
     Ok(())
 }
 
-/// `payload` with the last byte of its ciphertext flipped (a test fault): it no longer
-/// authenticates at the recipient.
-fn corrupted(payload: &OutboundPayloadRecord) -> OutboundPayloadRecord {
+/// `payload` with the last byte of its ciphertext flipped (a test fault): signed again (a
+/// broken session, not a forger), it no longer decrypts at the recipient.
+fn corrupted(
+    this: &crate::crypto::Installation,
+    payload: &OutboundPayloadRecord,
+) -> OutboundPayloadRecord {
     use prost::Message as _;
     let mut inbox =
         crate::wire::InboxPayload::decode(payload.payload.as_slice()).unwrap_or_default();
     if let Some(last) = inbox.ciphertext.last_mut() {
         *last ^= 1;
     }
+    inbox.signature = this.sign(&inbox.signing_bytes(&payload.installation_id));
     let bytes = inbox.encode_to_vec();
     OutboundPayloadRecord {
         payload_hash: Some(crate::wire::payload_hash(&bytes)),

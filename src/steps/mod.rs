@@ -20,6 +20,8 @@ pub(crate) mod browser_identity;
 mod context;
 mod deliver;
 mod encrypt;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod hostile_payloads_tests;
 pub(crate) mod identity;
 mod notice;
 mod process;

@@ -7,7 +7,7 @@ use crate::{
     collections::{VecMap, VecSet},
     engine::{
         ConversationRecord, InboundPayloadRecord, InboundPayloadState, InstallationRecord,
-        MessageRecord, OutboundPayloadRecord, Resend, SenderKeys, SessionRecord,
+        MessageRecord, MessageState, OutboundPayloadRecord, Resend, SenderKeys, SessionRecord,
         plan_pending_notices, plan_resend, processed, verify_notice,
     },
     error::{ErrorCode, SdkError},
@@ -70,10 +70,20 @@ pub(super) async fn plan_notice<S: Store, N: Node>(
                 continue;
             }
             let Some(message) = ctx.store.get::<MessageRecord>(id).await? else { continue };
+            // Only what is on its way or went out: a cancelled message, or one the node
+            // refused, stays undelivered whoever asks.
+            if !matches!(message.state, MessageState::Committed | MessageState::Sent) {
+                continue;
+            }
             let Some(conversation) = ctx.store.get::<ConversationRecord>(&message.convo_id).await?
             else {
                 continue;
             };
+            // Only to an installation of the conversation's accounts.
+            let own = ctx.own.borrow().address == sender.address;
+            if !own && conversation.peer_address != sender.address {
+                continue;
+            }
             resends.push(Resend {
                 message,
                 recipient_address: conversation.peer_address,

@@ -13,9 +13,9 @@ use crate::{
         ConversationRecord, InboundFailure, InboundPayloadRecord, InboundPayloadState,
         InstallationRecord, MessageRecord, Opened, Rejection, SenderKeys, SessionRecord,
         SessionUpdate, carried_message, conversation_id, marker_id, open_payload, parse_inbound,
-        plan_decryption_failure, plan_receive,
+        plan_decryption_failure, plan_receive, verify_payload,
     },
-    error::SdkError,
+    error::{ErrorCode, SdkError},
     net::Node,
     store::{Changes, Store, index},
     wire::InboxPayload,
@@ -24,41 +24,102 @@ use crate::{
 /// Payloads read from the `RECEIVED` queue at a time.
 const PROCESS_BATCH: u32 = 32;
 
+/// Most payloads processed at a time: a flood waits for the next pass (due at once) instead
+/// of holding up the pass's other steps (sending) for as long as it lasts.
+pub(super) const MAX_PER_PASS: usize = 256;
+
+/// Times one payload is tried in a row before it is refused as `PROCESSING_FAILED`: a save
+/// the browser aborts now and then passes on a retry; what fails five times running is in
+/// the payload (a number the database cannot hold, say).
+pub(super) const TRIES: u32 = 5;
+
 /// Processes every `RECEIVED` payload up to the saved pull cursor, in envelope order. A
 /// payload that cannot be used is recorded with its reason and never holds up the ones
-/// behind it; an error of this side (the database, the node while checking a sender) stops
-/// the pass, to be retried.
+/// behind it: one whose processing errors is retried a few times, then refused; one that
+/// waits for the network is passed over until the next pass. Only an error of the
+/// environment (the database unavailable or full, the client closed) stops the pass.
 pub(crate) async fn process_received<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
 ) -> Result<(), SdkError> {
     // Only what a pull covered: a streamed payload past the cursor may have a gap before it.
     let Some(cursor) = saved_cursor(ctx.store).await? else { return Ok(()) };
     let upto = order_of(cursor.index.sender_time_ns);
-    loop {
-        let queue = ctx
+    // Passed over in this pass; read past, so the loop never spins on them.
+    let mut skipped: Vec<String> = Vec::new();
+    let mut first_error = None;
+    let mut done = 0;
+    while done < MAX_PER_PASS {
+        let limit = PROCESS_BATCH.saturating_add(u32::try_from(skipped.len()).unwrap_or(0));
+        let queue: Vec<InboundPayloadRecord> = ctx
             .store
             .by_index::<InboundPayloadRecord>(
                 index::INBOUND_BY_STATE_ORDER,
                 &(InboundPayloadState::Received, ""),
                 &(InboundPayloadState::Received, upto.as_str()),
-                Some(PROCESS_BATCH),
+                Some(limit),
             )
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|p| !skipped.contains(&p.hash))
+            .collect();
         if queue.is_empty() {
-            return Ok(());
+            break;
         }
         for payload in queue {
-            let changed = process_one(ctx, &payload.hash).await?;
-            ctx.changed(changed);
+            done += 1;
+            match process_isolated(ctx, &payload.hash).await {
+                Ok(changed) => ctx.changed(changed),
+                Err(e) if stops_the_pass(&e) => return Err(e),
+                Err(e) => {
+                    skipped.push(payload.hash);
+                    first_error.get_or_insert(e);
+                }
+            }
         }
     }
+    if done >= MAX_PER_PASS {
+        ctx.more.set(true);
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
-/// Processes one stored payload in one transaction (redone if something it read moved).
-/// Returns the ids of the messages it wrote.
+/// Whether an error is this side's environment, not the item's: nothing can go on.
+pub(super) fn stops_the_pass(error: &SdkError) -> bool {
+    use ErrorCode::*;
+    matches!(error.code, StorageUnavailable | QuotaExceeded | StorageEvicted | Closed | Unsupported)
+}
+
+/// Whether an error may pass by itself (the node unreachable or refusing): the item waits,
+/// uncounted, as a message waits while the node is down.
+pub(super) fn waits(error: &SdkError) -> bool {
+    stops_the_pass(error) || matches!(error.code, ErrorCode::Network | ErrorCode::NodeRejected)
+}
+
+/// Processes one payload, trying up to [`TRIES`] times; if it keeps failing, it is refused
+/// (`PROCESSING_FAILED`) so that it never blocks the queue again.
+async fn process_isolated<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+    hash: &str,
+) -> Result<Vec<String>, SdkError> {
+    let mut last = None;
+    for _ in 0..TRIES {
+        match process_one(ctx, hash, None).await {
+            Ok(changed) => return Ok(changed),
+            Err(e) if waits(&e) => return Err(e),
+            Err(e) => last = Some(e),
+        }
+    }
+    let detail = last.map(|e| format!("{}: {}", e.code.as_str(), e.message)).unwrap_or_default();
+    process_one(ctx, hash, Some(&Rejection { failure: InboundFailure::ProcessingFailed, detail }))
+        .await
+}
+
+/// Processes one stored payload in one transaction (redone if something it read moved), or
+/// records it as `refused`. Returns the ids of the messages it wrote.
 async fn process_one<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
     hash: &str,
+    refused: Option<&Rejection>,
 ) -> Result<Vec<String>, SdkError> {
     commit(ctx.store, "the payload's records", || async {
         let mut changes = Changes::new();
@@ -73,6 +134,10 @@ async fn process_one<S: Store, N: Node>(
             "state",
             Some(&InboundPayloadState::Received),
         )?;
+        if let Some(rejection) = refused {
+            let none = reject(&mut changes, &record, rejection)?;
+            return Ok((changes, none));
+        }
         // Boxed, like the notice branch below: a state machine of its own is less wasm.
         let messages = Box::pin(plan_payload(ctx, record, &mut changes)).await?;
         Ok((changes, messages))
@@ -102,6 +167,11 @@ async fn plan_payload<S: Store, N: Node>(
     if payload.notice.is_some() {
         return Box::pin(notice::plan_notice(ctx, &record, &payload, &sender, &keys, changes))
             .await;
+    }
+    // Authenticated before anything is shown or asked of the claimed sender.
+    let own_id = ctx.own.borrow().id.clone();
+    if let Err(rejection) = verify_payload(&own_id, &payload, &keys) {
+        return reject(changes, &record, &rejection);
     }
 
     let stored = ctx.store.get::<SessionRecord>(&sender.id).await?;

@@ -57,6 +57,9 @@ impl Runtime {
         let now = now_ms;
         let ctx = self.local.context(&*store, &self.node, &now);
         let outcome = processor::pass(&ctx, &self.local).await;
+        if ctx.more.get() {
+            self.wake.notify();
+        }
         let changed = ctx.changed.take();
         if !changed.is_empty() {
             if let Some(report) = self.on_changed.borrow().as_ref() {

@@ -45,6 +45,25 @@ pub struct InboxPayload {
     /// ed25519 key.
     #[prost(message, optional, tag = "5")]
     pub notice: Option<DecryptionFailureNotice>,
+    /// ed25519 signature by the sender installation over [`InboxPayload::signing_bytes`]:
+    /// until Olm decrypts, the claimed sender is only a claim, and a payload that fails to
+    /// decrypt shows a marker and asks its sender to re-send only if this verifies.
+    #[prost(bytes = "vec", tag = "6")]
+    pub signature: Vec<u8>,
+}
+
+impl InboxPayload {
+    /// What the sender installation signs for the installation `recipient_installation_id`
+    /// (so a payload cannot be replayed to another one).
+    pub fn signing_bytes(&self, recipient_installation_id: &str) -> Vec<u8> {
+        let mut bytes = format!(
+            "e2ee-sdk inbox payload\nfrom {}\nto {recipient_installation_id}\ntype {}\n",
+            self.sender_installation_id, self.message_type
+        )
+        .into_bytes();
+        bytes.extend_from_slice(&self.ciphertext);
+        bytes
+    }
 }
 
 /// "I could not decrypt your payload `failed_payload_hash`": the recipient drops its session
