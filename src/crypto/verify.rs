@@ -88,6 +88,33 @@ pub enum BundleError {
     /// The wallet revoked the installation.
     #[error("installation {0} was revoked by its wallet")]
     Revoked(String),
+    /// A bundle of another format version (an installation that has not republished since
+    /// an upgrade): its fallback key is not bound to its wallet.
+    #[error("expected a bundle of version {expected}, got version {got}")]
+    Version {
+        /// The installation.
+        installation_id: String,
+        /// The version this code verifies.
+        expected: u32,
+        /// The bundle's.
+        got: u32,
+    },
+    /// A number out of its sane window (past 2^53 − 1, which JS cannot hold exactly, or an
+    /// expiry years ahead).
+    #[error("the {0} of the entry is out of range: {1}")]
+    OutOfRange(&'static str, u64),
+    /// The installation is already another account's here: one account's refresh never
+    /// moves another account's installation.
+    #[error("installation {installation_id} already belongs to {owner}")]
+    Claimed {
+        /// The installation.
+        installation_id: String,
+        /// The account it belongs to.
+        owner: String,
+    },
+    /// Past the most installations used per account (the newest are kept).
+    #[error("installation {0} is past the most installations used per account")]
+    TooMany(String),
 }
 
 fn recovered_note(recovered: &Option<String>) -> String {
@@ -107,16 +134,23 @@ impl BundleError {
             Self::FallbackSignatureInvalid(_) => "FALLBACK_SIGNATURE_INVALID",
             Self::Expired { .. } => "BUNDLE_EXPIRED",
             Self::Revoked(_) => "INSTALLATION_REVOKED",
+            Self::Version { .. } => "BUNDLE_VERSION",
+            Self::OutOfRange(..) => "BUNDLE_RANGE",
+            Self::Claimed { .. } => "INSTALLATION_CLAIMED",
+            Self::TooMany(_) => "TOO_MANY_INSTALLATIONS",
         }
     }
 
     /// The installation the entry was about, when it could be read.
     pub fn installation_id(&self) -> Option<&str> {
         match self {
-            Self::KeyMismatch(id) | Self::FallbackSignatureInvalid(id) | Self::Revoked(id) => {
-                Some(id)
-            }
-            Self::Expired { installation_id, .. } => Some(installation_id),
+            Self::KeyMismatch(id)
+            | Self::FallbackSignatureInvalid(id)
+            | Self::Revoked(id)
+            | Self::TooMany(id) => Some(id),
+            Self::Expired { installation_id, .. }
+            | Self::Version { installation_id, .. }
+            | Self::Claimed { installation_id, .. } => Some(installation_id),
             _ => None,
         }
     }

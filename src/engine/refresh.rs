@@ -37,6 +37,9 @@ impl From<&BundleError> for RejectedEntry {
     }
 }
 
+/// The most installations of one account that are used (a sender encrypts to each).
+pub const MAX_INSTALLATIONS_PER_ACCOUNT: usize = 64;
+
 /// What a refresh writes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefreshPlan {
@@ -126,6 +129,7 @@ pub fn plan_refresh(
             address: address.to_owned(),
             installations_fetched_at_ms: Some(now_ms),
             rejected: rejected.iter().map(RejectedEntry::from).collect(),
+            revoked: Vec::new(),
         },
         put,
         delete,
@@ -169,6 +173,7 @@ mod tests {
             address: "0xa".into(),
             installations_fetched_at_ms: at,
             rejected: vec![],
+            revoked: vec![],
         };
         assert!(needs_refresh(None, 1_000, 300));
         assert!(needs_refresh(Some(&user(None)), 1_000, 300));
@@ -232,5 +237,25 @@ mod tests {
         assert_eq!(plan.put.len(), 1);
         let bundle = ContactEntry::decode_bundle(&plan.put[0].bundle).unwrap_or_default();
         assert_eq!(bundle.fallback_key.map(|f| f.created_at_ms), Some(9));
+    }
+
+    /// Attack 8: a wallet with thousands of installations does not make every sender encrypt
+    /// thousands of times.
+    #[test]
+    fn at_most_64_installations_are_used_the_newest_first() {
+        let facts: Vec<_> = (0..70u64)
+            .map(|i| {
+                let mut f = fact(&format!("i{i:02}"), 1);
+                if let Ok(ContactFact::Bundle(b)) = &mut f {
+                    b.bundle.created_at_ms = i;
+                }
+                f
+            })
+            .collect();
+        let plan = plan_refresh("0xa", &[], &facts, 0);
+        assert_eq!(plan.put.len(), MAX_INSTALLATIONS_PER_ACCOUNT);
+        assert!(plan.put.iter().all(|p| p.id.as_str() >= "i06"), "the oldest are dropped");
+        let codes: Vec<&str> = plan.user.rejected.iter().map(|r| r.code.as_str()).collect();
+        assert_eq!(codes, ["TOO_MANY_INSTALLATIONS"; 6]);
     }
 }

@@ -235,6 +235,12 @@ named! {
         /// A decryption-failure notice that is not addressed here or not signed by its sender.
         #[error("invalid decryption-failure notice")]
         BadNotice = "BAD_NOTICE",
+        /// The sender installation's link to its wallet expired.
+        #[error("sender installation expired")]
+        SenderExpired = "SENDER_EXPIRED",
+        /// The sender installation's wallet revoked it.
+        #[error("sender installation revoked")]
+        SenderRevoked = "SENDER_REVOKED",
     }
 }
 
@@ -314,6 +320,8 @@ mod tests {
                 "REPLAY",
                 "WRONG_CONVERSATION",
                 "BAD_NOTICE",
+                "SENDER_EXPIRED",
+                "SENDER_REVOKED",
             ]
         );
         for failure in InboundFailure::ALL {

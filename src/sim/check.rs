@@ -10,7 +10,7 @@
 use super::{executor::block_on, world::World};
 use crate::{
     engine::{
-        InboundFailure, InboundPayloadRecord, MessageRecord, MessageState, OutboundPayloadRecord,
+        InboundFailure, InboundPayloadRecord, InboundPayloadState, MessageRecord, MessageState, OutboundPayloadRecord,
         OutboundPayloadState,
     },
     store::{Store, StoreError, inbound_failures},
@@ -54,7 +54,7 @@ pub(crate) fn settled(world: &World) -> bool {
 /// Every violation found, one line each.
 pub(crate) fn violations(world: &World) -> Vec<String> {
     let mut found = Vec::new();
-    let snapshots: Vec<Snapshot> = match world.devices.iter().map(|d| snapshot(&d.store)).collect()
+    let mut snapshots: Vec<Snapshot> = match world.devices.iter().map(|d| snapshot(&d.store)).collect()
     {
         Ok(s) => s,
         Err(e) => return vec![format!("a store could not be read: {e}")],
@@ -168,7 +168,16 @@ pub(crate) fn violations(world: &World) -> Vec<String> {
             }
         }
     }
-    for (y, snapshot) in snapshots.iter().enumerate() {
+    let hostile = world.hostile.borrow();
+    for (y, snapshot) in snapshots.iter_mut().enumerate() {
+        // Hostile contacts' junk must be refused, never accepted (then failed to decrypt).
+        snapshot.failures.retain(|p| {
+            let junk = hostile.contains(&p.hash);
+            if junk && p.state != InboundPayloadState::Rejected {
+                found.push(format!("device {y}: hostile payload {:?} {:?}", p.state, p.failure));
+            }
+            !junk
+        });
         if world.devices[y].revoked.get() {
             continue;
         }

@@ -101,6 +101,8 @@ pub(crate) struct World {
     pub(crate) sending: Rc<Cell<bool>>,
     /// How often a save fails (as a browser may abort a transaction), per save.
     pub(crate) save_fault_rate: Rc<Cell<f64>>,
+    /// Hashes of the junk payloads hostile contacts sent (each must be refused).
+    pub(crate) hostile: RefCell<Vec<String>>,
 }
 
 /// The world's start time: any fixed date.
@@ -147,6 +149,7 @@ impl World {
             executor: Executor::default(),
             budget: Rc::new(Cell::new(budget)),
             sending: Rc::new(Cell::new(true)),
+            hostile: RefCell::default(),
         })
     }
 
@@ -329,6 +332,7 @@ async fn load(device: &Device, wallet: &Wallet) -> Result<Local, SdkError> {
         faults: Faults::default(),
         pull_needed: Cell::new(Pull::CatchUp),
         pulled_at_ms: Cell::new(None),
+        verified: Default::default(),
     })
 }
 

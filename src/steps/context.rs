@@ -7,8 +7,12 @@ use std::{
     future::Future,
 };
 
+#[path = "sender.rs"]
+mod sender;
+pub(crate) use sender::VerifiedEntries;
+
 use crate::{
-    crypto::{Address, CryptoError, Installation, OlmSession, PickleKey, verify_contact_entry},
+    crypto::{Address, CryptoError, Installation, OlmSession, PickleKey},
     engine::{
         DeliveryUpdate, INBOX_CURSOR, InboundPayloadRecord, InboundPayloadState, InboxCursorRecord,
         InstallationRecord, OwnInstallationRecord, Rejection, SessionRecord, SessionUpdate,
@@ -60,6 +64,8 @@ pub(crate) struct Local {
     pub(crate) pull_needed: Cell<Pull>,
     /// When the inbox was last pulled (this installation's clock), if it was.
     pub(crate) pulled_at_ms: Cell<Option<u64>>,
+    /// Contact entries verified before (a refresh re-reads every entry of a topic).
+    pub(crate) verified: VerifiedEntries,
 }
 
 /// What the next pass must pull from the inbox, the larger need winning.
@@ -101,6 +107,7 @@ impl Local {
             now_ms,
             delete_sent_payloads: self.delete_sent_payloads,
             faults: &self.faults,
+            verified: &self.verified,
             changed: RefCell::default(),
         }
     }
@@ -120,6 +127,8 @@ pub(crate) struct Context<'a, S, N> {
     pub(crate) delete_sent_payloads: bool,
     /// Faults the tests inject.
     pub(crate) faults: &'a Faults,
+    /// Contact entries verified before.
+    pub(crate) verified: &'a VerifiedEntries,
     /// Messages whose records the steps of this pass changed (for the app's stream).
     pub(crate) changed: RefCell<Vec<String>>,
 }
@@ -144,8 +153,10 @@ impl<S: Store, N: Node> Context<'_, S, N> {
         threshold_ms: u64,
     ) -> Result<Vec<InstallationRecord>, SdkError> {
         let own = self.own.borrow().clone();
+        let now = self.now();
         let found =
-            installations(self.store, self.node, &own, address, threshold_ms, self.now()).await?;
+            installations(self.store, self.node, &own, address, threshold_ms, now, self.verified)
+                .await?;
         *self.own.borrow_mut() = found.own;
         Ok(found.installations)
     }
@@ -211,6 +222,7 @@ pub(crate) async fn installations(
     address: &Address,
     threshold_ms: u64,
     now_ms: u64,
+    verified: &VerifiedEntries,
 ) -> Result<Installations, SdkError> {
     let key = address.to_string();
     let user = store.get::<UserRecord>(&key).await?;
@@ -223,7 +235,7 @@ pub(crate) async fn installations(
 
     let envelopes = crate::net::query_all(node, &[Topic::contact(&key)]).await?;
     let facts: Vec<_> =
-        envelopes.iter().map(|e| verify_contact_entry(&e.message, address, now_ms)).collect();
+        envelopes.iter().map(|e| verified.verify(&e.message, address, now_ms)).collect();
     let plan = plan_refresh(&key, &local, &facts, now_ms);
 
     let mut changes = Changes::new();

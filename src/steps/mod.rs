@@ -20,6 +20,8 @@ pub(crate) mod browser_identity;
 mod context;
 mod deliver;
 mod encrypt;
+#[cfg(test)]
+mod hostile_tests;
 pub(crate) mod identity;
 mod notice;
 mod process;

@@ -12,6 +12,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 mod client;
 mod codecs;
+mod hostile_contacts;
 mod identity;
 mod net;
 mod receiving;

@@ -24,11 +24,11 @@ use super::{
 
 /// A message as `conversation.messages()` hands it out.
 #[derive(Debug, Clone, PartialEq)]
-struct Shown {
-    id: String,
-    text: String,
-    sender: String,
-    state: String,
+pub(super) struct Shown {
+    pub(super) id: String,
+    pub(super) text: String,
+    pub(super) sender: String,
+    pub(super) state: String,
 }
 
 async fn messages_with(chat: &JsValue, options: JsValue) -> Vec<Shown> {
@@ -55,7 +55,7 @@ async fn shown(client: &Client, peer: &TestWallet) -> Vec<Shown> {
 
 /// Waits (a guard against hangs, not a speed check) until `client` shows `count` messages
 /// from `peer` that are not markers, and returns what it shows.
-async fn until_shown(client: &Client, peer: &TestWallet, count: usize) -> Vec<Shown> {
+pub(super) async fn until_shown(client: &Client, peer: &TestWallet, count: usize) -> Vec<Shown> {
     for _ in 0..600 {
         let shown = shown(client, peer).await;
         if shown.iter().filter(|m| m.state != "UNDECRYPTABLE").count() >= count {
@@ -72,7 +72,7 @@ async fn inbound_records(db: &str) -> Vec<InboundPayloadRecord> {
 }
 
 /// Alice sends `texts` to Bob one by one and waits until each is sent.
-async fn send_all(alice: &Client, bob: &TestWallet, texts: &[String]) -> Vec<String> {
+pub(super) async fn send_all(alice: &Client, bob: &TestWallet, texts: &[String]) -> Vec<String> {
     let chat = conversation(alice, bob).await;
     let mut ids = Vec::new();
     for text in texts {
@@ -213,7 +213,7 @@ async fn payloads_stored_before_a_reload_are_processed_after_it() {
 }
 
 /// Alice and Bob with sessions both ways: Alice sent "one", Bob answered "reply".
-async fn talking_pair() -> (TestWallet, TestWallet, Client, Client, String) {
+pub(super) async fn talking_pair() -> (TestWallet, TestWallet, Client, Client, String) {
     let (alice, bob) = (TestWallet::random(), TestWallet::random());
     let bob_db = unique("bob");
     let bob_client = client(&bob, &bob_db, 60_000).await;
@@ -226,7 +226,7 @@ async fn talking_pair() -> (TestWallet, TestWallet, Client, Client, String) {
 }
 
 /// The inbound failures `client` reports, as (state, code).
-async fn failures(client: &Client) -> Vec<(String, String)> {
+pub(super) async fn failures(client: &Client) -> Vec<(String, String)> {
     let list: Array = JsFuture::from(client.inbound_failures()).await.unwrap().unchecked_into();
     list.iter()
         .map(|f| (field(&f, "state").as_string().unwrap(), field(&f, "code").as_string().unwrap()))
@@ -338,7 +338,7 @@ async fn forged_payload(
     .encode_to_vec()
 }
 
-async fn publish_to(client: &Client, payloads: Vec<Vec<u8>>) {
+pub(super) async fn publish_to(client: &Client, payloads: Vec<Vec<u8>>) {
     let topic = Topic::inbox(&client.installation_id()).to_string();
     let now_ns = js_sys::Date::now() as u64 * 1_000_000;
     let envelopes: Vec<Envelope> = payloads

@@ -1,0 +1,134 @@
+//! Who a payload comes from: [`verified_sender`] authenticates a payload's claimed sender
+//! installation against its account's verified, current, unrevoked installations; and the
+//! in-memory cache of verified contact entries ([`VerifiedEntries`]) that keeps refreshes
+//! from redoing signature recovery.
+
+use std::cell::RefCell;
+
+use sha2::{Digest, Sha256};
+
+use super::Context;
+use crate::{
+    collections::VecMap,
+    crypto::{Address, BundleError, ContactFact, verify_contact_entry},
+    engine::{InboundFailure, InstallationRecord, Rejection, UserRecord},
+    error::{ErrorCode, SdkError},
+    net::Node,
+    store::Store,
+};
+
+/// How often a payload naming an installation not known here may make its account be fetched
+/// again. Within it such a payload waits ([`ErrorCode::RetryLater`]) instead of being refused:
+/// it may be an honest new installation's first message, sent just after the last fetch.
+pub(crate) const UNKNOWN_ID_REFRESH_MS: u64 = 30_000;
+
+/// The installation `installation_id` of `claimed_address` that a payload claims to come
+/// from, if it is that account's, verified, unexpired and never revoked; else why not.
+///
+/// The account is fetched again first when its list is older than the refresh threshold
+/// (expiries and revocations are learned), and for an id not known here at most once per
+/// [`UNKNOWN_ID_REFRESH_MS`]; within that interval the answer is the transient
+/// [`ErrorCode::RetryLater`] error, which stops the pass to be retried later, so that the
+/// payload is neither refused too early nor costs a fetch each.
+pub(crate) async fn verified_sender<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+    claimed_address: &str,
+    installation_id: &str,
+) -> Result<Result<InstallationRecord, Rejection>, SdkError> {
+    let id = installation_id;
+    let refuse = |failure, detail: String| Ok(Err(Rejection { failure, detail }));
+    let Ok(address) = Address::parse(claimed_address) else {
+        return refuse(InboundFailure::Malformed, format!("bad sender address {claimed_address}"));
+    };
+    let account = address.to_string();
+    let known = ctx.store.get::<InstallationRecord>(&id.to_owned()).await?;
+    if let Some(owner) = known.as_ref().map(|k| &k.address).filter(|a| **a != account) {
+        let detail = format!("installation {id} belongs to {owner}, not {account}");
+        return refuse(InboundFailure::ForgedSender, detail);
+    }
+    let now = ctx.now();
+    let threshold = if known.is_some() {
+        ctx.refresh_threshold_ms
+    } else {
+        let user = ctx.store.get::<UserRecord>(&account).await?;
+        let fetched = user.as_ref().and_then(|u| u.installations_fetched_at_ms);
+        if fetched.is_some_and(|at| at <= now && now - at < UNKNOWN_ID_REFRESH_MS) {
+            if is_revoked(user.as_ref(), id) {
+                return refuse(InboundFailure::SenderRevoked, format!("{id} was revoked"));
+            }
+            return Err(SdkError::new(
+                ErrorCode::RetryLater,
+                format!("{account} was fetched less than {UNKNOWN_ID_REFRESH_MS} ms ago"),
+            ));
+        }
+        0
+    };
+    let found = ctx.installations_of(&address, threshold).await?;
+    let user = ctx.store.get::<UserRecord>(&account).await?;
+    if is_revoked(user.as_ref(), id) {
+        return refuse(InboundFailure::SenderRevoked, format!("{account} revoked {id}"));
+    }
+    let current = found.into_iter().find(|i| i.id == id);
+    match current.as_ref().or(known.as_ref()) {
+        Some(i) if i.expires_at_ms <= now => {
+            refuse(InboundFailure::SenderExpired, format!("{id} expired at {}", i.expires_at_ms))
+        }
+        _ => match current {
+            Some(installation) => Ok(Ok(installation)),
+            None => refuse(InboundFailure::UnknownSender, format!("{account} has no {id}")),
+        },
+    }
+}
+
+fn is_revoked(user: Option<&UserRecord>, id: &str) -> bool {
+    user.is_some_and(|u| u.revoked.iter().any(|r| r == id))
+}
+
+/// Entries kept at most; past it the cache starts over (it only saves work).
+const MAX_VERIFIED_ENTRIES: usize = 1024;
+
+/// Contact entries verified before, by sha-256 of (topic address ‖ entry bytes): a refresh
+/// re-reads every entry of a topic, and recovering the wallet signature is the costly part.
+/// Only results that cannot change with the time are kept; a kept bundle's expiry is checked
+/// again at every use.
+#[derive(Default)]
+pub(crate) struct VerifiedEntries(RefCell<VecMap<[u8; 32], Result<ContactFact, BundleError>>>);
+
+impl VerifiedEntries {
+    /// [`verify_contact_entry`] of `bytes` on `address`'s topic at `now_ms`, from the cache
+    /// when it was verified before.
+    pub(crate) fn verify(
+        &self,
+        bytes: &[u8],
+        address: &Address,
+        now_ms: u64,
+    ) -> Result<ContactFact, BundleError> {
+        let key: [u8; 32] =
+            Sha256::new().chain_update(address.as_bytes()).chain_update(bytes).finalize().into();
+        let cached = self.0.borrow().get(&key).cloned();
+        let result = match cached {
+            Some(result) => result,
+            None => {
+                let result = verify_contact_entry(bytes, address, now_ms);
+                if !matches!(result, Err(BundleError::Expired { .. } | BundleError::OutOfRange(..)))
+                {
+                    let mut map = self.0.borrow_mut();
+                    if map.len() >= MAX_VERIFIED_ENTRIES {
+                        *map = VecMap::new();
+                    }
+                    map.insert(key, result.clone());
+                }
+                result
+            }
+        };
+        match result {
+            Ok(ContactFact::Bundle(b)) if b.bundle.expires_at_ms <= now_ms => {
+                Err(BundleError::Expired {
+                    installation_id: b.bundle.installation_id,
+                    expired_at_ms: b.bundle.expires_at_ms,
+                })
+            }
+            other => other,
+        }
+    }
+}
