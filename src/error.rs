@@ -98,7 +98,9 @@ impl From<NetError> for SdkError {
         let code = match &error {
             NetError::Node { .. } | NetError::Http { .. } => ErrorCode::NodeRejected,
             NetError::Network(_) | NetError::Timeout(_) | NetError::Aborted => ErrorCode::Network,
-            NetError::Decode(_) | NetError::Encode(_) => ErrorCode::Protocol,
+            NetError::Decode(_) | NetError::Encode(_) | NetError::TooLarge(_) => {
+                ErrorCode::Protocol
+            }
         };
         Self::new(code, error.to_string())
     }

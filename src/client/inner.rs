@@ -226,9 +226,16 @@ impl Inner {
         let store = self.store()?;
         let own = self.local().own.borrow().clone();
         let verified = &self.local().verified;
-        let found =
-            installations(&*store, &self.runtime.node, &own, address, threshold_ms, now_ms(), verified)
-                .await?;
+        let found = installations(
+            &*store,
+            &self.runtime.node,
+            &own,
+            address,
+            threshold_ms,
+            now_ms(),
+            verified,
+        )
+        .await?;
         *self.local().own.borrow_mut() = found.own;
         Ok(found.installations)
     }

@@ -7,8 +7,8 @@ use vodozemac::{Ed25519PublicKey, Ed25519Signature};
 
 use super::{Address, AddressError, installation_id, wallet::WalletSignature};
 use crate::wire::{
-    ContactEntry, ContactEntryKind, InstallationBundle, MAX_CONTACT_ENTRY_BYTES, Revocation,
-    fallback_signing_bytes, link_text, revocation_text,
+    BUNDLE_VERSION, ContactEntry, ContactEntryKind, InstallationBundle, MAX_CONTACT_ENTRY_BYTES,
+    Revocation, fallback_signing_bytes, link_text, revocation_text,
 };
 
 /// A verified entry of a contact topic.
@@ -169,7 +169,7 @@ pub fn verify_contact_entry(
     match entry.kind {
         Some(ContactEntryKind::Bundle(bundle)) => verify_bundle(bundle, topic_address, now_ms),
         Some(ContactEntryKind::Revocation(revocation)) => {
-            verify_revocation(revocation, topic_address)
+            verify_revocation(revocation, topic_address, now_ms)
         }
         None => Err(BundleError::Malformed("the entry is empty".into())),
     }
@@ -192,6 +192,17 @@ fn verify_bundle(
     now_ms: u64,
 ) -> Result<ContactFact, BundleError> {
     check_address(&bundle.wallet_address, topic_address)?;
+    if bundle.version != BUNDLE_VERSION {
+        return Err(BundleError::Version {
+            installation_id: bundle.installation_id,
+            expected: BUNDLE_VERSION,
+            got: bundle.version,
+        });
+    }
+    let fallback_created = bundle.fallback_key.as_ref().map_or(0, |f| f.created_at_ms);
+    in_range("creation time", bundle.created_at_ms, now_ms.saturating_add(MAX_AHEAD_MS))?;
+    in_range("fallback key time", fallback_created, now_ms.saturating_add(MAX_AHEAD_MS))?;
+    in_range("expiry", bundle.expires_at_ms, now_ms.saturating_add(MAX_EXPIRY_AHEAD_MS))?;
     let identity = key32(&bundle.identity_key, "identity key")?;
     let signing = key32(&bundle.signing_key, "signing key")?;
     if installation_id(&identity, &signing) != bundle.installation_id {
@@ -204,8 +215,12 @@ fn verify_bundle(
         .as_ref()
         .ok_or_else(|| BundleError::Malformed("the bundle has no fallback key".into()))?;
     key32(&fallback.key, "fallback key")?;
-    let signed =
-        fallback_signing_bytes(&bundle.installation_id, &fallback.key, fallback.created_at_ms);
+    let signed = fallback_signing_bytes(
+        &bundle.installation_id,
+        &bundle.wallet_address,
+        &fallback.key,
+        fallback.created_at_ms,
+    );
     if !verify_installation_signature(&signing, &signed, &fallback.signature) {
         return Err(BundleError::FallbackSignatureInvalid(bundle.installation_id.clone()));
     }
@@ -223,14 +238,31 @@ fn verify_bundle(
 fn verify_revocation(
     revocation: Revocation,
     topic_address: &Address,
+    now_ms: u64,
 ) -> Result<ContactFact, BundleError> {
     check_address(&revocation.wallet_address, topic_address)?;
+    in_range("revocation time", revocation.revoked_at_ms, now_ms.saturating_add(MAX_AHEAD_MS))?;
     let text = revocation_text(&revocation);
     check_wallet_signature(&revocation.wallet_signature, text.as_bytes(), topic_address)?;
     Ok(ContactFact::Revocation(VerifiedRevocation {
         installation_id: revocation.installation_id,
         revoked_at_ms: revocation.revoked_at_ms,
     }))
+}
+
+/// The largest integer a JS number (and so IndexedDB) holds exactly.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+/// How far past this clock an entry may be dated (clocks differ).
+const MAX_AHEAD_MS: u64 = 24 * 60 * 60 * 1000;
+/// How far past this clock a link may expire (links are made for a year).
+const MAX_EXPIRY_AHEAD_MS: u64 = 2 * 365 * 24 * 60 * 60 * 1000;
+
+/// Refuses `value` past `max` or past what a JS number holds.
+fn in_range(field: &'static str, value: u64, max: u64) -> Result<(), BundleError> {
+    if value > max.min(MAX_SAFE_INTEGER) {
+        return Err(BundleError::OutOfRange(field, value));
+    }
+    Ok(())
 }
 
 fn check_address(named: &str, topic_address: &Address) -> Result<(), BundleError> {

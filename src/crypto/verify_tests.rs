@@ -5,7 +5,7 @@
 use super::*;
 use crate::{
     crypto::wallet::sign_for_tests,
-    wire::{ContactEntry, ContactEntryKind, InstallationBundle, Revocation},
+    wire::{BUNDLE_VERSION, ContactEntry, ContactEntryKind, InstallationBundle, Revocation},
 };
 
 const ALICE: [u8; 32] = [0x11; 32];
@@ -181,4 +181,14 @@ fn numbers_out_of_a_sane_window_are_refused() {
         sign_for_tests(&ALICE, revocation_text(&revocation).as_bytes()).as_bytes().to_vec();
     let bytes = ContactEntry { kind: Some(ContactEntryKind::Revocation(revocation)) };
     assert_eq!(code(&bytes.to_bytes()), "BUNDLE_RANGE");
+}
+
+/// A bundle of another format version (made before the upgrade) gets its own code.
+#[test]
+fn a_bundle_of_another_version_gets_its_own_code() {
+    let mut old = signed_bundle(&ALICE, NOW + 1);
+    old.version = 0;
+    assert_eq!(code(&entry(old.clone())), "BUNDLE_VERSION");
+    old.version = BUNDLE_VERSION + 1;
+    assert_eq!(code(&entry(old)), "BUNDLE_VERSION");
 }

@@ -10,8 +10,8 @@
 use super::{executor::block_on, world::World};
 use crate::{
     engine::{
-        InboundFailure, InboundPayloadRecord, InboundPayloadState, MessageRecord, MessageState, OutboundPayloadRecord,
-        OutboundPayloadState,
+        InboundFailure, InboundPayloadRecord, InboundPayloadState, MessageRecord, MessageState,
+        OutboundPayloadRecord, OutboundPayloadState,
     },
     store::{Store, StoreError, inbound_failures},
 };
@@ -44,9 +44,9 @@ pub(crate) fn settled(world: &World) -> bool {
             let inbound = store.all::<InboundPayloadRecord>().await.unwrap_or_default();
             !messages.iter().any(|m| m.state == MessageState::Uninitialized)
                 && !outbound.iter().any(|p| p.state == OutboundPayloadState::Uninitialized)
-                && !inbound.iter().any(|p| {
-                    p.state == crate::engine::InboundPayloadState::Received || p.notice_pending
-                })
+                && !inbound
+                    .iter()
+                    .any(|p| p.state == InboundPayloadState::Received || p.notice_pending)
         })
     })
 }
@@ -54,11 +54,11 @@ pub(crate) fn settled(world: &World) -> bool {
 /// Every violation found, one line each.
 pub(crate) fn violations(world: &World) -> Vec<String> {
     let mut found = Vec::new();
-    let mut snapshots: Vec<Snapshot> = match world.devices.iter().map(|d| snapshot(&d.store)).collect()
-    {
-        Ok(s) => s,
-        Err(e) => return vec![format!("a store could not be read: {e}")],
-    };
+    let mut snapshots: Vec<Snapshot> =
+        match world.devices.iter().map(|d| snapshot(&d.store)).collect() {
+            Ok(s) => s,
+            Err(e) => return vec![format!("a store could not be read: {e}")],
+        };
     for (x, sender) in world.devices.iter().enumerate() {
         // A revoked installation's messages may be refused by those who learnt it first.
         if sender.revoked.get() {

@@ -51,9 +51,8 @@ pub(super) fn attack(world: &mut World) {
     let now = world.clock.now();
     let n = world.devices.len() as u64;
     let target = world.devices[world.rng.below(n) as usize].id.clone();
-    let revoked: Vec<usize> = (0..world.devices.len())
-        .filter(|d| world.devices[*d].revoked.get())
-        .collect();
+    let revoked: Vec<usize> =
+        (0..world.devices.len()).filter(|d| world.devices[*d].revoked.get()).collect();
     let kind = world.rng.below(3);
     let named = if kind == 2 && !revoked.is_empty() {
         // An old bundle of a revoked installation, replayed on its own account's topic.

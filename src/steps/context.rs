@@ -9,14 +9,14 @@ use std::{
 
 #[path = "sender.rs"]
 mod sender;
-pub(crate) use sender::VerifiedEntries;
+pub(crate) use sender::{VerifiedEntries, verified_sender};
 
 use crate::{
-    crypto::{Address, CryptoError, Installation, OlmSession, PickleKey},
+    crypto::{Address, BundleError, CryptoError, Installation, OlmSession, PickleKey},
     engine::{
         DeliveryUpdate, INBOX_CURSOR, InboundPayloadRecord, InboundPayloadState, InboxCursorRecord,
-        InstallationRecord, OwnInstallationRecord, Rejection, SessionRecord, SessionUpdate,
-        UserRecord, needs_refresh, plan_refresh, processed,
+        InstallationRecord, OwnInstallationRecord, RejectedEntry, Rejection, SessionRecord,
+        SessionUpdate, UserRecord, needs_refresh, plan_refresh, processed,
     },
     error::{ErrorCode, SdkError},
     net::{Cursor, Envelope, IndexCursor, Node},
@@ -236,7 +236,25 @@ pub(crate) async fn installations(
     let envelopes = crate::net::query_all(node, &[Topic::contact(&key)]).await?;
     let facts: Vec<_> =
         envelopes.iter().map(|e| verified.verify(&e.message, address, now_ms)).collect();
-    let plan = plan_refresh(&key, &local, &facts, now_ms);
+    let revoked_before = user.as_ref().map_or(&[][..], |u| u.revoked.as_slice());
+    let mut plan = plan_refresh(&key, &local, &facts, revoked_before, now_ms);
+    // One account's refresh never moves another account's installation: an id already
+    // stored for another address stays theirs (the first verified link wins).
+    let mut put = Vec::with_capacity(plan.put.len());
+    for installation in std::mem::take(&mut plan.put) {
+        let ours = local.iter().any(|l| l.id == installation.id);
+        let stored =
+            if ours { None } else { store.get::<InstallationRecord>(&installation.id).await? };
+        match stored {
+            Some(other) if other.address != key => {
+                let claimed =
+                    BundleError::Claimed { installation_id: installation.id, owner: other.address };
+                plan.user.rejected.push(RejectedEntry::from(&claimed));
+            }
+            _ => put.push(installation),
+        }
+    }
+    plan.put = put;
 
     let mut changes = Changes::new();
     changes.put(&plan.user)?;

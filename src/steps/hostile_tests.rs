@@ -286,8 +286,7 @@ fn a_revocation_holds_when_a_node_omits_it() {
     // Bob's installation sends, then its wallet revokes it.
     let sent = send(&bob, &alice.address, &node, at);
     let bob_wallet = TestWallet::new(0xB0);
-    block_on(identity::revoke(&node, &bob_wallet, &bob_wallet.address, &bob.id, at + 1))
-        .unwrap();
+    block_on(identity::revoke(&node, &bob_wallet, &bob_wallet.address, &bob.id, at + 1)).unwrap();
     // Alice learns the revocation from an honest node...
     let own = alice.local.own.borrow().clone();
     block_on(installations(
@@ -369,4 +368,30 @@ fn unknown_installations_refresh_an_account_at_most_once_per_interval() {
 
     pass(&alice, &node, at + 31_000).unwrap();
     assert_eq!(failure(&alice, &second), Some("UNKNOWN_SENDER"));
+}
+
+/// An installation made before the bundle version existed republishes a current bundle at
+/// its next start, with no wallet prompt (`start` has no wallet).
+#[test]
+fn an_installation_from_before_the_upgrade_republishes_a_current_bundle_at_start() {
+    let node = MemoryNode::new();
+    let wallet = TestWallet::new(0xB0);
+    let bob = device(&node, &wallet, T0);
+    let mut own = bob.local.own.borrow().clone();
+    let mut old = ContactEntry::decode_bundle(&own.bundle).unwrap();
+    old.version = 0;
+    own.bundle = ContactEntry { kind: Some(ContactEntryKind::Bundle(old)) }.to_bytes();
+    let mut changes = Changes::new();
+    changes.put(&own).unwrap();
+    block_on(bob.store.save(changes)).unwrap();
+
+    let key = PickleKey::from_bytes([7; 32]);
+    let identity = identity::load(wallet.address, own, key).unwrap();
+    let started = block_on(identity::start(&bob.store, &node, identity, T0 + 1_000)).unwrap();
+    assert!(started.own.bundle_published);
+    let published = published_bundle(&node, &bob.address, &bob.id);
+    assert_eq!(published.version, crate::wire::BUNDLE_VERSION);
+    let bytes = ContactEntry { kind: Some(ContactEntryKind::Bundle(published)) }.to_bytes();
+    let verified = crate::crypto::verify_contact_entry(&bytes, &wallet.address, T0 + 2_000);
+    assert!(verified.is_ok(), "{verified:?}");
 }

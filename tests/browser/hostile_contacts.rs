@@ -51,9 +51,7 @@ async fn a_bundle_relinked_by_another_wallet_does_not_take_over_the_installation
     bundle.wallet_signature = hex(&mallory.sign(&link_text(&bundle)));
     let entry = ContactEntry { kind: Some(ContactEntryKind::Bundle(bundle)) }.to_bytes();
     let now = js_sys::Date::now() as u64;
-    node.publish(&[Envelope::new(&Topic::contact(&mallory_address), now, 0, entry)])
-        .await
-        .unwrap();
+    node.publish(&[Envelope::new(&Topic::contact(&mallory_address), now, 0, entry)]).await.unwrap();
 
     // One junk payload of Mallory's makes Bob fetch her topic.
     let junk = InboxPayload {
