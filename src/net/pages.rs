@@ -90,7 +90,7 @@ async fn query_all_within(
     Err(NetError::TooLarge(format!("more than {max_pages} pages")))
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     #![allow(clippy::unwrap_used)]
 

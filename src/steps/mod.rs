@@ -20,7 +20,7 @@ pub(crate) mod browser_identity;
 mod context;
 mod deliver;
 mod encrypt;
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod hostile_tests;
 pub(crate) mod identity;
 mod notice;
