@@ -132,3 +132,39 @@ impl VerifiedEntries {
         }
     }
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::{
+        crypto::{Installation, sign_for_tests},
+        wire::{ContactEntry, ContactEntryKind, link_text},
+    };
+
+    /// Attack 8: an entry is verified once (cached by its hash), yet a cached bundle still
+    /// expires, and the same bytes on another account's topic are verified for that topic.
+    #[test]
+    fn entries_are_verified_once_and_still_expire() {
+        let key = [0x11; 32];
+        let alice = sign_for_tests(&key, b"who").recover(b"who").unwrap();
+        let other = Address::from_bytes([7; 20]);
+        let now = 1_760_000_000_000;
+        let mut bundle =
+            Installation::generate().unsigned_bundle(&alice.to_string(), now, now + 1_000, now);
+        bundle.wallet_signature =
+            sign_for_tests(&key, link_text(&bundle).as_bytes()).as_bytes().to_vec();
+        let bytes = ContactEntry { kind: Some(ContactEntryKind::Bundle(bundle)) }.to_bytes();
+
+        let cache = VerifiedEntries::default();
+        assert!(cache.verify(&bytes, &alice, now).is_ok());
+        assert_eq!(cache.0.borrow().len(), 1);
+        assert!(cache.verify(&bytes, &alice, now + 1).is_ok());
+        assert_eq!(cache.0.borrow().len(), 1, "verified once");
+        let expired = cache.verify(&bytes, &alice, now + 1_000).map_err(|e| e.code());
+        assert_eq!(expired.err(), Some("BUNDLE_EXPIRED"));
+        let elsewhere = cache.verify(&bytes, &other, now).map_err(|e| e.code());
+        assert_eq!(elsewhere.err(), Some("ADDRESS_MISMATCH"));
+    }
+}
