@@ -85,8 +85,7 @@ pub fn plan_refresh(
     });
     let revoked: BTreeSet<String> = revoked_before.iter().cloned().chain(fetched).collect();
     let mut kept_revoked = revoked_before.to_vec();
-    let before: BTreeSet<&String> = revoked_before.iter().collect();
-    for id in revoked.iter().filter(|id| !before.contains(id)) {
+    for id in revoked.iter().filter(|id| !revoked_before.contains(id)) {
         if kept_revoked.len() >= MAX_REVOKED_KEPT {
             break;
         }
@@ -112,26 +111,26 @@ pub fn plan_refresh(
     }
     rejected.dedup();
 
-    // At most MAX_INSTALLATIONS_PER_ACCOUNT, the newest links first.
-    let mut by_age: Vec<&VerifiedBundle> = newest.values().copied().collect();
-    by_age.sort_by(|a, b| {
-        (b.bundle.created_at_ms, &a.bundle.installation_id)
-            .cmp(&(a.bundle.created_at_ms, &b.bundle.installation_id))
-    });
-    for extra in by_age.iter().skip(MAX_INSTALLATIONS_PER_ACCOUNT) {
+    // At most MAX_INSTALLATIONS_PER_ACCOUNT, the newest links first: a bundle is left out
+    // when that many are newer (by creation time, then id). Counted, not sorted (no sort
+    // code in the wasm); the count runs only past the limit.
+    let newer = |a: &VerifiedBundle, b: &VerifiedBundle| {
+        (a.bundle.created_at_ms, &b.bundle.installation_id)
+            > (b.bundle.created_at_ms, &a.bundle.installation_id)
+    };
+    let over = newest.len() > MAX_INSTALLATIONS_PER_ACCOUNT;
+    let used = |v: &VerifiedBundle| {
+        !over || newest.values().filter(|o| newer(o, v)).count() < MAX_INSTALLATIONS_PER_ACCOUNT
+    };
+    for extra in newest.values().filter(|v| !used(v)) {
         rejected.push(BundleError::TooMany(extra.bundle.installation_id.clone()));
     }
-    let used: BTreeSet<&str> = by_age
-        .iter()
-        .take(MAX_INSTALLATIONS_PER_ACCOUNT)
-        .map(|v| v.bundle.installation_id.as_str())
-        .collect();
 
     let local_by_id: BTreeMap<&str, &InstallationRecord> =
         local.iter().map(|i| (i.id.as_str(), i)).collect();
     let put = newest
         .values()
-        .filter(|v| used.contains(v.bundle.installation_id.as_str()))
+        .filter(|v| used(v))
         .filter_map(|verified| {
             let b = &verified.bundle;
             let bytes = ContactEntry { kind: Some(ContactEntryKind::Bundle(b.clone())) }.to_bytes();
@@ -149,8 +148,11 @@ pub fn plan_refresh(
             (!unchanged).then_some(record)
         })
         .collect();
-    let delete =
-        local.iter().filter(|l| !used.contains(l.id.as_str())).map(|l| l.id.clone()).collect();
+    let delete = local
+        .iter()
+        .filter(|l| !newest.get(l.id.as_str()).is_some_and(|v| used(v)))
+        .map(|l| l.id.clone())
+        .collect();
 
     RefreshPlan {
         user: UserRecord {
