@@ -162,14 +162,35 @@ pub fn verify_contact_entry(
     topic_address: &Address,
     now_ms: u64,
 ) -> Result<ContactFact, BundleError> {
+    verify_entry(bytes, topic_address, now_ms, false)
+}
+
+/// [`verify_contact_entry`] of an entry whose signatures verified before (the same bytes on
+/// the same topic): every other check is redone, the costly signature checks are not.
+pub fn reverify_contact_entry(
+    bytes: &[u8],
+    topic_address: &Address,
+    now_ms: u64,
+) -> Result<ContactFact, BundleError> {
+    verify_entry(bytes, topic_address, now_ms, true)
+}
+
+fn verify_entry(
+    bytes: &[u8],
+    topic_address: &Address,
+    now_ms: u64,
+    signed: bool,
+) -> Result<ContactFact, BundleError> {
     if bytes.len() > MAX_CONTACT_ENTRY_BYTES {
         return Err(BundleError::Oversized { size: bytes.len(), max: MAX_CONTACT_ENTRY_BYTES });
     }
     let entry = ContactEntry::decode(bytes).map_err(|e| BundleError::Malformed(e.to_string()))?;
     match entry.kind {
-        Some(ContactEntryKind::Bundle(bundle)) => verify_bundle(bundle, topic_address, now_ms),
+        Some(ContactEntryKind::Bundle(bundle)) => {
+            verify_bundle(bundle, topic_address, now_ms, signed)
+        }
         Some(ContactEntryKind::Revocation(revocation)) => {
-            verify_revocation(revocation, topic_address, now_ms)
+            verify_revocation(revocation, topic_address, now_ms, signed)
         }
         None => Err(BundleError::Malformed("the entry is empty".into())),
     }
@@ -190,6 +211,7 @@ fn verify_bundle(
     bundle: InstallationBundle,
     topic_address: &Address,
     now_ms: u64,
+    signed: bool,
 ) -> Result<ContactFact, BundleError> {
     check_address(&bundle.wallet_address, topic_address)?;
     if bundle.version != BUNDLE_VERSION {
@@ -208,20 +230,23 @@ fn verify_bundle(
     if installation_id(&identity, &signing) != bundle.installation_id {
         return Err(BundleError::KeyMismatch(bundle.installation_id));
     }
-    check_wallet_signature(&bundle.wallet_signature, link_text(&bundle).as_bytes(), topic_address)?;
+    if !signed {
+        let text = link_text(&bundle);
+        check_wallet_signature(&bundle.wallet_signature, text.as_bytes(), topic_address)?;
+    }
 
     let fallback = bundle
         .fallback_key
         .as_ref()
         .ok_or_else(|| BundleError::Malformed("the bundle has no fallback key".into()))?;
     key32(&fallback.key, "fallback key")?;
-    let signed = fallback_signing_bytes(
+    let signing_bytes = fallback_signing_bytes(
         &bundle.installation_id,
         &bundle.wallet_address,
         &fallback.key,
         fallback.created_at_ms,
     );
-    if !verify_installation_signature(&signing, &signed, &fallback.signature) {
+    if !signed && !verify_installation_signature(&signing, &signing_bytes, &fallback.signature) {
         return Err(BundleError::FallbackSignatureInvalid(bundle.installation_id.clone()));
     }
 
@@ -239,11 +264,14 @@ fn verify_revocation(
     revocation: Revocation,
     topic_address: &Address,
     now_ms: u64,
+    signed: bool,
 ) -> Result<ContactFact, BundleError> {
     check_address(&revocation.wallet_address, topic_address)?;
     in_range("revocation time", revocation.revoked_at_ms, now_ms.saturating_add(MAX_AHEAD_MS))?;
-    let text = revocation_text(&revocation);
-    check_wallet_signature(&revocation.wallet_signature, text.as_bytes(), topic_address)?;
+    if !signed {
+        let text = revocation_text(&revocation);
+        check_wallet_signature(&revocation.wallet_signature, text.as_bytes(), topic_address)?;
+    }
     Ok(ContactFact::Revocation(VerifiedRevocation {
         installation_id: revocation.installation_id,
         revoked_at_ms: revocation.revoked_at_ms,

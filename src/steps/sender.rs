@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use super::Context;
 use crate::{
-    collections::VecMap,
-    crypto::{Address, BundleError, ContactFact, verify_contact_entry},
+    collections::VecSet,
+    crypto::{Address, BundleError, ContactFact, reverify_contact_entry, verify_contact_entry},
     engine::{InboundFailure, InstallationRecord, Rejection, UserRecord},
     error::{ErrorCode, SdkError},
     net::Node,
@@ -87,16 +87,16 @@ fn is_revoked(user: Option<&UserRecord>, id: &str) -> bool {
 /// Entries kept at most; past it the cache starts over (it only saves work).
 const MAX_VERIFIED_ENTRIES: usize = 1024;
 
-/// Contact entries verified before, by sha-256 of (topic address ‖ entry bytes): a refresh
-/// re-reads every entry of a topic, and recovering the wallet signature is the costly part.
-/// Only results that cannot change with the time are kept; a kept bundle's expiry is checked
-/// again at every use.
+/// Contact entries whose signatures verified, by sha-256 of (topic address ‖ entry bytes): a
+/// refresh re-reads every entry of a topic, and recovering the wallet signature is the
+/// costly part. Only that is skipped for a known entry; every other check (the expiry among
+/// them) is redone, so nothing that depends on the time is cached.
 #[derive(Default)]
-pub(crate) struct VerifiedEntries(RefCell<VecMap<[u8; 32], Result<ContactFact, BundleError>>>);
+pub(crate) struct VerifiedEntries(RefCell<VecSet<[u8; 32]>>);
 
 impl VerifiedEntries {
-    /// [`verify_contact_entry`] of `bytes` on `address`'s topic at `now_ms`, from the cache
-    /// when it was verified before.
+    /// [`verify_contact_entry`] of `bytes` on `address`'s topic at `now_ms`, its signatures
+    /// not checked again when they verified before.
     pub(crate) fn verify(
         &self,
         bytes: &[u8],
@@ -105,31 +105,19 @@ impl VerifiedEntries {
     ) -> Result<ContactFact, BundleError> {
         let key: [u8; 32] =
             Sha256::new().chain_update(address.as_bytes()).chain_update(bytes).finalize().into();
-        let cached = self.0.borrow().get(&key).cloned();
-        let result = match cached {
-            Some(result) => result,
-            None => {
-                let result = verify_contact_entry(bytes, address, now_ms);
-                if !matches!(result, Err(BundleError::Expired { .. } | BundleError::OutOfRange(..)))
-                {
-                    let mut map = self.0.borrow_mut();
-                    if map.len() >= MAX_VERIFIED_ENTRIES {
-                        *map = VecMap::new();
-                    }
-                    map.insert(key, result.clone());
-                }
-                result
-            }
-        };
-        match result {
-            Ok(ContactFact::Bundle(b)) if b.bundle.expires_at_ms <= now_ms => {
-                Err(BundleError::Expired {
-                    installation_id: b.bundle.installation_id,
-                    expired_at_ms: b.bundle.expires_at_ms,
-                })
-            }
-            other => other,
+        if self.0.borrow().contains(&key) {
+            return reverify_contact_entry(bytes, address, now_ms);
         }
+        let result = verify_contact_entry(bytes, address, now_ms);
+        // A failure may be the time's (an expiry): only what verified is remembered.
+        if result.is_ok() {
+            let mut set = self.0.borrow_mut();
+            if set.len() >= MAX_VERIFIED_ENTRIES {
+                *set = VecSet::new();
+            }
+            set.insert(key);
+        }
+        result
     }
 }
 
