@@ -36,15 +36,16 @@ pub(crate) async fn verified_sender<S: Store, N: Node>(
     installation_id: &str,
 ) -> Result<Result<InstallationRecord, Rejection>, SdkError> {
     let id = installation_id;
-    let refuse = |failure, detail: String| Ok(Err(Rejection { failure, detail }));
+    // The detail names the installation; the code says what is wrong with it.
+    let refuse =
+        |failure| Ok(Err(Rejection { failure, detail: format!("{claimed_address} {id}") }));
     let Ok(address) = Address::parse(claimed_address) else {
-        return refuse(InboundFailure::Malformed, format!("bad sender address {claimed_address}"));
+        return refuse(InboundFailure::Malformed);
     };
     let account = address.to_string();
     let known = ctx.store.get::<InstallationRecord>(&id.to_owned()).await?;
-    if let Some(owner) = known.as_ref().map(|k| &k.address).filter(|a| **a != account) {
-        let detail = format!("installation {id} belongs to {owner}, not {account}");
-        return refuse(InboundFailure::ForgedSender, detail);
+    if known.as_ref().is_some_and(|k| k.address != account) {
+        return refuse(InboundFailure::ForgedSender);
     }
     let now = ctx.now();
     let threshold = if known.is_some() {
@@ -54,11 +55,11 @@ pub(crate) async fn verified_sender<S: Store, N: Node>(
         let fetched = user.as_ref().and_then(|u| u.installations_fetched_at_ms);
         if fetched.is_some_and(|at| at <= now && now - at < UNKNOWN_ID_REFRESH_MS) {
             if is_revoked(user.as_ref(), id) {
-                return refuse(InboundFailure::SenderRevoked, format!("{id} was revoked"));
+                return refuse(InboundFailure::SenderRevoked);
             }
             return Err(SdkError::new(
                 ErrorCode::RetryLater,
-                format!("{account} was fetched less than {UNKNOWN_ID_REFRESH_MS} ms ago"),
+                "a sender's account was just fetched",
             ));
         }
         0
@@ -66,16 +67,14 @@ pub(crate) async fn verified_sender<S: Store, N: Node>(
     let found = ctx.installations_of(&address, threshold).await?;
     let user = ctx.store.get::<UserRecord>(&account).await?;
     if is_revoked(user.as_ref(), id) {
-        return refuse(InboundFailure::SenderRevoked, format!("{account} revoked {id}"));
+        return refuse(InboundFailure::SenderRevoked);
     }
     let current = found.into_iter().find(|i| i.id == id);
     match current.as_ref().or(known.as_ref()) {
-        Some(i) if i.expires_at_ms <= now => {
-            refuse(InboundFailure::SenderExpired, format!("{id} expired at {}", i.expires_at_ms))
-        }
+        Some(i) if i.expires_at_ms <= now => refuse(InboundFailure::SenderExpired),
         _ => match current {
             Some(installation) => Ok(Ok(installation)),
-            None => refuse(InboundFailure::UnknownSender, format!("{account} has no {id}")),
+            None => refuse(InboundFailure::UnknownSender),
         },
     }
 }
