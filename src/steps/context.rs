@@ -239,14 +239,16 @@ pub(crate) async fn installations(
     let revoked_before = user.as_ref().map_or(&[][..], |u| u.revoked.as_slice());
     let mut plan = plan_refresh(&key, &local, &facts, revoked_before, now_ms);
     // One account's refresh never moves another account's installation: an id already
-    // stored for another address stays theirs (the first verified link wins).
+    // stored for another address stays theirs while its stored bundle still verifies there
+    // (the first verified link wins; one taken over before bundles were bound both ways, or
+    // expired, claims nothing).
     let mut put = Vec::with_capacity(plan.put.len());
     for installation in std::mem::take(&mut plan.put) {
         let ours = local.iter().any(|l| l.id == installation.id);
         let stored =
             if ours { None } else { store.get::<InstallationRecord>(&installation.id).await? };
         match stored {
-            Some(other) if other.address != key => {
+            Some(other) if other.address != key && claims(&other, verified, now_ms) => {
                 let claimed =
                     BundleError::Claimed { installation_id: installation.id, owner: other.address };
                 plan.user.rejected.push(RejectedEntry::from(&claimed));
@@ -270,6 +272,11 @@ pub(crate) async fn installations(
     }
     store.save(changes).await?;
     Ok(Installations { installations: local_installations(store, &key).await?, own })
+}
+
+/// Whether `other`'s stored bundle still links it to its account at `now_ms`.
+fn claims(other: &InstallationRecord, verified: &VerifiedEntries, now_ms: u64) -> bool {
+    Address::parse(&other.address).is_ok_and(|a| verified.verify(&other.bundle, &a, now_ms).is_ok())
 }
 
 async fn local_installations(

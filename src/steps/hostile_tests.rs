@@ -395,3 +395,28 @@ fn an_installation_from_before_the_upgrade_republishes_a_current_bundle_at_start
     let verified = crate::crypto::verify_contact_entry(&bytes, &wallet.address, T0 + 2_000);
     assert!(verified.is_ok(), "{verified:?}");
 }
+
+/// Attack 2 in a database attacked before the upgrade: the row Mallory took over holds a
+/// version-0 bundle relinked to her, which no longer verifies, so it claims nothing and Bob's
+/// account takes its installation back at its next refresh.
+#[test]
+fn an_installation_taken_over_before_the_upgrade_is_taken_back() {
+    let Pair { node, alice, bob, mallory } = talking_pair();
+    let mut hijacked = stored_installation(&alice, &bob.id).unwrap();
+    let mut old = ContactEntry::decode_bundle(&hijacked.bundle).unwrap();
+    old.version = 0;
+    let old = relinked(old, &mallory);
+    hijacked.address = mallory.address.to_string();
+    hijacked.bundle = ContactEntry { kind: Some(ContactEntryKind::Bundle(old)) }.to_bytes();
+    let mut changes = Changes::new();
+    changes.put(&hijacked).unwrap();
+    block_on(alice.store.save(changes)).unwrap();
+
+    // Past the threshold, Alice's send refreshes Bob's account.
+    let at = T0 + 10 * 60 * 1000;
+    send(&alice, &bob.address, &node, at);
+    assert_eq!(stored_installation(&alice, &bob.id).unwrap().address, bob.address);
+    let later = send(&bob, &alice.address, &node, at + 10);
+    pass(&alice, &node, at + 20).unwrap();
+    assert!(has_message(&alice, &later));
+}
