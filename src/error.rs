@@ -21,7 +21,8 @@ export type ErrorCode =
   | "SIGNER_REJECTED"
   | "SIGNATURE_INVALID"
   | "STORAGE_EVICTED"
-  | "INSTALLATION_REVOKED";
+  | "INSTALLATION_REVOKED"
+  | "RETRY_LATER";
 
 /** An error thrown by the SDK: a plain `Error` with a `code`. */
 export interface SdkError extends Error {
@@ -62,6 +63,9 @@ crate::engine::named! {
         StorageEvicted = "STORAGE_EVICTED",
         /// The wallet revoked this installation: it no longer sends.
         InstallationRevoked = "INSTALLATION_REVOKED",
+        /// Transient: a step must wait before it can decide (a payload from an installation
+        /// not known here, its account fetched moments ago); the pass is retried later.
+        RetryLater = "RETRY_LATER",
     }
 }
 
@@ -94,7 +98,9 @@ impl From<NetError> for SdkError {
         let code = match &error {
             NetError::Node { .. } | NetError::Http { .. } => ErrorCode::NodeRejected,
             NetError::Network(_) | NetError::Timeout(_) | NetError::Aborted => ErrorCode::Network,
-            NetError::Decode(_) | NetError::Encode(_) => ErrorCode::Protocol,
+            NetError::Decode(_) | NetError::Encode(_) | NetError::TooLarge(_) => {
+                ErrorCode::Protocol
+            }
         };
         Self::new(code, error.to_string())
     }

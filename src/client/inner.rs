@@ -78,6 +78,7 @@ impl Inner {
                 faults: Faults::default(),
                 pull_needed: Cell::new(Pull::CatchUp),
                 pulled_at_ms: Cell::new(None),
+                verified: Default::default(),
             },
             node,
             store: RefCell::new(Some(Rc::new(store))),
@@ -224,9 +225,17 @@ impl Inner {
     ) -> Result<Vec<crate::engine::InstallationRecord>, SdkError> {
         let store = self.store()?;
         let own = self.local().own.borrow().clone();
-        let found =
-            installations(&*store, &self.runtime.node, &own, address, threshold_ms, now_ms())
-                .await?;
+        let verified = &self.local().verified;
+        let found = installations(
+            &*store,
+            &self.runtime.node,
+            &own,
+            address,
+            threshold_ms,
+            now_ms(),
+            verified,
+        )
+        .await?;
         *self.local().own.borrow_mut() = found.own;
         Ok(found.installations)
     }

@@ -45,7 +45,8 @@ export interface InstallationInfo {
 /** Why a refresh refused an entry of an account's contact topic. */
 export type BundleErrorCode =
   | "MALFORMED" | "OVERSIZED" | "INVALID_ADDRESS" | "ADDRESS_MISMATCH" | "SIGNATURE_INVALID"
-  | "KEY_MISMATCH" | "FALLBACK_SIGNATURE_INVALID" | "BUNDLE_EXPIRED" | "INSTALLATION_REVOKED";
+  | "KEY_MISMATCH" | "FALLBACK_SIGNATURE_INVALID" | "BUNDLE_EXPIRED" | "INSTALLATION_REVOKED"
+  | "BUNDLE_VERSION" | "BUNDLE_RANGE" | "INSTALLATION_CLAIMED" | "TOO_MANY_INSTALLATIONS";
 
 /** An entry the last refresh refused. */
 export interface RejectedBundle {
@@ -102,7 +103,7 @@ export interface ConversationInfo {
 export type InboundFailureCode =
   | "MALFORMED" | "OVERSIZED" | "UNKNOWN_SENDER" | "FORGED_SENDER" | "UNKNOWN_SESSION"
   | "BAD_MAC" | "REPLAY" | "WRONG_CONVERSATION" | "BAD_NOTICE" | "PROCESSING_FAILED"
-  | "NON_CANONICAL" | "BAD_SIGNATURE";
+  | "NON_CANONICAL" | "BAD_SIGNATURE" | "SENDER_EXPIRED" | "SENDER_REVOKED";
 
 /** A received payload that failed (`FAILED`: the sender was asked to re-send) or was
  * refused (`REJECTED`). */

@@ -4,7 +4,7 @@ use sha2::{Digest, Sha256};
 use vodozemac::{Curve25519PublicKey, olm::Account, olm::AccountPickle};
 
 use super::{CryptoError, PickleKey, random_hex};
-use crate::wire::{InstallationBundle, SignedFallbackKey, fallback_signing_bytes};
+use crate::wire::{BUNDLE_VERSION, InstallationBundle, SignedFallbackKey, fallback_signing_bytes};
 
 /// The public identity of an installation, as base64 (vodozemac's encoding).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +70,16 @@ impl Installation {
         IdentityKeys { curve25519: keys.curve25519.to_base64(), ed25519: keys.ed25519.to_base64() }
     }
 
-    /// The current fallback key, signed by this installation's ed25519 key.
-    pub fn signed_fallback_key(&self, created_at_ms: u64) -> Option<SignedFallbackKey> {
+    /// The current fallback key, signed by this installation's ed25519 key for its wallet.
+    pub fn signed_fallback_key(
+        &self,
+        wallet_address: &str,
+        created_at_ms: u64,
+    ) -> Option<SignedFallbackKey> {
         let key: Curve25519PublicKey = self.account.fallback_key().into_values().next()?;
-        let signature =
-            self.account.sign(fallback_signing_bytes(&self.id, key.as_bytes(), created_at_ms));
+        let signed =
+            fallback_signing_bytes(&self.id, wallet_address, key.as_bytes(), created_at_ms);
+        let signature = self.account.sign(signed);
         Some(SignedFallbackKey {
             key: key.to_vec(),
             created_at_ms,
@@ -111,7 +116,8 @@ impl Installation {
             created_at_ms,
             expires_at_ms,
             wallet_signature: Vec::new(),
-            fallback_key: self.signed_fallback_key(fallback_created_at_ms),
+            fallback_key: self.signed_fallback_key(wallet_address, fallback_created_at_ms),
+            version: BUNDLE_VERSION,
         }
     }
 
@@ -171,9 +177,9 @@ mod tests {
     #[test]
     fn rotation_changes_the_signed_fallback_key() {
         let mut installation = Installation::generate();
-        let first = installation.signed_fallback_key(1).unwrap();
+        let first = installation.signed_fallback_key("0xa", 1).unwrap();
         installation.rotate_fallback_key();
-        let second = installation.signed_fallback_key(2).unwrap();
+        let second = installation.signed_fallback_key("0xa", 2).unwrap();
         assert_ne!(first.key, second.key);
         assert_eq!(second.signature.len(), 64);
     }

@@ -19,8 +19,8 @@ pub use pickle_key::PickleKey;
 pub use random::random_hex;
 pub use session::{OlmCiphertext, OlmSession, OpenError};
 pub use verify::{
-    BundleError, ContactFact, VerifiedBundle, VerifiedRevocation, verify_contact_entry,
-    verify_installation_signature,
+    BundleError, ContactFact, VerifiedBundle, VerifiedRevocation, reverify_contact_entry,
+    verify_contact_entry, verify_installation_signature,
 };
 #[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) use wallet::sign_for_tests;

@@ -7,8 +7,8 @@ use vodozemac::{Ed25519PublicKey, Ed25519Signature};
 
 use super::{Address, AddressError, installation_id, wallet::WalletSignature};
 use crate::wire::{
-    ContactEntry, ContactEntryKind, InstallationBundle, MAX_CONTACT_ENTRY_BYTES, Revocation,
-    fallback_signing_bytes, link_text, revocation_text,
+    BUNDLE_VERSION, ContactEntry, ContactEntryKind, InstallationBundle, MAX_CONTACT_ENTRY_BYTES,
+    Revocation, fallback_signing_bytes, link_text, revocation_text,
 };
 
 /// A verified entry of a contact topic.
@@ -88,6 +88,33 @@ pub enum BundleError {
     /// The wallet revoked the installation.
     #[error("installation {0} was revoked by its wallet")]
     Revoked(String),
+    /// A bundle of another format version (an installation that has not republished since
+    /// an upgrade): its fallback key is not bound to its wallet.
+    #[error("expected a bundle of version {expected}, got version {got}")]
+    Version {
+        /// The installation.
+        installation_id: String,
+        /// The version this code verifies.
+        expected: u32,
+        /// The bundle's.
+        got: u32,
+    },
+    /// A number out of its sane window (past 2^53 − 1, which JS cannot hold exactly, or an
+    /// expiry years ahead).
+    #[error("the {0} of the entry is out of range: {1}")]
+    OutOfRange(&'static str, u64),
+    /// The installation is already another account's here: one account's refresh never
+    /// moves another account's installation.
+    #[error("installation {installation_id} already belongs to {owner}")]
+    Claimed {
+        /// The installation.
+        installation_id: String,
+        /// The account it belongs to.
+        owner: String,
+    },
+    /// Past the most installations used per account (the newest are kept).
+    #[error("installation {0} is past the most installations used per account")]
+    TooMany(String),
 }
 
 fn recovered_note(recovered: &Option<String>) -> String {
@@ -107,16 +134,23 @@ impl BundleError {
             Self::FallbackSignatureInvalid(_) => "FALLBACK_SIGNATURE_INVALID",
             Self::Expired { .. } => "BUNDLE_EXPIRED",
             Self::Revoked(_) => "INSTALLATION_REVOKED",
+            Self::Version { .. } => "BUNDLE_VERSION",
+            Self::OutOfRange(..) => "BUNDLE_RANGE",
+            Self::Claimed { .. } => "INSTALLATION_CLAIMED",
+            Self::TooMany(_) => "TOO_MANY_INSTALLATIONS",
         }
     }
 
     /// The installation the entry was about, when it could be read.
     pub fn installation_id(&self) -> Option<&str> {
         match self {
-            Self::KeyMismatch(id) | Self::FallbackSignatureInvalid(id) | Self::Revoked(id) => {
-                Some(id)
-            }
-            Self::Expired { installation_id, .. } => Some(installation_id),
+            Self::KeyMismatch(id)
+            | Self::FallbackSignatureInvalid(id)
+            | Self::Revoked(id)
+            | Self::TooMany(id) => Some(id),
+            Self::Expired { installation_id, .. }
+            | Self::Version { installation_id, .. }
+            | Self::Claimed { installation_id, .. } => Some(installation_id),
             _ => None,
         }
     }
@@ -128,14 +162,35 @@ pub fn verify_contact_entry(
     topic_address: &Address,
     now_ms: u64,
 ) -> Result<ContactFact, BundleError> {
+    verify_entry(bytes, topic_address, now_ms, false)
+}
+
+/// [`verify_contact_entry`] of an entry whose signatures verified before (the same bytes on
+/// the same topic): every other check is redone, the costly signature checks are not.
+pub fn reverify_contact_entry(
+    bytes: &[u8],
+    topic_address: &Address,
+    now_ms: u64,
+) -> Result<ContactFact, BundleError> {
+    verify_entry(bytes, topic_address, now_ms, true)
+}
+
+fn verify_entry(
+    bytes: &[u8],
+    topic_address: &Address,
+    now_ms: u64,
+    signed: bool,
+) -> Result<ContactFact, BundleError> {
     if bytes.len() > MAX_CONTACT_ENTRY_BYTES {
         return Err(BundleError::Oversized { size: bytes.len(), max: MAX_CONTACT_ENTRY_BYTES });
     }
     let entry = ContactEntry::decode(bytes).map_err(|e| BundleError::Malformed(e.to_string()))?;
     match entry.kind {
-        Some(ContactEntryKind::Bundle(bundle)) => verify_bundle(bundle, topic_address, now_ms),
+        Some(ContactEntryKind::Bundle(bundle)) => {
+            verify_bundle(bundle, topic_address, now_ms, signed)
+        }
         Some(ContactEntryKind::Revocation(revocation)) => {
-            verify_revocation(revocation, topic_address)
+            verify_revocation(revocation, topic_address, now_ms, signed)
         }
         None => Err(BundleError::Malformed("the entry is empty".into())),
     }
@@ -156,23 +211,42 @@ fn verify_bundle(
     bundle: InstallationBundle,
     topic_address: &Address,
     now_ms: u64,
+    signed: bool,
 ) -> Result<ContactFact, BundleError> {
     check_address(&bundle.wallet_address, topic_address)?;
+    if bundle.version != BUNDLE_VERSION {
+        return Err(BundleError::Version {
+            installation_id: bundle.installation_id,
+            expected: BUNDLE_VERSION,
+            got: bundle.version,
+        });
+    }
+    let fallback_created = bundle.fallback_key.as_ref().map_or(0, |f| f.created_at_ms);
+    in_range("creation time", bundle.created_at_ms, now_ms.saturating_add(MAX_AHEAD_MS))?;
+    in_range("fallback key time", fallback_created, now_ms.saturating_add(MAX_AHEAD_MS))?;
+    in_range("expiry", bundle.expires_at_ms, now_ms.saturating_add(MAX_EXPIRY_AHEAD_MS))?;
     let identity = key32(&bundle.identity_key, "identity key")?;
     let signing = key32(&bundle.signing_key, "signing key")?;
     if installation_id(&identity, &signing) != bundle.installation_id {
         return Err(BundleError::KeyMismatch(bundle.installation_id));
     }
-    check_wallet_signature(&bundle.wallet_signature, link_text(&bundle).as_bytes(), topic_address)?;
+    if !signed {
+        let text = link_text(&bundle);
+        check_wallet_signature(&bundle.wallet_signature, text.as_bytes(), topic_address)?;
+    }
 
     let fallback = bundle
         .fallback_key
         .as_ref()
         .ok_or_else(|| BundleError::Malformed("the bundle has no fallback key".into()))?;
     key32(&fallback.key, "fallback key")?;
-    let signed =
-        fallback_signing_bytes(&bundle.installation_id, &fallback.key, fallback.created_at_ms);
-    if !verify_installation_signature(&signing, &signed, &fallback.signature) {
+    let signing_bytes = fallback_signing_bytes(
+        &bundle.installation_id,
+        &bundle.wallet_address,
+        &fallback.key,
+        fallback.created_at_ms,
+    );
+    if !signed && !verify_installation_signature(&signing, &signing_bytes, &fallback.signature) {
         return Err(BundleError::FallbackSignatureInvalid(bundle.installation_id.clone()));
     }
 
@@ -189,14 +263,34 @@ fn verify_bundle(
 fn verify_revocation(
     revocation: Revocation,
     topic_address: &Address,
+    now_ms: u64,
+    signed: bool,
 ) -> Result<ContactFact, BundleError> {
     check_address(&revocation.wallet_address, topic_address)?;
-    let text = revocation_text(&revocation);
-    check_wallet_signature(&revocation.wallet_signature, text.as_bytes(), topic_address)?;
+    in_range("revocation time", revocation.revoked_at_ms, now_ms.saturating_add(MAX_AHEAD_MS))?;
+    if !signed {
+        let text = revocation_text(&revocation);
+        check_wallet_signature(&revocation.wallet_signature, text.as_bytes(), topic_address)?;
+    }
     Ok(ContactFact::Revocation(VerifiedRevocation {
         installation_id: revocation.installation_id,
         revoked_at_ms: revocation.revoked_at_ms,
     }))
+}
+
+/// The largest integer a JS number (and so IndexedDB) holds exactly.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+/// How far past this clock an entry may be dated (clocks differ).
+const MAX_AHEAD_MS: u64 = 24 * 60 * 60 * 1000;
+/// How far past this clock a link may expire (links are made for a year).
+const MAX_EXPIRY_AHEAD_MS: u64 = 2 * 365 * 24 * 60 * 60 * 1000;
+
+/// Refuses `value` past `max` or past what a JS number holds.
+fn in_range(field: &'static str, value: u64, max: u64) -> Result<(), BundleError> {
+    if value > max.min(MAX_SAFE_INTEGER) {
+        return Err(BundleError::OutOfRange(field, value));
+    }
+    Ok(())
 }
 
 fn check_address(named: &str, topic_address: &Address) -> Result<(), BundleError> {

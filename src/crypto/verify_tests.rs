@@ -5,7 +5,7 @@
 use super::*;
 use crate::{
     crypto::wallet::sign_for_tests,
-    wire::{ContactEntry, ContactEntryKind, InstallationBundle, Revocation},
+    wire::{BUNDLE_VERSION, ContactEntry, ContactEntryKind, InstallationBundle, Revocation},
 };
 
 const ALICE: [u8; 32] = [0x11; 32];
@@ -132,4 +132,63 @@ fn revocations_need_the_wallets_signature() {
     revocation.wallet_signature = sign(&MALLORY, &revocation);
     let forged = ContactEntry { kind: Some(ContactEntryKind::Revocation(revocation)) };
     assert_eq!(code(&forged.to_bytes()), "SIGNATURE_INVALID");
+}
+
+/// Attack 2: another wallet relinks an installation's keys and its signed fallback key. The
+/// installation's own signature names its wallet, so the copy does not verify.
+#[test]
+fn a_bundle_relinked_by_another_wallet_is_refused() {
+    let mut stolen = signed_bundle(&ALICE, NOW + 1);
+    stolen.wallet_address = address(&MALLORY).to_string();
+    stolen.wallet_signature =
+        sign_for_tests(&MALLORY, link_text(&stolen).as_bytes()).as_bytes().to_vec();
+    let verified = verify_contact_entry(&entry(stolen), &address(&MALLORY), NOW);
+    assert_eq!(verified.err().map(|e| e.code()), Some("FALLBACK_SIGNATURE_INVALID"));
+}
+
+const YEAR: u64 = 365 * 24 * 60 * 60 * 1000;
+
+fn bundle_at(created: u64, expires: u64, fallback_created: u64) -> Vec<u8> {
+    let installation = crate::crypto::Installation::generate();
+    let mut bundle = installation.unsigned_bundle(
+        &address(&ALICE).to_string(),
+        created,
+        expires,
+        fallback_created,
+    );
+    bundle.wallet_signature =
+        sign_for_tests(&ALICE, link_text(&bundle).as_bytes()).as_bytes().to_vec();
+    entry(bundle)
+}
+
+/// Attack 8: every number is range-checked when parsed (one past 2^53 − 1 cannot be stored
+/// in IndexedDB, and froze the victim's receiving).
+#[test]
+fn numbers_out_of_a_sane_window_are_refused() {
+    assert_eq!(code(&bundle_at(NOW, NOW + YEAR, NOW)), "OK");
+    assert_eq!(code(&bundle_at(NOW, 1 << 60, NOW)), "BUNDLE_RANGE");
+    assert_eq!(code(&bundle_at(NOW, (1 << 53) + 1, NOW)), "BUNDLE_RANGE");
+    assert_eq!(code(&bundle_at(NOW, NOW + 3 * YEAR, NOW)), "BUNDLE_RANGE");
+    assert_eq!(code(&bundle_at(1 << 60, NOW + YEAR, NOW)), "BUNDLE_RANGE");
+    assert_eq!(code(&bundle_at(NOW, NOW + YEAR, 1 << 60)), "BUNDLE_RANGE");
+    let mut revocation = Revocation {
+        wallet_address: address(&ALICE).to_string(),
+        installation_id: "abc".into(),
+        revoked_at_ms: 1 << 60,
+        wallet_signature: Vec::new(),
+    };
+    revocation.wallet_signature =
+        sign_for_tests(&ALICE, revocation_text(&revocation).as_bytes()).as_bytes().to_vec();
+    let bytes = ContactEntry { kind: Some(ContactEntryKind::Revocation(revocation)) };
+    assert_eq!(code(&bytes.to_bytes()), "BUNDLE_RANGE");
+}
+
+/// A bundle of another format version (made before the upgrade) gets its own code.
+#[test]
+fn a_bundle_of_another_version_gets_its_own_code() {
+    let mut old = signed_bundle(&ALICE, NOW + 1);
+    old.version = 0;
+    assert_eq!(code(&entry(old.clone())), "BUNDLE_VERSION");
+    old.version = BUNDLE_VERSION + 1;
+    assert_eq!(code(&entry(old)), "BUNDLE_VERSION");
 }

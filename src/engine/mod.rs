@@ -27,7 +27,9 @@ pub use records::{
     MAX_PREVIOUS_SESSIONS, MessageRecord, MetaRecord, OWN_INSTALLATION, OutboundPayloadRecord,
     OwnInstallationRecord, SessionRecord, UserRecord,
 };
-pub use refresh::{RefreshPlan, RejectedEntry, needs_refresh, plan_refresh};
+pub use refresh::{
+    MAX_INSTALLATIONS_PER_ACCOUNT, RefreshPlan, RejectedEntry, needs_refresh, plan_refresh,
+};
 pub use send::{
     MAX_RESENDS, Recipient, Resend, ResendStep, SendError, SendStep, SessionUpdate,
     conversation_id, plan_resend, plan_send,

@@ -33,6 +33,10 @@ pub struct UserRecord {
     /// What the last fetch refused, and why.
     #[serde(default)]
     pub rejected: Vec<super::RejectedEntry>,
+    /// Installations its wallet revoked, as ever verified here: kept for good, so a node
+    /// that later omits a revocation cannot bring the installation back.
+    #[serde(default)]
+    pub revoked: Vec<String>,
 }
 
 /// A verified installation of some account.

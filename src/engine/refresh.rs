@@ -4,6 +4,9 @@
 //!
 //! Pure: the caller reads the user and its installations, fetches and verifies the topic,
 //! then writes the [`RefreshPlan`] in one transaction.
+//!
+//! A revocation once verified is kept on the user for good (a node may omit it later), and
+//! at most [`MAX_INSTALLATIONS_PER_ACCOUNT`] installations are used, the newest links first.
 
 use crate::collections::{VecMap as BTreeMap, VecSet as BTreeSet};
 
@@ -37,6 +40,13 @@ impl From<&BundleError> for RejectedEntry {
     }
 }
 
+/// The most installations of one account that are used (a sender encrypts to each).
+pub const MAX_INSTALLATIONS_PER_ACCOUNT: usize = 64;
+
+/// Revocations remembered per account at most: an honest account has a handful; past this a
+/// hostile account's new ones apply to the fetch that brought them only.
+const MAX_REVOKED_KEPT: usize = 4096;
+
 /// What a refresh writes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefreshPlan {
@@ -58,22 +68,29 @@ pub fn needs_refresh(user: Option<&UserRecord>, now_ms: u64, threshold_ms: u64) 
     }
 }
 
-/// Computes the refresh of `address` from its local installations and the verified entries
-/// of its contact topic.
+/// Computes the refresh of `address` from its local installations, the revocations verified
+/// before (`revoked_before`, from its user record) and the verified entries of its contact
+/// topic.
 pub fn plan_refresh(
     address: &str,
     local: &[InstallationRecord],
     entries: &[Result<ContactFact, BundleError>],
+    revoked_before: &[String],
     now_ms: u64,
 ) -> RefreshPlan {
     let mut rejected = Vec::new();
-    let revoked: BTreeSet<String> = entries
-        .iter()
-        .filter_map(|e| match e {
-            Ok(ContactFact::Revocation(r)) => Some(r.installation_id.clone()),
-            _ => None,
-        })
-        .collect();
+    let fetched = entries.iter().filter_map(|e| match e {
+        Ok(ContactFact::Revocation(r)) => Some(r.installation_id.clone()),
+        _ => None,
+    });
+    let revoked: BTreeSet<String> = revoked_before.iter().cloned().chain(fetched).collect();
+    let mut kept_revoked = revoked_before.to_vec();
+    for id in revoked.iter().filter(|id| !revoked_before.contains(id)) {
+        if kept_revoked.len() >= MAX_REVOKED_KEPT {
+            break;
+        }
+        kept_revoked.push(id.clone());
+    }
 
     // Of several bundles of one installation (fallback rotations), the newest wins.
     let mut newest: BTreeMap<&str, &VerifiedBundle> = BTreeMap::new();
@@ -94,10 +111,26 @@ pub fn plan_refresh(
     }
     rejected.dedup();
 
+    // At most MAX_INSTALLATIONS_PER_ACCOUNT, the newest links first: a bundle is left out
+    // when that many are newer (by creation time, then id). Counted, not sorted (no sort
+    // code in the wasm); the count runs only past the limit.
+    let newer = |a: &VerifiedBundle, b: &VerifiedBundle| {
+        (a.bundle.created_at_ms, &b.bundle.installation_id)
+            > (b.bundle.created_at_ms, &a.bundle.installation_id)
+    };
+    let over = newest.len() > MAX_INSTALLATIONS_PER_ACCOUNT;
+    let used = |v: &VerifiedBundle| {
+        !over || newest.values().filter(|o| newer(o, v)).count() < MAX_INSTALLATIONS_PER_ACCOUNT
+    };
+    for extra in newest.values().filter(|v| !used(v)) {
+        rejected.push(BundleError::TooMany(extra.bundle.installation_id.clone()));
+    }
+
     let local_by_id: BTreeMap<&str, &InstallationRecord> =
         local.iter().map(|i| (i.id.as_str(), i)).collect();
     let put = newest
         .values()
+        .filter(|v| used(v))
         .filter_map(|verified| {
             let b = &verified.bundle;
             let bytes = ContactEntry { kind: Some(ContactEntryKind::Bundle(b.clone())) }.to_bytes();
@@ -117,7 +150,7 @@ pub fn plan_refresh(
         .collect();
     let delete = local
         .iter()
-        .filter(|l| !newest.contains_key(l.id.as_str()))
+        .filter(|l| !newest.get(l.id.as_str()).is_some_and(|v| used(v)))
         .map(|l| l.id.clone())
         .collect();
 
@@ -126,6 +159,7 @@ pub fn plan_refresh(
             address: address.to_owned(),
             installations_fetched_at_ms: Some(now_ms),
             rejected: rejected.iter().map(RejectedEntry::from).collect(),
+            revoked: kept_revoked,
         },
         put,
         delete,
@@ -159,7 +193,7 @@ mod tests {
     }
 
     fn local(id: &str, state: InstallationState) -> InstallationRecord {
-        let plan = plan_refresh("0xa", &[], &[fact(id, 1)], 0);
+        let plan = plan_refresh("0xa", &[], &[fact(id, 1)], &[], 0);
         InstallationRecord { state, ..plan.put[0].clone() }
     }
 
@@ -169,6 +203,7 @@ mod tests {
             address: "0xa".into(),
             installations_fetched_at_ms: at,
             rejected: vec![],
+            revoked: vec![],
         };
         assert!(needs_refresh(None, 1_000, 300));
         assert!(needs_refresh(Some(&user(None)), 1_000, 300));
@@ -185,6 +220,7 @@ mod tests {
             "0xa",
             std::slice::from_ref(&known),
             &[fact("known", 1), fact("new", 1)],
+            &[],
             7,
         );
         assert_eq!(plan.put.len(), 1, "the unchanged installation is not rewritten");
@@ -195,7 +231,7 @@ mod tests {
         assert!(plan.delete.is_empty());
         assert_eq!(plan.user.installations_fetched_at_ms, Some(7));
 
-        let rotated = plan_refresh("0xa", &[known], &[fact("known", 2)], 7);
+        let rotated = plan_refresh("0xa", &[known], &[fact("known", 2)], &[], 7);
         assert_eq!(rotated.put[0].state, InstallationState::SessionCreated);
     }
 
@@ -217,7 +253,7 @@ mod tests {
             fact("kept", 1),
             Err(BundleError::Malformed("junk".into())),
         ];
-        let plan = plan_refresh("0xa", &locals, &entries, 9);
+        let plan = plan_refresh("0xa", &locals, &entries, &[], 9);
         assert_eq!(plan.delete, ["gone", "expired", "revoked"]);
         assert!(plan.put.is_empty());
         assert!(plan.revoked.contains("revoked"));
@@ -228,9 +264,41 @@ mod tests {
 
     #[test]
     fn the_newest_fallback_key_wins() {
-        let plan = plan_refresh("0xa", &[], &[fact("i", 5), fact("i", 9), fact("i", 7)], 0);
+        let plan = plan_refresh("0xa", &[], &[fact("i", 5), fact("i", 9), fact("i", 7)], &[], 0);
         assert_eq!(plan.put.len(), 1);
         let bundle = ContactEntry::decode_bundle(&plan.put[0].bundle).unwrap_or_default();
         assert_eq!(bundle.fallback_key.map(|f| f.created_at_ms), Some(9));
+    }
+
+    /// Attack 8: a wallet with thousands of installations does not make every sender encrypt
+    /// thousands of times.
+    #[test]
+    fn at_most_64_installations_are_used_the_newest_first() {
+        let facts: Vec<_> = (0..70u64)
+            .map(|i| {
+                let mut f = fact(&format!("i{i:02}"), 1);
+                if let Ok(ContactFact::Bundle(b)) = &mut f {
+                    b.bundle.created_at_ms = i;
+                }
+                f
+            })
+            .collect();
+        let plan = plan_refresh("0xa", &[], &facts, &[], 0);
+        assert_eq!(plan.put.len(), MAX_INSTALLATIONS_PER_ACCOUNT);
+        assert!(plan.put.iter().all(|p| p.id.as_str() >= "i06"), "the oldest are dropped");
+        let codes: Vec<&str> = plan.user.rejected.iter().map(|r| r.code.as_str()).collect();
+        assert_eq!(codes, ["TOO_MANY_INSTALLATIONS"; 6]);
+    }
+
+    /// Attack 3: a revocation verified once wins over any later bundle, even when the node
+    /// no longer serves the revocation.
+    #[test]
+    fn a_revocation_seen_before_wins_over_a_bundle_served_later() {
+        let plan = plan_refresh("0xa", &[], &[fact("r", 1), fact("k", 1)], &["r".into()], 9);
+        assert_eq!(plan.put.len(), 1);
+        assert_eq!(plan.put[0].id, "k");
+        assert!(plan.revoked.contains("r"));
+        assert_eq!(plan.user.revoked, ["r"]);
+        assert_eq!(plan.user.rejected[0].code, "INSTALLATION_REVOKED");
     }
 }

@@ -244,6 +244,12 @@ named! {
         /// Not signed by the sender installation it claims.
         #[error("bad payload signature")]
         BadSignature = "BAD_SIGNATURE",
+        /// The sender installation's link to its wallet expired.
+        #[error("sender installation expired")]
+        SenderExpired = "SENDER_EXPIRED",
+        /// The sender installation's wallet revoked it.
+        #[error("sender installation revoked")]
+        SenderRevoked = "SENDER_REVOKED",
     }
 }
 
@@ -326,6 +332,8 @@ mod tests {
                 "PROCESSING_FAILED",
                 "NON_CANONICAL",
                 "BAD_SIGNATURE",
+                "SENDER_EXPIRED",
+                "SENDER_REVOKED",
             ]
         );
         for failure in InboundFailure::ALL {

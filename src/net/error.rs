@@ -32,6 +32,10 @@ pub enum NetError {
     /// The answer was not the JSON the API promises.
     #[error("could not decode the node's answer: {0}")]
     Decode(String),
+    /// The node answered with more than the client reads (a body or a page count past its
+    /// limit): a node flooding the client.
+    #[error("the node's answer is too large: {0}")]
+    TooLarge(String),
     /// The request could not be encoded (should not happen for well-formed values).
     #[error("could not encode the request: {0}")]
     Encode(String),
@@ -72,7 +76,7 @@ impl NetError {
                         | GRPC_UNAVAILABLE
                 ) && *status != 413
             }
-            Self::Decode(_) | Self::Encode(_) | Self::Aborted => false,
+            Self::Decode(_) | Self::Encode(_) | Self::Aborted | Self::TooLarge(_) => false,
         }
     }
 }

@@ -21,7 +21,7 @@ pub use api::{
 };
 pub use error::NetError;
 pub use node::NodeClient;
-pub use pages::{QueryPages, query_all};
+pub use pages::{MAX_QUERY_PAGES, QueryPages, query_all};
 pub use subscription::{Backoff, LineBuffer, Subscription, SubscriptionEvent};
 
 use std::future::Future;

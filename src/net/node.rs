@@ -17,6 +17,10 @@ use super::{
 };
 use crate::{js::describe, wire::Topic};
 
+/// The largest answer body used: a page of honest envelopes is far below it. (The browser
+/// reads the body before it is measured; a node cannot make the client decode or keep more.)
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
 /// A client of one node. Cheap to clone; holds no connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeClient {
@@ -108,6 +112,9 @@ impl NodeClient {
         let response =
             self.send(path, body, &deadline.signal()).await.map_err(|e| deadline.classify(e))?;
         let text = response.text().await.map_err(|e| deadline.classify(e))?;
+        if text.len() > MAX_ANSWER_BYTES {
+            return Err(NetError::TooLarge(format!("more than {MAX_ANSWER_BYTES} bytes")));
+        }
         if !response.ok() {
             return Err(NetError::from_answer(
                 response.status(),

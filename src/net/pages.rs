@@ -60,12 +60,55 @@ impl QueryPages {
     }
 }
 
-/// Every envelope on `topics` at `node`, oldest first, following cursors to the last page.
+/// The most pages one [`query_all`] reads (of [`MAX_PAGE_LIMIT`] envelopes): a contact topic
+/// holds a few entries per installation, so a node answering with more is flooding the
+/// client's memory and work.
+pub const MAX_QUERY_PAGES: usize = 50;
+
+/// Every envelope on `topics` at `node`, oldest first, following cursors to the last page;
+/// [`NetError::TooLarge`] past [`MAX_QUERY_PAGES`] pages.
 pub async fn query_all(node: &impl Node, topics: &[Topic]) -> Result<Vec<Envelope>, NetError> {
+    query_all_within(node, topics, MAX_QUERY_PAGES).await
+}
+
+async fn query_all_within(
+    node: &impl Node,
+    topics: &[Topic],
+    max_pages: usize,
+) -> Result<Vec<Envelope>, NetError> {
     let mut pages = QueryPages::new(topics, None);
     let mut all = Vec::new();
-    while let Some(page) = pages.next_page(node).await? {
-        all.extend(page.envelopes);
+    for _ in 0..max_pages {
+        match pages.next_page(node).await? {
+            Some(page) => all.extend(page.envelopes),
+            None => return Ok(all),
+        }
     }
-    Ok(all)
+    if pages.done {
+        return Ok(all);
+    }
+    Err(NetError::TooLarge(format!("more than {max_pages} pages")))
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::{net::memory::MemoryNode, sim::block_on};
+
+    /// Attack 8: a topic a node pages on and on is cut off with a typed error.
+    #[test]
+    fn a_query_stops_after_its_most_pages() {
+        let node = MemoryNode::new();
+        let topic = Topic::contact("0x00000000000000000000000000000000000000b0");
+        let envelopes: Vec<Envelope> = (0..2 * u64::from(MAX_PAGE_LIMIT) + 1)
+            .map(|i| Envelope::new(&topic, 1_000 + i, 0, vec![1]))
+            .collect();
+        block_on(node.publish(&envelopes)).unwrap();
+        let all = block_on(query_all_within(&node, std::slice::from_ref(&topic), 3)).unwrap();
+        assert_eq!(all.len(), envelopes.len());
+        let cut = block_on(query_all_within(&node, &[topic], 2)).unwrap_err();
+        assert!(matches!(cut, NetError::TooLarge(_)), "{cut:?}");
+    }
 }

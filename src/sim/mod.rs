@@ -14,6 +14,7 @@
 
 mod check;
 mod executor;
+mod hostile_contacts;
 mod hostile_ids;
 mod hostile_payloads;
 mod world;
@@ -112,6 +113,9 @@ pub(crate) fn run(seed: u64, scale: &Scale) -> Outcome {
         }
         if world.rng.chance(0.0003) && world.devices.len() < 8 && world.add_device() {
             outcome.added += 1;
+        }
+        if world.rng.chance(0.002) {
+            hostile_contacts::attack(&mut world);
         }
         if world.rng.chance(0.0004) {
             let d = world.rng.below(world.devices.len() as u64) as usize;

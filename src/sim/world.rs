@@ -341,6 +341,7 @@ pub(crate) async fn load(device: &Device, wallet: &Wallet) -> Result<Local, SdkE
         faults: Faults::default(),
         pull_needed: Cell::new(Pull::CatchUp),
         pulled_at_ms: Cell::new(None),
+        verified: Default::default(),
     })
 }
 

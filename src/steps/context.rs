@@ -7,12 +7,16 @@ use std::{
     future::Future,
 };
 
+#[path = "sender.rs"]
+mod sender;
+pub(crate) use sender::{VerifiedEntries, verified_sender};
+
 use crate::{
-    crypto::{Address, CryptoError, Installation, OlmSession, PickleKey, verify_contact_entry},
+    crypto::{Address, BundleError, CryptoError, Installation, OlmSession, PickleKey},
     engine::{
         DeliveryUpdate, INBOX_CURSOR, InboundPayloadRecord, InboundPayloadState, InboxCursorRecord,
-        InstallationRecord, OwnInstallationRecord, Rejection, SessionRecord, SessionUpdate,
-        UserRecord, needs_refresh, plan_refresh, processed,
+        InstallationRecord, OwnInstallationRecord, RejectedEntry, Rejection, SessionRecord,
+        SessionUpdate, UserRecord, needs_refresh, plan_refresh, processed,
     },
     error::{ErrorCode, SdkError},
     net::{Cursor, Envelope, IndexCursor, Node},
@@ -60,6 +64,8 @@ pub(crate) struct Local {
     pub(crate) pull_needed: Cell<Pull>,
     /// When the inbox was last pulled (this installation's clock), if it was.
     pub(crate) pulled_at_ms: Cell<Option<u64>>,
+    /// Contact entries verified before (a refresh re-reads every entry of a topic).
+    pub(crate) verified: VerifiedEntries,
 }
 
 /// What the next pass must pull from the inbox, the larger need winning.
@@ -101,6 +107,7 @@ impl Local {
             now_ms,
             delete_sent_payloads: self.delete_sent_payloads,
             faults: &self.faults,
+            verified: &self.verified,
             changed: RefCell::default(),
             more: Cell::new(false),
         }
@@ -121,6 +128,8 @@ pub(crate) struct Context<'a, S, N> {
     pub(crate) delete_sent_payloads: bool,
     /// Faults the tests inject.
     pub(crate) faults: &'a Faults,
+    /// Contact entries verified before.
+    pub(crate) verified: &'a VerifiedEntries,
     /// Messages whose records the steps of this pass changed (for the app's stream).
     pub(crate) changed: RefCell<Vec<String>>,
     /// A step stopped at its cap with work left: the next pass is due at once.
@@ -147,8 +156,10 @@ impl<S: Store, N: Node> Context<'_, S, N> {
         threshold_ms: u64,
     ) -> Result<Vec<InstallationRecord>, SdkError> {
         let own = self.own.borrow().clone();
+        let now = self.now();
         let found =
-            installations(self.store, self.node, &own, address, threshold_ms, self.now()).await?;
+            installations(self.store, self.node, &own, address, threshold_ms, now, self.verified)
+                .await?;
         *self.own.borrow_mut() = found.own;
         Ok(found.installations)
     }
@@ -214,6 +225,7 @@ pub(crate) async fn installations(
     address: &Address,
     threshold_ms: u64,
     now_ms: u64,
+    verified: &VerifiedEntries,
 ) -> Result<Installations, SdkError> {
     let key = address.to_string();
     let user = store.get::<UserRecord>(&key).await?;
@@ -226,8 +238,28 @@ pub(crate) async fn installations(
 
     let envelopes = crate::net::query_all(node, &[Topic::contact(&key)]).await?;
     let facts: Vec<_> =
-        envelopes.iter().map(|e| verify_contact_entry(&e.message, address, now_ms)).collect();
-    let plan = plan_refresh(&key, &local, &facts, now_ms);
+        envelopes.iter().map(|e| verified.verify(&e.message, address, now_ms)).collect();
+    let revoked_before = user.as_ref().map_or(&[][..], |u| u.revoked.as_slice());
+    let mut plan = plan_refresh(&key, &local, &facts, revoked_before, now_ms);
+    // One account's refresh never moves another account's installation: an id already
+    // stored for another address stays theirs while its stored bundle still verifies there
+    // (the first verified link wins; one taken over before bundles were bound both ways, or
+    // expired, claims nothing).
+    let mut put = Vec::with_capacity(plan.put.len());
+    for installation in std::mem::take(&mut plan.put) {
+        let ours = local.iter().any(|l| l.id == installation.id);
+        let stored =
+            if ours { None } else { store.get::<InstallationRecord>(&installation.id).await? };
+        match stored {
+            Some(other) if other.address != key && claims(&other, verified, now_ms) => {
+                let claimed =
+                    BundleError::Claimed { installation_id: installation.id, owner: other.address };
+                plan.user.rejected.push(RejectedEntry::from(&claimed));
+            }
+            _ => put.push(installation),
+        }
+    }
+    plan.put = put;
 
     let mut changes = Changes::new();
     changes.put(&plan.user)?;
@@ -243,6 +275,11 @@ pub(crate) async fn installations(
     }
     store.save(changes).await?;
     Ok(Installations { installations: local_installations(store, &key).await?, own })
+}
+
+/// Whether `other`'s stored bundle still links it to its account at `now_ms`.
+fn claims(other: &InstallationRecord, verified: &VerifiedEntries, now_ms: u64) -> bool {
+    Address::parse(&other.address).is_ok_and(|a| verified.verify(&other.bundle, &a, now_ms).is_ok())
 }
 
 async fn local_installations(

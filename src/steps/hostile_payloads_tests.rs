@@ -3,129 +3,30 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 
 use prost::Message as _;
 
 use super::{
-    Faults, Local, Pull,
-    identity::{self, WalletSigner},
-    processor, queue,
+    queue,
+    test_devices::{Device, NOW, Wallet, device},
 };
 use crate::{
-    crypto::{Address, OlmCiphertext, PickleKey, sign_for_tests},
+    crypto::OlmCiphertext,
     engine::{
         ConversationRecord, InboundFailure, InboundPayloadRecord, InboundPayloadState,
-        MessageRecord, MessageState, OutboundPayloadRecord, conversation_id, message_id,
+        MessageRecord, MessageState, conversation_id, message_id,
     },
-    error::SdkError,
     net::{
         Envelope, Node,
         memory::{MemoryNode, NodeFaults},
     },
     sim::block_on,
-    store::{Changes, Store, memory::MemoryStore},
+    store::{Changes, Store},
     wire::{ChatMessage, InboxPayload, Plaintext, PlaintextKind, Topic},
 };
 
-pub(super) struct Wallet {
-    key: [u8; 32],
-    pub(super) address: Address,
-}
-
-impl Wallet {
-    pub(super) fn new(seed: u8) -> Self {
-        let mut key = [seed; 32];
-        key[0] = 0x11;
-        let address = sign_for_tests(&key, b"who").recover(b"who").unwrap();
-        Self { key, address }
-    }
-}
-
-impl WalletSigner for Wallet {
-    async fn address(&self) -> Result<String, SdkError> {
-        Ok(self.address.to_string())
-    }
-    async fn sign(&self, text: &str) -> Result<String, SdkError> {
-        Ok(sign_for_tests(&self.key, text.as_bytes()).to_hex())
-    }
-}
-
-/// One installation: its store and its memory.
-pub(super) struct Device {
-    pub(super) store: MemoryStore,
-    pub(super) local: Local,
-    pub(super) address: String,
-    pub(super) id: String,
-}
-
-pub(super) const NOW: u64 = 1_760_000_000_000;
-
-pub(super) fn device(node: &MemoryNode, wallet: &Wallet) -> Device {
-    let store = MemoryStore::new();
-    let key = || PickleKey::from_slice(&[7; 32]).unwrap();
-    let identity = block_on(async {
-        let created =
-            identity::create(&store, wallet.address, wallet, key(), Changes::new(), NOW).await?;
-        identity::start(&store, node, created, NOW).await
-    })
-    .unwrap();
-    let local = Local {
-        installation: RefCell::new(identity.installation),
-        own: RefCell::new(identity.own.clone()),
-        pickle_key: identity.pickle_key,
-        refresh_threshold_ms: 1_000,
-        delete_sent_payloads: false,
-        faults: Faults::default(),
-        pull_needed: Cell::new(Pull::CatchUp),
-        pulled_at_ms: Cell::new(None),
-    };
-    Device { store, local, address: wallet.address.to_string(), id: identity.own.id }
-}
-
 impl Device {
-    /// One pass of the processors at `now`.
-    pub(super) fn pass(&self, node: &MemoryNode, now: u64) -> Result<(), SdkError> {
-        let clock = move || now;
-        let ctx = self.local.context(&self.store, node, &clock);
-        self.local.need(Pull::CatchUp);
-        block_on(processor::pass(&ctx, &self.local))
-    }
-
-    /// Queues `text` to `peer` as message `id`.
-    pub(super) fn send(&self, peer: &str, id: &str, text: &str, now: u64) -> MessageRecord {
-        block_on(async {
-            let conversation = queue::conversation(&self.store, &self.address, peer, now).await?;
-            queue::queue_message(
-                &self.store,
-                &conversation,
-                &self.address,
-                "text/plain".into(),
-                text.as_bytes().to_vec(),
-                id,
-                now,
-            )
-            .await
-        })
-        .unwrap()
-    }
-
-    /// The message whose id was made from `nonce` (ids name their sender and conversation).
-    pub(super) fn message(&self, nonce: &str) -> Option<MessageRecord> {
-        let messages = block_on(self.store.all::<MessageRecord>()).unwrap();
-        let made_from =
-            |m: &MessageRecord| m.id.len() == nonce.len() + 32 && m.id.starts_with(nonce);
-        messages.into_iter().find(|m| m.id == nonce || made_from(m))
-    }
-
-    pub(super) fn inbound(&self) -> Vec<InboundPayloadRecord> {
-        block_on(self.store.all::<InboundPayloadRecord>()).unwrap()
-    }
-
-    pub(super) fn outbound(&self) -> Vec<OutboundPayloadRecord> {
-        block_on(self.store.all::<OutboundPayloadRecord>()).unwrap()
-    }
-
     /// A message from this installation to `to`, encrypted on a new session with it (an
     /// invite), as the payload bytes a peer may send.
     pub(super) fn encrypt_to(&self, to: &Device, message: ChatMessage) -> Vec<u8> {

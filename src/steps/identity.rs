@@ -8,7 +8,10 @@ use crate::{
     error::{ErrorCode, SdkError},
     net::{Envelope, Node},
     store::{Changes, Store},
-    wire::{ContactEntry, ContactEntryKind, Revocation, Topic, link_text, revocation_text},
+    wire::{
+        BUNDLE_VERSION, ContactEntry, ContactEntryKind, Revocation, Topic, link_text,
+        revocation_text,
+    },
 };
 
 use super::context::{crypto_error, publish_bundle};
@@ -112,14 +115,20 @@ async fn rotate_fallback_if_due(
     identity: &mut Identity,
     now_ms: u64,
 ) -> Result<(), SdkError> {
-    if now_ms.saturating_sub(identity.own.fallback_created_at_ms) < FALLBACK_ROTATION_MS {
-        return Ok(());
-    }
     let entry = ContactEntry::decode_bundle(&identity.own.bundle)
         .ok_or_else(|| SdkError::new(ErrorCode::Storage, "the stored bundle is unreadable"))?;
+    // A bundle of an older format (made before an upgrade) is re-signed at once: the new
+    // signature is the installation's own, so no wallet prompt.
+    let outdated = entry.version != BUNDLE_VERSION;
+    if !outdated
+        && now_ms.saturating_sub(identity.own.fallback_created_at_ms) < FALLBACK_ROTATION_MS
+    {
+        return Ok(());
+    }
     identity.installation.rotate_fallback_key();
     let mut bundle = entry;
-    bundle.fallback_key = identity.installation.signed_fallback_key(now_ms);
+    bundle.version = BUNDLE_VERSION;
+    bundle.fallback_key = identity.installation.signed_fallback_key(&identity.own.address, now_ms);
     let mut own = identity.own.clone();
     own.pickle =
         identity.installation.to_encrypted_pickle(&identity.pickle_key).map_err(crypto_error)?;

@@ -21,6 +21,8 @@ mod context;
 mod deliver;
 mod encrypt;
 #[cfg(all(test, not(target_arch = "wasm32")))]
+mod hostile_contacts_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod hostile_payloads_tests;
 pub(crate) mod identity;
 mod notice;
@@ -30,6 +32,8 @@ mod pull;
 pub(crate) mod queue;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod runner;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod test_devices;
 
 pub(crate) use context::{Faults, Local, Pull};
 #[cfg(target_arch = "wasm32")]

@@ -4,21 +4,20 @@
 
 use super::{
     context::{
-        Context, commit, crypto_error, order_of, parse_address, reject, saved_cursor, unpickle,
+        Context, commit, crypto_error, order_of, reject, saved_cursor, unpickle, verified_sender,
     },
     notice,
 };
 use crate::{
     engine::{
         ConversationRecord, InboundFailure, InboundPayloadRecord, InboundPayloadState,
-        InstallationRecord, MessageRecord, Opened, Rejection, SenderKeys, SessionRecord,
-        SessionUpdate, carried_message, conversation_id, marker_id, open_payload, parse_inbound,
+        MessageRecord, Opened, Rejection, SenderKeys, SessionRecord, SessionUpdate,
+        carried_message, conversation_id, marker_id, open_payload, parse_inbound,
         plan_decryption_failure, plan_receive, verify_payload,
     },
     error::{ErrorCode, SdkError},
     net::Node,
     store::{Changes, Store, index},
-    wire::InboxPayload,
 };
 
 /// Payloads read from the `RECEIVED` queue at a time.
@@ -89,10 +88,11 @@ pub(super) fn stops_the_pass(error: &SdkError) -> bool {
     matches!(error.code, StorageUnavailable | QuotaExceeded | StorageEvicted | Closed | Unsupported)
 }
 
-/// Whether an error may pass by itself (the node unreachable or refusing): the item waits,
-/// uncounted, as a message waits while the node is down.
+/// Whether an error may pass by itself (the node unreachable or refusing, a sender's refresh
+/// rate-limited): the item waits, uncounted, as a message waits while the node is down.
 pub(super) fn waits(error: &SdkError) -> bool {
-    stops_the_pass(error) || matches!(error.code, ErrorCode::Network | ErrorCode::NodeRejected)
+    use ErrorCode::*;
+    stops_the_pass(error) || matches!(error.code, Network | NodeRejected | RetryLater)
 }
 
 /// Processes one payload, trying up to [`TRIES`] times; if it keeps failing, it is refused
@@ -156,7 +156,8 @@ async fn plan_payload<S: Store, N: Node>(
         Err(rejection) => return reject(changes, &record, &rejection),
     };
     record.sender_installation_id = Some(payload.sender_installation_id.clone());
-    let sender = match sender_installation(ctx, &payload).await? {
+    let claimed = (&payload.sender_address, &payload.sender_installation_id);
+    let sender = match verified_sender(ctx, claimed.0, claimed.1).await? {
         Ok(sender) => sender,
         Err(rejection) => return reject(changes, &record, &rejection),
     };
@@ -283,32 +284,4 @@ async fn plan_payload<S: Store, N: Node>(
     };
     changes.put(&update.to_record(ctx.pickle_key).map_err(crypto_error)?)?;
     Ok(touched)
-}
-
-/// The installation the payload claims to come from, verified to belong to the claimed
-/// account. An installation not known here is looked up on the node first (it may be new).
-async fn sender_installation<S: Store, N: Node>(
-    ctx: &Context<'_, S, N>,
-    payload: &InboxPayload,
-) -> Result<Result<InstallationRecord, Rejection>, SdkError> {
-    let id = &payload.sender_installation_id;
-    let forged = |owner: &str| Rejection {
-        failure: InboundFailure::ForgedSender,
-        detail: format!("installation {id} belongs to {owner}, not {}", payload.sender_address),
-    };
-    if let Some(known) = ctx.store.get::<InstallationRecord>(id).await? {
-        if known.address != payload.sender_address {
-            return Ok(Err(forged(&known.address)));
-        }
-        return Ok(Ok(known));
-    }
-    let address = parse_address(&payload.sender_address)?;
-    let found = ctx.installations_of(&address, 0).await?;
-    if let Some(installation) = found.into_iter().find(|i| i.id == *id) {
-        return Ok(Ok(installation));
-    }
-    Ok(Err(Rejection {
-        failure: InboundFailure::UnknownSender,
-        detail: format!("{} has no installation {id}", payload.sender_address),
-    }))
 }

@@ -307,7 +307,7 @@ objects! {
     MetaRecord { key, value }
     // camelCase, as serde's derive (and so version 1) wrote it.
     RejectedEntry { installation_id = "installationId", code, reason }
-    UserRecord { address, installations_fetched_at_ms, rejected: default }
+    UserRecord { address, installations_fetched_at_ms, rejected: default, revoked: default }
     InstallationRecord { id, address, state, bundle, expires_at_ms, last_notice_at_ms: default }
     SessionRecord { installation_id, version, pickle, previous: default }
     ConversationRecord { id, peer_address, state, created_at_ms }

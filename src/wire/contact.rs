@@ -3,11 +3,16 @@
 //!
 //! A bundle links an installation's long-term keys to a wallet: the wallet signs the text of
 //! [`link_text`], which names the address, the installation and its keys. The installation's
-//! own ed25519 key signs its current fallback key ([`fallback_signing_bytes`]), so rotating
-//! that key needs no wallet prompt. A revocation is signed by the wallet over
+//! own ed25519 key signs its current fallback key together with the wallet address
+//! ([`fallback_signing_bytes`]), so rotating that key needs no wallet prompt, and the link is
+//! two-way: another wallet cannot relink the installation's keys to itself. A revocation is signed by the wallet over
 //! [`revocation_text`].
 
 use prost::Message;
+
+/// The bundle format [`InstallationBundle::version`] this code makes and verifies. Version 0
+/// (the field absent) signed fallback keys without the wallet address.
+pub const BUNDLE_VERSION: u32 = 1;
 
 /// The largest contact entry accepted: a bundle is a few hundred bytes, so anything near this
 /// is an attempt to make clients buffer junk.
@@ -59,6 +64,9 @@ pub struct InstallationBundle {
     /// The current fallback key, signed by the signing key.
     #[prost(message, optional, tag = "8")]
     pub fallback_key: Option<SignedFallbackKey>,
+    /// The format version ([`BUNDLE_VERSION`]); covered by the fallback key's signature.
+    #[prost(uint32, tag = "9")]
+    pub version: u32,
 }
 
 /// A fallback key for Olm session set-up, signed by the installation.
@@ -144,10 +152,18 @@ pub fn revocation_text(revocation: &Revocation) -> String {
 }
 
 /// What the installation's ed25519 key signs for a fallback key: bound to the installation
-/// so a signature cannot be replayed on another one.
-pub fn fallback_signing_bytes(installation_id: &str, key: &[u8], created_at_ms: u64) -> Vec<u8> {
-    let mut bytes = b"e2ee-sdk fallback key\n".to_vec();
+/// so a signature cannot be replayed on another one, and to its wallet so the bundle cannot
+/// be relinked to another (the version is in the prefix).
+pub fn fallback_signing_bytes(
+    installation_id: &str,
+    wallet_address: &str,
+    key: &[u8],
+    created_at_ms: u64,
+) -> Vec<u8> {
+    let mut bytes = format!("e2ee-sdk fallback key v{BUNDLE_VERSION}\n").into_bytes();
     bytes.extend_from_slice(installation_id.as_bytes());
+    bytes.push(b'\n');
+    bytes.extend_from_slice(wallet_address.as_bytes());
     bytes.push(b'\n');
     bytes.extend_from_slice(key);
     bytes.extend_from_slice(&created_at_ms.to_be_bytes());

@@ -10,8 +10,8 @@ mod payload;
 mod topic;
 
 pub use contact::{
-    ContactEntry, ContactEntryKind, InstallationBundle, MAX_CONTACT_ENTRY_BYTES, Revocation,
-    SignedFallbackKey, fallback_signing_bytes, link_text, revocation_text,
+    BUNDLE_VERSION, ContactEntry, ContactEntryKind, InstallationBundle, MAX_CONTACT_ENTRY_BYTES,
+    Revocation, SignedFallbackKey, fallback_signing_bytes, link_text, revocation_text,
 };
 pub use payload::{
     ChatMessage, DecryptionFailureNotice, InboxPayload, Invite, MAX_INBOX_PAYLOAD_BYTES, Plaintext,

@@ -106,6 +106,7 @@ fn user(rejected: Vec<RejectedEntry>, fetched: Option<u64>) -> UserRecord {
         address: "0x00000000000000000000000000000000000000b0".into(),
         installations_fetched_at_ms: fetched,
         rejected,
+        revoked: vec!["0123".into()],
     }
 }
 

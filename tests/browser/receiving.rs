@@ -72,7 +72,7 @@ async fn inbound_records(db: &str) -> Vec<InboundPayloadRecord> {
 }
 
 /// Alice sends `texts` to Bob one by one and waits until each is sent.
-async fn send_all(alice: &Client, bob: &TestWallet, texts: &[String]) -> Vec<String> {
+pub(super) async fn send_all(alice: &Client, bob: &TestWallet, texts: &[String]) -> Vec<String> {
     let chat = conversation(alice, bob).await;
     let mut ids = Vec::new();
     for text in texts {

@@ -17,6 +17,7 @@ fn user() -> UserRecord {
         address: "0xaaaa".into(),
         installations_fetched_at_ms: Some(1_700_000_000_000),
         rejected: Vec::new(),
+        revoked: Vec::new(),
     }
 }
 
