@@ -28,8 +28,8 @@ pub(crate) const UNKNOWN_ID_REFRESH_MS: u64 = 30_000;
 /// The account is fetched again first when its list is older than the refresh threshold
 /// (expiries and revocations are learned), and for an id not known here at most once per
 /// [`UNKNOWN_ID_REFRESH_MS`]; within that interval the answer is the transient
-/// [`ErrorCode::RetryLater`] error, which stops the pass to be retried later, so that the
-/// payload is neither refused too early nor costs a fetch each.
+/// [`ErrorCode::RetryLater`] error: the process step passes over the payload (uncounted) until
+/// a later pass, so that it is neither refused too early nor costs a fetch each.
 pub(crate) async fn verified_sender<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
     claimed_address: &str,
