@@ -7,8 +7,10 @@ use flate2::{Compression, write::GzEncoder};
 use crate::Result;
 
 /// The most the gzipped release wasm may weigh.
-/// (247 KB at the end of receiving: the budget keeps some room, not much.)
-const GZIP_BUDGET: usize = 260 * 1000;
+/// (247 KB at the end of receiving: the budget keeps some room, not much. The defences
+/// against hostile peers of issue 12 took it past 260 KB: signed, canonical, range-checked
+/// payloads, two-way bundle links, verified senders; 264 KB leaves room for nothing else.)
+const GZIP_BUDGET: usize = 264 * 1000;
 
 /// Gzipped wasm of the peers' npm packages, for scale.
 const PEERS: [(&str, usize); 2] = [
