@@ -109,7 +109,7 @@ pub enum BundleError {
         owner: String,
     },
     /// Past the most installations used per account (the newest are kept).
-    #[error("installation {0} is past the most installations used per account")]
+    #[error("installation {0}: too many installations")]
     TooMany(String),
 }
 

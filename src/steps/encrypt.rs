@@ -74,7 +74,7 @@ async fn encrypt_alone<S: Store, N: Node>(
             Err(e) => last = Some(e),
         }
     }
-    let reason = last.map(|e| format!("not encrypted: {}", e.message)).unwrap_or_default();
+    let reason = last.map(|e| "not encrypted: ".to_owned() + &e.message).unwrap_or_default();
     encrypt_group(ctx, std::slice::from_ref(message), Some(&reason)).await
 }
 

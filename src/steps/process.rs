@@ -107,7 +107,7 @@ async fn process_isolated<S: Store, N: Node>(
             Err(e) => last = Some(e),
         }
     }
-    let detail = last.map(|e| format!("{}: {}", e.code.as_str(), e.message)).unwrap_or_default();
+    let detail = last.map(|e| e.code.as_str().to_owned() + ": " + &e.message).unwrap_or_default();
     process_one(ctx, hash, Some(&Rejection { failure: InboundFailure::ProcessingFailed, detail }))
         .await
 }

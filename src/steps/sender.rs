@@ -37,7 +37,7 @@ pub(crate) async fn verified_sender<S: Store, N: Node>(
     let id = installation_id;
     // The detail names the installation; the code says what is wrong with it.
     let refuse =
-        |failure| Ok(Err(Rejection { failure, detail: format!("{claimed_address} {id}") }));
+        |failure| Ok(Err(Rejection { failure, detail: claimed_address.to_owned() + " " + id }));
     let Ok(address) = Address::parse(claimed_address) else {
         return refuse(InboundFailure::Malformed);
     };
