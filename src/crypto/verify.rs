@@ -90,19 +90,15 @@ pub enum BundleError {
     Revoked(String),
     /// A bundle of another format version (an installation that has not republished since
     /// an upgrade): its fallback key is not bound to its wallet.
-    #[error("expected a bundle of version {expected}, got version {got}")]
+    #[error("a bundle of another format version")]
     Version {
         /// The installation.
         installation_id: String,
-        /// The version this code verifies.
-        expected: u32,
-        /// The bundle's.
-        got: u32,
     },
     /// A number out of its sane window (past 2^53 − 1, which JS cannot hold exactly, or an
     /// expiry years ahead).
-    #[error("the {0} of the entry is out of range: {1}")]
-    OutOfRange(&'static str, u64),
+    #[error("the {0} of the entry is out of range")]
+    OutOfRange(&'static str),
     /// The installation is already another account's here: one account's refresh never
     /// moves another account's installation.
     #[error("installation {installation_id} already belongs to {owner}")]
@@ -113,7 +109,7 @@ pub enum BundleError {
         owner: String,
     },
     /// Past the most installations used per account (the newest are kept).
-    #[error("installation {0} is past the most installations used per account")]
+    #[error("installation {0}: too many installations")]
     TooMany(String),
 }
 
@@ -215,11 +211,7 @@ fn verify_bundle(
 ) -> Result<ContactFact, BundleError> {
     check_address(&bundle.wallet_address, topic_address)?;
     if bundle.version != BUNDLE_VERSION {
-        return Err(BundleError::Version {
-            installation_id: bundle.installation_id,
-            expected: BUNDLE_VERSION,
-            got: bundle.version,
-        });
+        return Err(BundleError::Version { installation_id: bundle.installation_id });
     }
     let fallback_created = bundle.fallback_key.as_ref().map_or(0, |f| f.created_at_ms);
     in_range("creation time", bundle.created_at_ms, now_ms.saturating_add(MAX_AHEAD_MS))?;
@@ -288,7 +280,7 @@ const MAX_EXPIRY_AHEAD_MS: u64 = 2 * 365 * 24 * 60 * 60 * 1000;
 /// Refuses `value` past `max` or past what a JS number holds.
 fn in_range(field: &'static str, value: u64, max: u64) -> Result<(), BundleError> {
     if value > max.min(MAX_SAFE_INTEGER) {
-        return Err(BundleError::OutOfRange(field, value));
+        return Err(BundleError::OutOfRange(field));
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ const TAG_HEX: usize = 32;
 /// The id of a message `sender_address` sends in conversation `convo_id`, from a random
 /// `nonce` (hex).
 pub fn message_id(sender_address: &str, convo_id: &str, nonce: &str) -> String {
-    format!("{nonce}{}", tag(sender_address, convo_id, nonce))
+    nonce.to_owned() + &tag(sender_address, convo_id, nonce)
 }
 
 /// Whether `id` is one [`message_id`] gives for this sender and conversation.

@@ -20,6 +20,7 @@ use crate::{js::describe, wire::Topic};
 /// The largest answer body used: a page of honest envelopes is far below it. (The browser
 /// reads the body before it is measured; a node cannot make the client decode or keep more.)
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+const _: () = assert!(MAX_ANSWER_BYTES == 16 << 20, "update the TooLarge text");
 
 /// A client of one node. Cheap to clone; holds no connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +114,7 @@ impl NodeClient {
             self.send(path, body, &deadline.signal()).await.map_err(|e| deadline.classify(e))?;
         let text = response.text().await.map_err(|e| deadline.classify(e))?;
         if text.len() > MAX_ANSWER_BYTES {
-            return Err(NetError::TooLarge(format!("more than {MAX_ANSWER_BYTES} bytes")));
+            return Err(NetError::TooLarge("more than 16 MiB".into()));
         }
         if !response.ok() {
             return Err(NetError::from_answer(

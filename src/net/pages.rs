@@ -87,7 +87,7 @@ async fn query_all_within(
     if pages.done {
         return Ok(all);
     }
-    Err(NetError::TooLarge(format!("more than {max_pages} pages")))
+    Err(NetError::TooLarge("too many pages".into()))
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

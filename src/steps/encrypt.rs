@@ -30,7 +30,7 @@ pub(crate) async fn encrypt_pending<S: Store, N: Node>(
     let mut skipped: Vec<String> = Vec::new();
     loop {
         let limit = GROUP_SIZE.saturating_add(u32::try_from(skipped.len()).unwrap_or(0));
-        let pending: Vec<MessageRecord> = ctx
+        let mut pending = ctx
             .store
             .by_index::<MessageRecord>(
                 index::MESSAGES_BY_STATE_TIME,
@@ -38,10 +38,8 @@ pub(crate) async fn encrypt_pending<S: Store, N: Node>(
                 &(MessageState::Uninitialized, index::MAX_KEY_NUMBER),
                 Some(limit),
             )
-            .await?
-            .into_iter()
-            .filter(|m| !skipped.contains(&m.id))
-            .collect();
+            .await?;
+        pending.retain(|m| !skipped.contains(&m.id));
         if pending.is_empty() {
             return Ok(());
         }
@@ -76,7 +74,7 @@ async fn encrypt_alone<S: Store, N: Node>(
             Err(e) => last = Some(e),
         }
     }
-    let reason = last.map(|e| format!("not encrypted: {}", e.message)).unwrap_or_default();
+    let reason = last.map(|e| "not encrypted: ".to_owned() + &e.message).unwrap_or_default();
     encrypt_group(ctx, std::slice::from_ref(message), Some(&reason)).await
 }
 

@@ -49,7 +49,7 @@ pub(crate) async fn process_received<S: Store, N: Node>(
     let mut done = 0;
     while done < MAX_PER_PASS {
         let limit = PROCESS_BATCH.saturating_add(u32::try_from(skipped.len()).unwrap_or(0));
-        let queue: Vec<InboundPayloadRecord> = ctx
+        let mut queue = ctx
             .store
             .by_index::<InboundPayloadRecord>(
                 index::INBOUND_BY_STATE_ORDER,
@@ -57,10 +57,8 @@ pub(crate) async fn process_received<S: Store, N: Node>(
                 &(InboundPayloadState::Received, upto.as_str()),
                 Some(limit),
             )
-            .await?
-            .into_iter()
-            .filter(|p| !skipped.contains(&p.hash))
-            .collect();
+            .await?;
+        queue.retain(|p| !skipped.contains(&p.hash));
         if queue.is_empty() {
             break;
         }
@@ -109,7 +107,7 @@ async fn process_isolated<S: Store, N: Node>(
             Err(e) => last = Some(e),
         }
     }
-    let detail = last.map(|e| format!("{}: {}", e.code.as_str(), e.message)).unwrap_or_default();
+    let detail = last.map(|e| e.code.as_str().to_owned() + ": " + &e.message).unwrap_or_default();
     process_one(ctx, hash, Some(&Rejection { failure: InboundFailure::ProcessingFailed, detail }))
         .await
 }

@@ -9,7 +9,6 @@ use sha2::{Digest, Sha256};
 
 use super::Context;
 use crate::{
-    collections::VecSet,
     crypto::{Address, BundleError, ContactFact, reverify_contact_entry, verify_contact_entry},
     engine::{InboundFailure, InstallationRecord, Rejection, UserRecord},
     error::{ErrorCode, SdkError},
@@ -38,7 +37,7 @@ pub(crate) async fn verified_sender<S: Store, N: Node>(
     let id = installation_id;
     // The detail names the installation; the code says what is wrong with it.
     let refuse =
-        |failure| Ok(Err(Rejection { failure, detail: format!("{claimed_address} {id}") }));
+        |failure| Ok(Err(Rejection { failure, detail: claimed_address.to_owned() + " " + id }));
     let Ok(address) = Address::parse(claimed_address) else {
         return refuse(InboundFailure::Malformed);
     };
@@ -91,7 +90,7 @@ const MAX_VERIFIED_ENTRIES: usize = 1024;
 /// costly part. Only that is skipped for a known entry; every other check (the expiry among
 /// them) is redone, so nothing that depends on the time is cached.
 #[derive(Default)]
-pub(crate) struct VerifiedEntries(RefCell<VecSet<[u8; 32]>>);
+pub(crate) struct VerifiedEntries(RefCell<Vec<[u8; 32]>>);
 
 impl VerifiedEntries {
     /// [`verify_contact_entry`] of `bytes` on `address`'s topic at `now_ms`, its signatures
@@ -112,9 +111,9 @@ impl VerifiedEntries {
         if result.is_ok() {
             let mut set = self.0.borrow_mut();
             if set.len() >= MAX_VERIFIED_ENTRIES {
-                *set = VecSet::new();
+                set.clear();
             }
-            set.insert(key);
+            set.push(key);
         }
         result
     }

@@ -160,7 +160,9 @@ pub fn fallback_signing_bytes(
     key: &[u8],
     created_at_ms: u64,
 ) -> Vec<u8> {
-    let mut bytes = format!("e2ee-sdk fallback key v{BUNDLE_VERSION}\n").into_bytes();
+    // The version in the prefix, spelled out: no number formatting in the wasm.
+    const _: () = assert!(BUNDLE_VERSION == 1, "update the prefix");
+    let mut bytes = b"e2ee-sdk fallback key v1\n".to_vec();
     bytes.extend_from_slice(installation_id.as_bytes());
     bytes.push(b'\n');
     bytes.extend_from_slice(wallet_address.as_bytes());
