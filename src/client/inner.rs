@@ -259,6 +259,19 @@ impl Inner {
         self.refresh(&self.address, 0).await.map(drop)
     }
 
+    pub(super) async fn renew_link(&self) -> Result<(), SdkError> {
+        self.check_open()?;
+        let local = self.local();
+        let own = local.own.borrow().clone();
+        // Made before the wallet is asked: no borrow of the installation across the await.
+        let bundle = identity::renewal_bundle(&local.installation.borrow(), &own, now_ms());
+        let store = self.store()?;
+        let renewed =
+            identity::renew_link(&*store, &self.runtime.node, &self.signer, &own, bundle).await?;
+        *local.own.borrow_mut() = renewed;
+        Ok(())
+    }
+
     pub(super) async fn probe_node(&self) -> Result<JsValue, SdkError> {
         self.check_open()?;
         let nonce = random_hex::<16>()

@@ -30,7 +30,7 @@ use crate::{
     engine::MessageRecord,
     error::{ErrorCode, SdkError},
     net::NodeClient,
-    steps::{parse_address, queue, runner::now_ms},
+    steps::{identity, parse_address, queue, runner::now_ms},
     store::{self, IdbStore, Store},
 };
 
@@ -97,6 +97,31 @@ impl Client {
     #[wasm_bindgen(getter, js_name = identityKey)]
     pub fn identity_key(&self) -> String {
         self.inner.local().installation.borrow().identity_keys().curve25519
+    }
+
+    /// When this installation's link to its wallet expires (ms since 1970): past it, peers
+    /// refuse its messages (`SENDER_EXPIRED`). Renew it with `renewLink()` before then.
+    #[wasm_bindgen(getter, js_name = linkExpiresAt)]
+    pub fn link_expires_at(&self) -> f64 {
+        self.inner.local().own.borrow().expires_at_ms as f64
+    }
+
+    /// Whether the link expires within 30 days: time to call `renewLink()` (one wallet
+    /// signature), at a moment the app chooses.
+    #[wasm_bindgen(getter, js_name = linkRenewalDue)]
+    pub fn link_renewal_due(&self) -> bool {
+        identity::renewal_due(&self.inner.local().own.borrow(), now_ms())
+    }
+
+    /// Renews this installation's link to its wallet for another year (the wallet signs
+    /// once) and publishes it; peers take it at their next refresh.
+    #[wasm_bindgen(js_name = renewLink, unchecked_return_type = "Promise<void>")]
+    pub fn renew_link(&self) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            inner.renew_link().await?;
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
     /// Whether the wallet revoked this installation (found on a refresh of its own account).

@@ -92,7 +92,12 @@ pub fn plan_refresh(
         kept_revoked.push(id.clone());
     }
 
-    // Of several bundles of one installation (fallback rotations), the newest wins.
+    // Of several bundles of one installation (fallback rotations, renewed links), the newest
+    // fallback key wins, then the newest link.
+    let newer = |a: &VerifiedBundle, b: &VerifiedBundle| {
+        (a.fallback_created_at_ms, a.bundle.created_at_ms)
+            > (b.fallback_created_at_ms, b.bundle.created_at_ms)
+    };
     let mut newest: BTreeMap<&str, &VerifiedBundle> = BTreeMap::new();
     for entry in entries {
         match entry {
@@ -101,7 +106,7 @@ pub fn plan_refresh(
             }
             Ok(ContactFact::Bundle(b)) => {
                 let slot = newest.entry(&b.bundle.installation_id).or_insert(b);
-                if b.fallback_created_at_ms > slot.fallback_created_at_ms {
+                if newer(b, slot) {
                     *slot = b;
                 }
             }
@@ -268,6 +273,26 @@ mod tests {
         assert_eq!(plan.put.len(), 1);
         let bundle = ContactEntry::decode_bundle(&plan.put[0].bundle).unwrap_or_default();
         assert_eq!(bundle.fallback_key.map(|f| f.created_at_ms), Some(9));
+    }
+
+    /// Of two links of one installation with the same fallback key, the renewed one wins,
+    /// in whichever order the node serves them.
+    #[test]
+    fn a_renewed_link_wins_over_the_one_it_renews() {
+        let link = |created_at_ms, expires_at_ms| {
+            fact("i", 5).map(|f| match f {
+                ContactFact::Bundle(mut b) => {
+                    b.bundle.created_at_ms = created_at_ms;
+                    b.bundle.expires_at_ms = expires_at_ms;
+                    ContactFact::Bundle(b)
+                }
+                other => other,
+            })
+        };
+        for entries in [[link(2, 300), link(1, 100)], [link(1, 100), link(2, 300)]] {
+            let plan = plan_refresh("0xa", &[], &entries, &[], 0);
+            assert_eq!(plan.put.iter().map(|p| p.expires_at_ms).collect::<Vec<_>>(), [300]);
+        }
     }
 
     /// Attack 8: a wallet with thousands of installations does not make every sender encrypt

@@ -349,3 +349,38 @@ fn an_installation_taken_over_before_the_upgrade_is_taken_back() {
     pass(&alice, &node, at + 20).unwrap();
     assert!(has_message(&alice, &later));
 }
+
+/// Attack 3's other side: a link is renewed before it expires (one wallet signature), and
+/// peers take the renewed link, so the installation keeps speaking past its first expiry.
+#[test]
+fn a_renewed_link_keeps_an_installation_speaking_past_its_first_expiry() {
+    let node = MemoryNode::new();
+    let (alice_wallet, bob_wallet) = (TestWallet::new(41), TestWallet::new(42));
+    // Bob joined later: his own link is still valid when Alice's first one has expired.
+    let alice = device(&node, &alice_wallet, T0);
+    let bob = device(&node, &bob_wallet, T0 + 300 * DAY);
+    let at = T0 + 360 * DAY;
+    assert!(identity::renewal_due(&alice.local.own.borrow(), at));
+    let own = alice.local.own.borrow().clone();
+    let bundle = identity::renewal_bundle(&alice.local.installation.borrow(), &own, at);
+    let renewed =
+        block_on(identity::renew_link(&alice.store, &node, &alice_wallet, &own, bundle)).unwrap();
+    assert!(renewed.bundle_published && renewed.expires_at_ms > T0 + 700 * DAY);
+    assert!(!identity::renewal_due(&renewed, at));
+    *alice.local.own.borrow_mut() = renewed;
+
+    let later = T0 + 370 * DAY;
+    let id = send(&alice, &bob.address, &node, later);
+    pass(&bob, &node, later).unwrap();
+    let inbound: Vec<_> = block_on(bob.store.all::<InboundPayloadRecord>())
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.state, p.failure, p.detail))
+        .collect();
+    let sent =
+        block_on(alice.store.get::<MessageRecord>(&id)).unwrap().map(|m| (m.state, m.failure));
+    assert!(
+        has_message(&bob, &id),
+        "Bob refused Alice's message after her first expiry: {inbound:?} {sent:?}"
+    );
+}

@@ -9,8 +9,8 @@ use crate::{
     net::{Envelope, Node},
     store::{Changes, Store},
     wire::{
-        BUNDLE_VERSION, ContactEntry, ContactEntryKind, Revocation, Topic, link_text,
-        revocation_text,
+        BUNDLE_VERSION, ContactEntry, ContactEntryKind, InstallationBundle, Revocation, Topic,
+        link_text, revocation_text,
     },
 };
 
@@ -140,6 +140,57 @@ async fn rotate_fallback_if_due(
     store.save(changes).await?;
     identity.own = own;
     Ok(())
+}
+
+/// How long before its link expires the app is told to renew it (`Client.linkRenewalDue`).
+pub(crate) const RENEW_BEFORE_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+
+/// Whether this installation's link to its wallet expires within [`RENEW_BEFORE_MS`].
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))] // the binding's
+pub(crate) fn renewal_due(own: &OwnInstallationRecord, now_ms: u64) -> bool {
+    own.expires_at_ms.saturating_sub(now_ms) <= RENEW_BEFORE_MS
+}
+
+/// The bundle that renews this installation's link at `now_ms`, unsigned: the same keys and
+/// fallback key, linked for another year. Made before the wallet is asked, so that no borrow
+/// of the installation is held while it answers.
+pub(crate) fn renewal_bundle(
+    installation: &Installation,
+    own: &OwnInstallationRecord,
+    now_ms: u64,
+) -> InstallationBundle {
+    let expires_at_ms = now_ms.saturating_add(LINK_LIFETIME_MS);
+    installation.unsigned_bundle(&own.address, now_ms, expires_at_ms, own.fallback_created_at_ms)
+}
+
+/// Renews the link with `bundle` ([`renewal_bundle`]; one wallet signature), stores it (only
+/// if the fallback key did not rotate meanwhile) and publishes it (or at the next start or
+/// refresh if the node is unreachable). Peers take the newer link at their next refresh.
+pub(crate) async fn renew_link(
+    store: &impl Store,
+    node: &impl Node,
+    signer: &impl WalletSigner,
+    own: &OwnInstallationRecord,
+    mut bundle: InstallationBundle,
+) -> Result<OwnInstallationRecord, SdkError> {
+    let address = super::context::parse_address(&own.address)?;
+    bundle.wallet_signature = wallet_sign(signer, &link_text(&bundle), &address).await?;
+    let renewed = OwnInstallationRecord {
+        expires_at_ms: bundle.expires_at_ms,
+        bundle: ContactEntry { kind: Some(ContactEntryKind::Bundle(bundle)) }.to_bytes(),
+        bundle_published: false,
+        ..own.clone()
+    };
+    let mut changes = Changes::new();
+    let fallback_at = own.fallback_created_at_ms;
+    changes.expect_field::<OwnInstallationRecord>(
+        &OWN_INSTALLATION.to_owned(),
+        "fallback_created_at_ms",
+        Some(&fallback_at),
+    )?;
+    changes.put(&renewed)?;
+    store.save(changes).await?;
+    Ok(publish_bundle(store, node, &renewed).await)
 }
 
 /// Publishes the wallet's revocation of `installation_id` (one wallet signature).

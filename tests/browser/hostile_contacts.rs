@@ -72,3 +72,26 @@ async fn a_bundle_relinked_by_another_wallet_does_not_take_over_the_installation
     let codes = rejected_codes(&bob_client, &mallory_address).await;
     assert!(codes.contains(&"FALLBACK_SIGNATURE_INVALID".to_owned()), "{codes:?}");
 }
+
+/// A link is renewed before it expires with one wallet signature, and a peer's next refresh
+/// takes the renewed link (peers refuse an expired installation's messages).
+#[wasm_bindgen_test]
+async fn a_link_is_renewed_and_peers_take_the_renewed_one() {
+    let (alice, bob) = (TestWallet::random(), TestWallet::random());
+    let alice_client = super::client::client(&alice, &super::unique("alice"), 0).await;
+    let bob_client = super::client::client(&bob, &super::unique("bob"), 0).await;
+    let before = alice_client.link_expires_at();
+    assert!(!alice_client.link_renewal_due(), "a new link is not due");
+    let expiry_seen_by_bob = || async {
+        let list =
+            JsFuture::from(bob_client.installations(Some(alice_client.address()))).await.unwrap();
+        let list: Array = list.unchecked_into();
+        field(&list.get(0), "expiresAt").as_f64().unwrap()
+    };
+    assert_eq!(expiry_seen_by_bob().await, before);
+
+    JsFuture::from(alice_client.renew_link()).await.unwrap();
+    let after = alice_client.link_expires_at();
+    assert!(after > before, "renewed: {before} → {after}");
+    assert_eq!(expiry_seen_by_bob().await, after, "Bob's refresh takes the renewed link");
+}
