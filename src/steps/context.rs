@@ -45,6 +45,24 @@ pub(crate) async fn commit<S: Store, T, F: Future<Output = Result<(Changes, T), 
     Err(SdkError::new(ErrorCode::Storage, format!("{what} kept changing under the step")))
 }
 
+/// Times one item (a received payload, a queued message) is tried in a row before it is
+/// refused or `FAILED`: a save the browser aborts now and then passes on a retry; what fails
+/// five times running is in the item (a number the database cannot hold, say).
+pub(crate) const TRIES: u32 = 5;
+
+/// Whether an error is this side's environment, not the item's: nothing can go on.
+pub(crate) fn stops_the_pass(error: &SdkError) -> bool {
+    use ErrorCode::*;
+    matches!(error.code, StorageUnavailable | QuotaExceeded | StorageEvicted | Closed | Unsupported)
+}
+
+/// Whether an error may pass by itself (the node unreachable or refusing, a sender's refresh
+/// rate-limited): the item waits, uncounted, as a message waits while the node is down.
+pub(crate) fn waits(error: &SdkError) -> bool {
+    use ErrorCode::*;
+    stops_the_pass(error) || matches!(error.code, Network | NodeRejected | RetryLater)
+}
+
 /// This installation as its processors hold it in memory: loaded from the store at start,
 /// dropped on a reload (the store keeps everything that matters).
 pub(crate) struct Local {

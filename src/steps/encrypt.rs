@@ -3,10 +3,7 @@
 //! THRESHOLD), then committed with their payloads and advanced sessions in one transaction,
 //! but only if every session is still at the version read.
 
-use super::{
-    context::{Context, commit, crypto_error, parse_address},
-    process::{TRIES, waits},
-};
+use super::context::{Context, TRIES, commit, crypto_error, parse_address, waits};
 use crate::{
     collections::{VecMap as BTreeMap, VecSet as BTreeSet},
     engine::{

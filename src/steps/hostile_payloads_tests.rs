@@ -330,7 +330,7 @@ fn a_payload_that_keeps_failing_is_refused_after_bounded_tries() {
     bob.local.faults.hold_inbound.set(true);
     bob.pass(&node, NOW + 3).unwrap();
     bob.local.faults.hold_inbound.set(false);
-    let failing = std::rc::Rc::new(Cell::new(super::process::TRIES));
+    let failing = std::rc::Rc::new(Cell::new(super::context::TRIES));
     let left = failing.clone();
     bob.store.set_save_fault(move || {
         let fail = left.get() > 0;

@@ -4,7 +4,8 @@
 
 use super::{
     context::{
-        Context, commit, crypto_error, order_of, reject, saved_cursor, unpickle, verified_sender,
+        Context, TRIES, commit, crypto_error, order_of, reject, saved_cursor, stops_the_pass,
+        unpickle, verified_sender, waits,
     },
     notice,
 };
@@ -15,7 +16,7 @@ use crate::{
         carried_message, conversation_id, marker_id, open_payload, parse_inbound,
         plan_decryption_failure, plan_receive, verify_payload,
     },
-    error::{ErrorCode, SdkError},
+    error::SdkError,
     net::Node,
     store::{Changes, Store, index},
 };
@@ -26,11 +27,6 @@ const PROCESS_BATCH: u32 = 32;
 /// Most payloads processed at a time: a flood waits for the next pass (due at once) instead
 /// of holding up the pass's other steps (sending) for as long as it lasts.
 pub(super) const MAX_PER_PASS: usize = 256;
-
-/// Times one payload is tried in a row before it is refused as `PROCESSING_FAILED`: a save
-/// the browser aborts now and then passes on a retry; what fails five times running is in
-/// the payload (a number the database cannot hold, say).
-pub(super) const TRIES: u32 = 5;
 
 /// Processes every `RECEIVED` payload up to the saved pull cursor, in envelope order. A
 /// payload that cannot be used is recorded with its reason and never holds up the ones
@@ -78,19 +74,6 @@ pub(crate) async fn process_received<S: Store, N: Node>(
         ctx.more.set(true);
     }
     first_error.map_or(Ok(()), Err)
-}
-
-/// Whether an error is this side's environment, not the item's: nothing can go on.
-pub(super) fn stops_the_pass(error: &SdkError) -> bool {
-    use ErrorCode::*;
-    matches!(error.code, StorageUnavailable | QuotaExceeded | StorageEvicted | Closed | Unsupported)
-}
-
-/// Whether an error may pass by itself (the node unreachable or refusing, a sender's refresh
-/// rate-limited): the item waits, uncounted, as a message waits while the node is down.
-pub(super) fn waits(error: &SdkError) -> bool {
-    use ErrorCode::*;
-    stops_the_pass(error) || matches!(error.code, Network | NodeRejected | RetryLater)
 }
 
 /// Processes one payload, trying up to [`TRIES`] times; if it keeps failing, it is refused
