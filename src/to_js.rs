@@ -30,7 +30,7 @@ impl Serializer {
 }
 
 /// The largest integer a JS number holds exactly.
-const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+const MAX_SAFE_INTEGER: i64 = crate::wire::MAX_SAFE_INTEGER as i64;
 
 fn number(fits: bool, value: f64, shown: &dyn std::fmt::Display) -> Result<JsValue, Error> {
     if fits {

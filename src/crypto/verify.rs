@@ -8,7 +8,7 @@ use vodozemac::{Ed25519PublicKey, Ed25519Signature};
 use super::{Address, AddressError, installation_id, wallet::WalletSignature};
 use crate::wire::{
     BUNDLE_VERSION, ContactEntry, ContactEntryKind, InstallationBundle, MAX_CONTACT_ENTRY_BYTES,
-    Revocation, fallback_signing_bytes, link_text, revocation_text,
+    MAX_SAFE_INTEGER, Revocation, fallback_signing_bytes, link_text, revocation_text,
 };
 
 /// A verified entry of a contact topic.
@@ -270,8 +270,6 @@ fn verify_revocation(
     }))
 }
 
-/// The largest integer a JS number (and so IndexedDB) holds exactly.
-const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// How far past this clock an entry may be dated (clocks differ).
 const MAX_AHEAD_MS: u64 = 24 * 60 * 60 * 1000;
 /// How far past this clock a link may expire (links are made for a year).

@@ -17,7 +17,7 @@ use crate::{
     },
     wire::{
         ChatMessage, ContactEntry, DecryptionFailureNotice, InboxPayload, MAX_INBOX_PAYLOAD_BYTES,
-        Plaintext, PlaintextKind, payload_hash,
+        MAX_SAFE_INTEGER, Plaintext, PlaintextKind, payload_hash,
     },
 };
 
@@ -38,9 +38,6 @@ impl Rejection {
         Self { failure, detail: detail.into() }
     }
 }
-
-/// The largest integer a JS number (and so a stored field) holds exactly: 2^53 - 1.
-pub(crate) const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// How far ahead of this clock a message may be dated (clocks drift; a date past this is a
 /// lie that would pin the message at the end of the conversation).

@@ -18,3 +18,7 @@ pub use payload::{
     PlaintextKind, hex, payload_hash,
 };
 pub use topic::{TOPIC_PREFIX, Topic, TopicError};
+
+/// The largest integer a JS number (and so a stored field) holds exactly: 2^53 − 1. Every
+/// number read from the wire is checked against it before it can reach the store.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
