@@ -70,6 +70,7 @@ fn test() -> Result {
         build_pkg(&root).and_then(|()| size::check(&root))
     })?;
     steps.run("bundle the Vite and webpack examples", || build_examples(&root))?;
+    steps.run("build the React and Next.js apps", || build_apps(&root))?;
     let devnode = steps.run("start devnode", || Devnode::start(&root, "127.0.0.1:0"))?;
     steps.run("browser tests (headless Chromium)", || {
         // `test-export` lets the tests read key bytes to prove they are never stored in the clear.
@@ -192,6 +193,22 @@ fn build_examples(root: &Path) -> Result {
     cmd(&bin.join("webpack").to_string_lossy(), &["--config"])
         .args(&["www/examples/webpack/webpack.config.mjs"])
         .dir(root)
+        .run()
+}
+
+/// Builds the example chat apps for production, the way their developers would: the React
+/// app type-checked by `tsc` and bundled by `vite build` (into `www/examples/react/dist`),
+/// the Next.js app by `next build` (into `www/examples/next/.next`, type-checked too). The
+/// page test serves both, and runs their dev servers itself.
+fn build_apps(root: &Path) -> Result {
+    let bin = |name: &str| root.join("node_modules/.bin").join(name).to_string_lossy().into_owned();
+    cmd(&bin("tsc"), &["--noEmit", "-p", "www/examples/react"]).dir(root).run()?;
+    cmd(&bin("vite"), &["build", "--config", "www/examples/react/vite.config.ts"])
+        .dir(root)
+        .run()?;
+    cmd(&bin("next"), &["build", "www/examples/next"])
+        .dir(root)
+        .env("NEXT_TELEMETRY_DISABLED", "1")
         .run()
 }
 
