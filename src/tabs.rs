@@ -12,12 +12,13 @@ use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 
 use crate::wake::Wake;
 
-/// The processors' lock on one database; released when dropped.
-pub(crate) struct ProcessorLock {
+/// A Web Lock this tab holds (the processors' on one database, or the one that serializes
+/// opening it); released when dropped.
+pub(crate) struct TabLock {
     release: Option<Function>,
 }
 
-impl Drop for ProcessorLock {
+impl Drop for TabLock {
     fn drop(&mut self) {
         if let Some(release) = self.release.take() {
             let _ = release.call0(&JsValue::UNDEFINED);
@@ -25,7 +26,7 @@ impl Drop for ProcessorLock {
     }
 }
 
-impl ProcessorLock {
+impl TabLock {
     /// Waits until this tab holds the lock `name`, or until `give_up()` says to stop (then
     /// `None`). Without Web Locks, holds a no-op lock at once.
     pub(crate) async fn acquire(name: &str, give_up: impl Fn() -> bool) -> Option<Self> {

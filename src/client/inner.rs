@@ -26,7 +26,7 @@ use crate::{
         runner::{Runtime, now_ms, run_processors},
     },
     store::{IdbStore, Store},
-    tabs::TabSignals,
+    tabs::{TabLock, TabSignals},
     wire::Topic,
 };
 
@@ -60,6 +60,11 @@ impl Inner {
     /// Opens the database, loads or creates the installation, and starts the processors.
     pub(super) async fn open(options: OpenOptions) -> Result<Rc<Self>, SdkError> {
         request_persistent_storage().await;
+        // One opening of a database at a time, in this page and across tabs: two overlapping
+        // `create`s on a fresh database (React's StrictMode runs effects twice) would both make
+        // an installation, and one would fail. The second waits and loads the first's.
+        let lock_name = format!("e2ee-sdk:open:{}", options.db_name);
+        let _opening = TabLock::acquire(&lock_name, || false).await;
         let store = IdbStore::open(&options.db_name).await?;
         let marker = EvictionMarker::new(&options.db_name);
         let (node, signer) = (options.node, options.signer);

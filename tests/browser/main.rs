@@ -12,6 +12,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 mod client;
 mod codecs;
+mod first_hour;
 mod hostile_contacts;
 mod hostile_payloads;
 mod identity;
