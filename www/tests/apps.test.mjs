@@ -124,7 +124,9 @@ async function account(appUrl, peer = null) {
   const errors = [];
   page.on("pageerror", (err) => errors.push(`page error: ${err.message}`));
   page.on("console", (message) => {
-    if (message.type() === "error") errors.push(`console error: ${message.text()}`);
+    if (message.type() === "error") {
+      errors.push(`console error: ${message.text()} (${message.location().url})`);
+    }
   });
   const target = new URL(appUrl);
   target.searchParams.set("node", nodeUrl);
