@@ -10,10 +10,9 @@ const repo = fileURLToPath(new URL("../../../", import.meta.url));
 const config: NextConfig = {
   turbopack: {
     root: repo,
+    // Relative to this directory: the package's directory, its package.json names the entry.
     resolveAlias: { "e2ee-sdk": "../../../pkg" },
   },
-  // The tests open the dev server at 127.0.0.1.
-  allowedDevOrigins: ["127.0.0.1"],
 };
 
 export default config;

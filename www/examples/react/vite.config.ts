@@ -12,6 +12,7 @@ export default defineConfig({
   root: fileURLToPath(new URL(".", import.meta.url)),
   base: "./",
   plugins: [react()],
+  // The package's directory: its package.json names the entry.
   resolve: { alias: { "e2ee-sdk": `${repo}pkg` } },
   // The dev server serves the package from outside this app's directory.
   server: { fs: { allow: [repo] } },
