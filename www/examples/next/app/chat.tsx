@@ -25,7 +25,7 @@ async function openClient(wallet: BaseWallet): Promise<Client> {
 
 type Failure = { code: string; message: string };
 const failure = (err: unknown): Failure => ({
-  code: (err as { code?: string }).code ?? "ERROR",
+  code: (err as { code?: string } | null)?.code ?? "ERROR",
   message: err instanceof Error ? err.message : String(err),
 });
 
@@ -76,8 +76,7 @@ export function Chat() {
       const history = await conversation.messages();
       if (!active) return;
       setChat(conversation);
-      setMessages(new Map());
-      update(history);
+      setMessages(new Map(history.map((m) => [m.id, m])));
       for await (const event of stream) {
         if (event.type === "message" && event.message.conversationId === conversation.id) {
           update([event.message]);
