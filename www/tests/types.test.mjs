@@ -32,7 +32,7 @@ function typeCheck(source) {
       noEmit: true,
       types: [],
       baseUrl: root,
-      paths: { "e2ee-sdk": ["pkg/e2ee_sdk.d.ts"], ethers: ["node_modules/ethers/lib.esm/index.d.ts"] },
+      paths: { "e2ee-sdk": ["pkg/index.d.ts"], ethers: ["node_modules/ethers/lib.esm/index.d.ts"] },
     },
     files: [join(dir, "example.ts")],
   };
