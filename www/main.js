@@ -3,7 +3,7 @@
 // 127.0.0.1:5555), and lets the visitor chat with any address.
 //
 // Everything from the network or the SDK is put on the page with textContent, never as HTML.
-import init, { Client, version } from "./pkg/e2ee_sdk.js";
+import init, { Client, version } from "./pkg/index.js";
 import { BrowserProvider, Wallet } from "./vendor/ethers/ethers.min.js";
 
 const params = new URLSearchParams(location.search);
