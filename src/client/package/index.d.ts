@@ -1,4 +1,7 @@
 // The package's entry point: wasm-bindgen's declarations plus the parts written in JS.
+// wasm-bindgen's classes have `[Symbol.dispose]()`: declared in this lib (TypeScript 5.2+), so
+// an app whose `lib` stops at ES2022 type-checks without `skipLibCheck`.
+/// <reference lib="esnext.disposable" />
 import type { ErrorCode, InitInput, InitOutput, SyncInitInput } from "./e2ee_sdk.js";
 
 export * from "./e2ee_sdk.js";
