@@ -346,7 +346,11 @@ pub(crate) fn crypto_error(error: CryptoError) -> SdkError {
 pub(crate) fn parse_address(text: &str) -> Result<Address, SdkError> {
     Address::parse(text).map_err(|e| {
         // The text itself helps the app's developer most; a long one (from a payload) is cut.
-        let shown = &text[..text.floor_char_boundary(64)];
+        let mut end = text.len().min(64);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let shown = &text[..end];
         let more = if shown.len() < text.len() { "…" } else { "" };
         SdkError::new(
             ErrorCode::InvalidAddress,

@@ -46,8 +46,11 @@ impl Error {
 /// uncaught "closure invoked recursively or after being dropped".
 struct Pending<T> {
     shared: Rc<RefCell<Shared<T>>>,
-    handlers: Vec<(JsValue, &'static str, Closure<dyn FnMut(Event)>)>,
+    handlers: Vec<Handler>,
 }
+
+/// An event handler property set on a target (`request.onsuccess`, say) and its closure.
+type Handler = (JsValue, &'static str, Closure<dyn FnMut(Event)>);
 
 impl<T> Drop for Pending<T> {
     fn drop(&mut self) {
