@@ -68,9 +68,7 @@ function showMessage(message) {
   item.querySelector(".text").textContent =
     message.state === "UNDECRYPTABLE"
       ? "🔒 unreadable message"
-      : message.contentType.startsWith("text/")
-        ? new TextDecoder().decode(message.content)
-        : `[${message.contentType}, ${message.content.length} bytes]`;
+      : (message.text ?? `[${message.contentType}, ${message.content.length} bytes]`);
   item.querySelector(".state").textContent = STATE_LABELS[message.state] ?? message.state;
   item.title = message.failure ?? "";
 }
