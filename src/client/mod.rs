@@ -70,27 +70,30 @@ impl Client {
         let options = read_options(options)?;
         let (signal, cause) =
             (options.signer.signal.borrow().clone(), options.signer.cause.clone());
-        let aborted = || {
-            let aborted = Reflect::get(&signal, &"aborted".into()).is_ok_and(|a| a.is_truthy());
-            aborted.then(|| {
-                let error =
-                    JsValue::from(SdkError::new(ErrorCode::Aborted, "Client.create was cancelled"));
-                let reason = Reflect::get(&signal, &"reason".into()).unwrap_or_default();
-                let _ = Reflect::set(&error, &"cause".into(), &reason);
-                error
-            })
+        let aborted = || Reflect::get(&signal, &"aborted".into()).is_ok_and(|a| a.is_truthy());
+        let cancelled = || SdkError::new(ErrorCode::Aborted, "Client.create was cancelled");
+        let opened = async {
+            if aborted() {
+                return Err(cancelled());
+            }
+            let inner = Inner::open(options).await?;
+            // The signal is `create`'s: later signatures (renewLink, revokeInstallation)
+            // ignore it.
+            *inner.signer.signal.borrow_mut() = JsValue::UNDEFINED;
+            if aborted() {
+                inner.close();
+                return Err(cancelled());
+            }
+            Ok(inner)
         };
-        if let Some(error) = aborted() {
-            return Err(error);
+        match opened.await {
+            Ok(inner) => Ok(Client { inner }),
+            Err(error) if error.code == ErrorCode::Aborted => {
+                cause.keep(Reflect::get(&signal, &"reason".into()).unwrap_or_default());
+                Err(cause.attach(error))
+            }
+            Err(error) => Err(cause.attach(error)),
         }
-        let inner = Inner::open(options).await.map_err(|e| cause.attach(e))?;
-        // The signal is `create`'s: later signatures (renewLink, revokeInstallation) ignore it.
-        *inner.signer.signal.borrow_mut() = JsValue::UNDEFINED;
-        if let Some(error) = aborted() {
-            inner.close();
-            return Err(error);
-        }
-        Ok(Client { inner })
     }
 
     /// Deletes this profile's database and forgets that it had an installation: the next

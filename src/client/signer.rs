@@ -64,12 +64,17 @@ impl Cause {
         js
     }
 
-    fn keep(&self, cause: JsValue) {
+    pub(super) fn keep(&self, cause: JsValue) {
         *self.0.borrow_mut() = Some(cause);
     }
 }
 
 impl JsSigner {
+    /// Whether `create`'s signal fired.
+    pub(super) fn aborted(&self) -> bool {
+        Reflect::get(&self.signal.borrow(), &"aborted".into()).is_ok_and(|a| a.is_truthy())
+    }
+
     async fn call(&self, method: &str, args: &Array) -> Result<String, SdkError> {
         let function = Reflect::get(&self.signer, &method.into())
             .ok()

@@ -1,7 +1,11 @@
 //! What a new app meets in its first hour: React's StrictMode creating a client twice at once,
 //! a wallet that never answers or refuses, a name where an address belongs.
 
-use std::{cell::RefCell, future::Future, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    future::Future,
+    rc::Rc,
+};
 
 use e2ee_sdk::Client;
 use js_sys::{Function, Promise, Reflect};
@@ -91,6 +95,27 @@ async fn create_is_cancelled_by_its_signal_while_the_wallet_waits() {
     let error = creating.await.err().unwrap();
     assert_eq!(code(&error), "ABORTED");
     assert_eq!(field(&error, "cause").as_string().as_deref(), Some("the effect was cleaned up"));
+
+    // A create waiting behind another one (whose wallet never answers) is cancelled too.
+    let db = unique("behind");
+    let slow = [("signerTimeoutMs", JsValue::from(3_000))];
+    let first_done = Rc::new(Cell::new(false));
+    let first = {
+        let (done, creating) = (first_done.clone(), Client::create(options(&signer, &db, &slow)));
+        started(async move {
+            let created = creating.await;
+            done.set(true);
+            created
+        })
+    };
+    let controller = AbortController::new().unwrap();
+    let signal = [("signal", JsValue::from(controller.signal()))];
+    let second = started(Client::create(options(&wallet.signer(), &db, &signal)));
+    gloo_timers::future::TimeoutFuture::new(50).await;
+    controller.abort();
+    assert_eq!(code(&second.await.err().unwrap()), "ABORTED");
+    assert!(!first_done.get(), "the second stopped waiting for the first");
+    assert_eq!(code(&first.await.err().unwrap()), "SIGNER_TIMEOUT", "the first ends on its own");
 
     // A signal that fired before `create` stops it at once.
     let early = Client::create(options(&wallet.signer(), &unique("cancelled"), &signal)).await;
