@@ -22,13 +22,9 @@ export type ErrorCode =
   | "SIGNATURE_INVALID"
   | "STORAGE_EVICTED"
   | "INSTALLATION_REVOKED"
-  | "RETRY_LATER";
-
-/** An error thrown by the SDK: a plain `Error` with a `code`. */
-export interface SdkError extends Error {
-  name: "SdkError";
-  code: ErrorCode;
-}
+  | "RETRY_LATER"
+  | "SIGNER_TIMEOUT"
+  | "ABORTED";
 "#;
 
 crate::engine::named! {
@@ -66,6 +62,10 @@ crate::engine::named! {
         /// Transient: a step must wait before it can decide (a payload from an installation
         /// not known here, its account fetched moments ago); the pass is retried later.
         RetryLater = "RETRY_LATER",
+        /// The wallet did not answer within `signerTimeoutMs`.
+        SignerTimeout = "SIGNER_TIMEOUT",
+        /// The app cancelled the call (its `AbortSignal` fired).
+        Aborted = "ABORTED",
     }
 }
 

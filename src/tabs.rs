@@ -29,7 +29,7 @@ impl Drop for TabLock {
 impl TabLock {
     /// Waits until this tab holds the lock `name`, or until `give_up()` says to stop (then
     /// `None`). Without Web Locks, holds a no-op lock at once.
-    pub(crate) async fn acquire(name: &str, give_up: impl Fn() -> bool) -> Option<Self> {
+    pub(crate) async fn acquire(name: &str, give_up: &dyn Fn() -> bool) -> Option<Self> {
         let locks = web_locks();
         let request = locks
             .as_ref()

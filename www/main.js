@@ -3,7 +3,7 @@
 // 127.0.0.1:5555), and lets the visitor chat with any address.
 //
 // Everything from the network or the SDK is put on the page with textContent, never as HTML.
-import init, { Client, version } from "./pkg/e2ee_sdk.js";
+import init, { Client, version } from "./pkg/index.js";
 import { BrowserProvider, Wallet } from "./vendor/ethers/ethers.min.js";
 
 const params = new URLSearchParams(location.search);
@@ -68,9 +68,7 @@ function showMessage(message) {
   item.querySelector(".text").textContent =
     message.state === "UNDECRYPTABLE"
       ? "🔒 unreadable message"
-      : message.contentType.startsWith("text/")
-        ? new TextDecoder().decode(message.content)
-        : `[${message.contentType}, ${message.content.length} bytes]`;
+      : (message.text ?? `[${message.contentType}, ${message.content.length} bytes]`);
   item.querySelector(".state").textContent = STATE_LABELS[message.state] ?? message.state;
   item.title = message.failure ?? "";
 }

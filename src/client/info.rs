@@ -75,12 +75,17 @@ pub(super) struct MessageInfo {
     content_type: String,
     #[serde(with = "serde_bytes")]
     content: Vec<u8>,
+    text: Option<String>,
     failure: Option<String>,
 }
 
 impl From<MessageRecord> for MessageInfo {
     fn from(m: MessageRecord) -> Self {
+        // What `send("…")` sends; any text/plain parameter (a charset) is taken as UTF-8.
+        let is_text = m.content_type.split(';').next().is_some_and(|t| t.trim() == "text/plain");
+        let text = is_text.then(|| String::from_utf8(m.content.clone()).ok()).flatten();
         Self {
+            text,
             id: m.id,
             conversation_id: m.convo_id,
             sender: m.sender_address,

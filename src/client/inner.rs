@@ -42,7 +42,7 @@ pub(super) struct Inner {
     /// The app's open `stream()`s.
     pub(super) events: Events,
     pub(super) db_name: String,
-    signer: JsSigner,
+    pub(super) signer: JsSigner,
     pub(super) address: Address,
 }
 
@@ -64,7 +64,10 @@ impl Inner {
         // `create`s on a fresh database (React's StrictMode runs effects twice) would both make
         // an installation, and one would fail. The second waits and loads the first's.
         let lock_name = format!("e2ee-sdk:open:{}", options.db_name);
-        let _opening = TabLock::acquire(&lock_name, || false).await;
+        let Some(_opening) = TabLock::acquire(&lock_name, &|| options.signer.aborted()).await
+        else {
+            return Err(SdkError::new(ErrorCode::Aborted, "Client.create was cancelled"));
+        };
         let store = IdbStore::open(&options.db_name).await?;
         let marker = EvictionMarker::new(&options.db_name);
         let (node, signer) = (options.node, options.signer);

@@ -4,7 +4,7 @@
 //! (see [`crate::error`]). The client's state lives behind an `Rc` that each call's future
 //! keeps alive, and no `RefCell` borrow is ever held across an `await`.
 
-use std::{future::Future, pin::Pin, rc::Rc};
+use std::{cell::RefCell, future::Future, pin::Pin, rc::Rc};
 
 mod conversation;
 mod events;
@@ -19,9 +19,9 @@ pub use conversation::Conversation;
 pub use events::MessageStream;
 use info::{ConversationInfo, InboundFailureInfo, MessageInfo};
 use inner::{DEFAULT_REFRESH_THRESHOLD_MS, Inner, OpenOptions};
-use js_sys::Promise;
+use js_sys::{Promise, Reflect};
 use serde::{Deserialize, Serialize};
-use signer::JsSigner;
+use signer::{DEFAULT_SIGNER_TIMEOUT_MS, JsSigner};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -50,6 +50,7 @@ struct Options {
     refresh_threshold_ms: Option<u64>,
     pickle_key: Option<serde_bytes::ByteBuf>,
     request_timeout_ms: Option<u32>,
+    signer_timeout_ms: Option<u32>,
     #[serde(default)]
     delete_sent_payloads: bool,
 }
@@ -66,8 +67,33 @@ impl Client {
     /// wallet signs once), and makes sure its bundle is published.
     pub async fn create(options: ClientOptions) -> Result<Client, JsValue> {
         check_browser()?;
-        let inner = Inner::open(read_options(options)?).await?;
-        Ok(Client { inner })
+        let options = read_options(options)?;
+        let (signal, cause) =
+            (options.signer.signal.borrow().clone(), options.signer.cause.clone());
+        let aborted = || Reflect::get(&signal, &"aborted".into()).is_ok_and(|a| a.is_truthy());
+        let cancelled = || SdkError::new(ErrorCode::Aborted, "Client.create was cancelled");
+        let opened = async {
+            if aborted() {
+                return Err(cancelled());
+            }
+            let inner = Inner::open(options).await?;
+            // The signal is `create`'s: later signatures (renewLink, revokeInstallation)
+            // ignore it.
+            *inner.signer.signal.borrow_mut() = JsValue::UNDEFINED;
+            if aborted() {
+                inner.close();
+                return Err(cancelled());
+            }
+            Ok(inner)
+        };
+        match opened.await {
+            Ok(inner) => Ok(Client { inner }),
+            Err(error) if error.code == ErrorCode::Aborted => {
+                cause.keep(Reflect::get(&signal, &"reason".into()).unwrap_or_default());
+                Err(cause.attach(error))
+            }
+            Err(error) => Err(cause.attach(error)),
+        }
     }
 
     /// Deletes this profile's database and forgets that it had an installation: the next
@@ -119,7 +145,7 @@ impl Client {
     pub fn renew_link(&self) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
-            inner.renew_link().await?;
+            inner.renew_link().await.map_err(|e| inner.signer.cause.attach(e))?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -172,7 +198,7 @@ impl Client {
     ) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
-            inner.revoke(&installation_id).await?;
+            inner.revoke(&installation_id).await.map_err(|e| inner.signer.cause.attach(e))?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -281,8 +307,9 @@ fn read_options(options: ClientOptions) -> Result<OpenOptions, SdkError> {
     let invalid = |e: String| {
         SdkError::new(ErrorCode::InvalidArgument, format!("invalid ClientOptions: {e}"))
     };
-    let signer = js_sys::Reflect::get(&options, &JsValue::from_str("signer"));
-    let signer_given = js_sys::Reflect::has(&options, &JsValue::from_str("signer"));
+    let signer = Reflect::get(&options, &JsValue::from_str("signer"));
+    let signer_given = Reflect::has(&options, &JsValue::from_str("signer"));
+    let signal = Reflect::get(&options, &JsValue::from_str("signal")).unwrap_or_default();
     let options: Options =
         crate::from_js::from_value(options).map_err(|e| invalid(e.to_string()))?;
     let signer = match (signer, signer_given) {
@@ -305,7 +332,12 @@ fn read_options(options: ClientOptions) -> Result<OpenOptions, SdkError> {
     Ok(OpenOptions {
         node,
         db_name: options.db_name,
-        signer: JsSigner(signer),
+        signer: JsSigner {
+            signer,
+            timeout_ms: options.signer_timeout_ms.unwrap_or(DEFAULT_SIGNER_TIMEOUT_MS),
+            signal: RefCell::new(signal),
+            cause: Default::default(),
+        },
         app_key,
         refresh_threshold_ms: options.refresh_threshold_ms.unwrap_or(DEFAULT_REFRESH_THRESHOLD_MS),
         delete_sent_payloads: options.delete_sent_payloads,
@@ -316,9 +348,9 @@ fn read_options(options: ClientOptions) -> Result<OpenOptions, SdkError> {
 /// IndexedDB) instead of somewhere deep inside.
 fn check_browser() -> Result<(), SdkError> {
     let global = js_sys::global();
-    let missing = ["indexedDB", "fetch", "crypto"].into_iter().find(|name| {
-        js_sys::Reflect::get(&global, &(*name).into()).is_ok_and(|v| v.is_undefined())
-    });
+    let missing = ["indexedDB", "fetch", "crypto"]
+        .into_iter()
+        .find(|name| Reflect::get(&global, &(*name).into()).is_ok_and(|v| v.is_undefined()));
     match missing {
         Some(name) => Err(SdkError::new(
             ErrorCode::Unsupported,

@@ -29,6 +29,10 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Drop each payload's bytes once the node acknowledged it, keeping its hash (default false). */
   deleteSentPayloads?: boolean;
+  /** How long the wallet may take to answer, in milliseconds, before the call fails with `SIGNER_TIMEOUT` (default 300000). */
+  signerTimeoutMs?: number;
+  /** Cancels `create` (code `ABORTED`), including a wait for the wallet; later calls ignore it. */
+  signal?: AbortSignal;
 }
 
 /** One installation of an account. */
@@ -66,6 +70,8 @@ export interface MessageInfo {
   state: MessageState;
   contentType: string;
   content: Uint8Array;
+  /** The content as text, for `text/plain` messages (what `send("…")` sends); else `null`. */
+  text: string | null;
   /** Why it failed, when `state` is `"FAILED"` or `"UNDECRYPTABLE"`. */
   failure: string | null;
 }

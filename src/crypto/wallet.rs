@@ -29,7 +29,17 @@ impl Address {
     /// as is; mixed case must be a valid EIP-55 checksum, else [`AddressError::BadChecksum`].
     /// The prefix must be a lower-case `0x`, and no whitespace is trimmed.
     pub fn parse(text: &str) -> Result<Self, AddressError> {
-        let digits = text.strip_prefix("0x").ok_or(AddressError::MissingPrefix)?;
+        if text.is_empty() {
+            return Err(AddressError::Empty);
+        }
+        if text.trim() != text {
+            return Err(AddressError::Whitespace);
+        }
+        let digits = text.strip_prefix("0x").ok_or(if text.contains('.') {
+            AddressError::Name
+        } else {
+            AddressError::MissingPrefix
+        })?;
         let got = digits.chars().count();
         if got != ADDRESS_HEX_DIGITS {
             return Err(AddressError::WrongLength { expected: ADDRESS_HEX_DIGITS, got });
@@ -104,8 +114,20 @@ impl std::str::FromStr for Address {
 /// Why a text is not a wallet address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
+    /// The text is empty.
+    #[error("expected an address (0x and 40 hex digits), got an empty string")]
+    Empty,
+    /// It has spaces around it.
+    #[error("expected an address without spaces around it")]
+    Whitespace,
+    /// A name such as `vitalik.eth`: the SDK takes addresses, the app resolves names.
+    #[error(
+        "expected an address, got a name: resolve it to its 0x address first (an ENS name with \
+         your provider, e.g. ethers' `provider.resolveName(name)`)"
+    )]
+    Name,
     /// It does not start with `0x`.
-    #[error("expected an address starting with 0x, got none")]
+    #[error("expected an address starting with 0x (and 40 hex digits)")]
     MissingPrefix,
     /// Not 40 characters after the `0x`.
     #[error("expected {expected} hex digits after 0x, got {got}")]
@@ -718,23 +740,26 @@ mod tests {
         assert_eq!(Address::parse("0x"), wrong(0));
         assert_eq!(Address::parse(&lower[..41]), wrong(39));
         assert_eq!(Address::parse(&format!("{lower}0")), wrong(41));
-        assert_eq!(Address::parse(&format!("{lower} ")), wrong(41));
         assert_eq!(Address::parse(&format!("0x{}", "0".repeat(64))), wrong(64));
         assert_eq!(wrong(39).unwrap_err().to_string(), "expected 40 hex digits after 0x, got 39");
 
         let missing = Err(AddressError::MissingPrefix);
-        assert_eq!(Address::parse(""), missing);
         assert_eq!(Address::parse(digits), missing);
         assert_eq!(Address::parse(&format!("0X{digits}")), missing);
-        assert_eq!(Address::parse(&format!(" {lower}")), missing);
         assert_eq!(Address::parse(&format!("x{digits}")), missing);
+        // The common mistakes, each named.
+        assert_eq!(Address::parse(""), Err(AddressError::Empty));
+        assert_eq!(Address::parse(&format!(" {lower}")), Err(AddressError::Whitespace));
+        assert_eq!(Address::parse(&format!("{lower}\n")), Err(AddressError::Whitespace));
+        assert_eq!(Address::parse("vitalik.eth"), Err(AddressError::Name));
+        assert!(AddressError::Name.to_string().contains("resolveName"));
 
         let not_hex = Err(AddressError::NotHex);
         assert_eq!(Address::parse(&format!("0x{}g", &digits[1..])), not_hex);
         assert_eq!(Address::parse(&format!("0x{}ü", &digits[1..])), not_hex);
         assert_eq!(Address::parse(&format!("0x{}", "漢".repeat(40))), not_hex);
         assert_eq!(Address::parse(&format!("0x0x{}", &digits[2..])), not_hex);
-        assert_eq!(Address::parse(&format!("0x{} ", &digits[1..])), not_hex);
+        assert_eq!(Address::parse(&format!("0x{} ", &digits[1..])), Err(AddressError::Whitespace));
         assert_eq!(Address::parse(&format!("0x+{}", &digits[1..])), not_hex);
     }
 

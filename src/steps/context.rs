@@ -344,7 +344,19 @@ pub(crate) fn crypto_error(error: CryptoError) -> SdkError {
 
 /// Parses an address from the app, the wallet or a payload.
 pub(crate) fn parse_address(text: &str) -> Result<Address, SdkError> {
-    Address::parse(text).map_err(|e| SdkError::new(ErrorCode::InvalidAddress, e.to_string()))
+    Address::parse(text).map_err(|e| {
+        // The text itself helps the app's developer most; a long one (from a payload) is cut.
+        let mut end = text.len().min(64);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let shown = &text[..end];
+        let more = if shown.len() < text.len() { "…" } else { "" };
+        SdkError::new(
+            ErrorCode::InvalidAddress,
+            format!("\"{shown}{more}\" is not an address: {e}"),
+        )
+    })
 }
 
 /// The writes of a delivery update: delivered, failed, retried or cancelled payloads and

@@ -90,7 +90,7 @@ impl Drop for Runtime {
 pub(crate) async fn run_processors(runtime: Weak<Runtime>, lock_name: String) {
     // One tab at a time runs them; the others' work reaches it through the channel.
     let stopped = || runtime.upgrade().is_none_or(|r| r.closed.get());
-    let Some(_lock) = TabLock::acquire(&lock_name, stopped).await else { return };
+    let Some(_lock) = TabLock::acquire(&lock_name, &stopped).await else { return };
     // The lock holder follows the inbox; the stream stops with the client.
     if let Some(r) = runtime.upgrade() {
         let topic = Topic::inbox(&r.local.own.borrow().id);

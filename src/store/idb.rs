@@ -40,10 +40,24 @@ impl Error {
     }
 }
 
-/// A result some event handler will settle.
+/// A result some event handler will settle. Its handlers are detached from their target when
+/// it is dropped: an event after that (a transaction's `abort` after its `error`, a request
+/// whose future was dropped) would otherwise call a freed closure, and the page would see an
+/// uncaught "closure invoked recursively or after being dropped".
 struct Pending<T> {
     shared: Rc<RefCell<Shared<T>>>,
-    _handlers: Vec<Closure<dyn FnMut(Event)>>,
+    handlers: Vec<Handler>,
+}
+
+/// An event handler property set on a target (`request.onsuccess`, say) and its closure.
+type Handler = (JsValue, &'static str, Closure<dyn FnMut(Event)>);
+
+impl<T> Drop for Pending<T> {
+    fn drop(&mut self) {
+        for (target, property, _) in &self.handlers {
+            let _ = Reflect::set(target, &(*property).into(), &JsValue::NULL);
+        }
+    }
 }
 
 struct Shared<T> {
@@ -55,12 +69,18 @@ impl<T: 'static> Pending<T> {
     fn new() -> Self {
         Self {
             shared: Rc::new(RefCell::new(Shared { outcome: None, waker: None })),
-            _handlers: Vec::new(),
+            handlers: Vec::new(),
         }
     }
 
-    /// A handler that settles the result (unless an earlier event did) with `outcome`.
-    fn handler(&mut self, outcome: impl Fn(&Event) -> T + 'static) -> JsValue {
+    /// Sets `target[property]` (`onsuccess`, say) to a handler that settles the result (unless
+    /// an earlier event did) with `outcome`.
+    fn handle(
+        &mut self,
+        target: &JsValue,
+        property: &'static str,
+        outcome: impl Fn(&Event) -> T + 'static,
+    ) {
         let shared = self.shared.clone();
         let closure = Closure::<dyn FnMut(Event)>::new(move |event: Event| {
             let waker = {
@@ -75,9 +95,8 @@ impl<T: 'static> Pending<T> {
                 waker.wake();
             }
         });
-        let function = closure.as_ref().clone();
-        self._handlers.push(closure);
-        function
+        let _ = Reflect::set(target, &property.into(), closure.as_ref());
+        self.handlers.push((target.clone(), property, closure));
     }
 }
 
@@ -100,30 +119,26 @@ impl<T> Future for Pending<T> {
 pub(super) async fn request(request: Result<IdbRequest, JsValue>) -> Result<JsValue, Error> {
     let request = request.map_err(Error::thrown)?;
     let mut pending = Pending::new();
+    let (r, target) = (request.clone(), JsValue::from(request.clone()));
+    pending.handle(&target, "onsuccess", move |_| r.result().map_err(|_| Error::UNNAMED));
     let r = request.clone();
-    let on_success = pending.handler(move |_| r.result().map_err(|_| Error::UNNAMED));
-    let r = request.clone();
-    let on_error = pending.handler(move |_| Err(Error::exception(r.error().ok().flatten())));
-    request.set_onsuccess(Some(on_success.unchecked_ref()));
-    request.set_onerror(Some(on_error.unchecked_ref()));
+    pending.handle(&target, "onerror", move |_| Err(Error::exception(r.error().ok().flatten())));
     pending.await
 }
 
 /// How a transaction ended, once it has: `Ok(true)` committed, `Ok(false)` aborted.
 pub(super) async fn done(tx: &IdbTransaction) -> Result<bool, Error> {
     let mut pending = Pending::new();
-    let on_complete = pending.handler(|_| Ok(true));
-    let on_abort = pending.handler(|_| Ok(false));
-    let on_error = pending.handler(|event| {
+    let target = JsValue::from(tx.clone());
+    pending.handle(&target, "oncomplete", |_| Ok(true));
+    pending.handle(&target, "onabort", |_| Ok(false));
+    pending.handle(&target, "onerror", |event| {
         // A failed request's error bubbles here; only the transaction's own error is named.
         match event.target().and_then(|t| t.dyn_into::<IdbTransaction>().ok()) {
             Some(tx) => Err(Error::exception(tx.error())),
             None => Err(Error::UNNAMED),
         }
     });
-    tx.set_oncomplete(Some(on_complete.unchecked_ref()));
-    tx.set_onabort(Some(on_abort.unchecked_ref()));
-    tx.set_onerror(Some(on_error.unchecked_ref()));
     pending.await
 }
 
@@ -131,6 +146,13 @@ pub(super) async fn done(tx: &IdbTransaction) -> Result<bool, Error> {
 pub(super) struct Database {
     inner: IdbDatabase,
     _on_version_change: Closure<dyn FnMut(Event)>,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        // Its handler is freed with it (see `Pending`).
+        self.inner.set_onversionchange(None);
+    }
 }
 
 impl Database {

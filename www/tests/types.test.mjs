@@ -10,11 +10,11 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
-/** The README's first ```ts block. */
-function readmeExample() {
-  const readme = readFileSync(join(root, "README.md"), "utf8");
+/** The first ```ts block of a README. */
+function readmeExample(file = "README.md") {
+  const readme = readFileSync(join(root, file), "utf8");
   const block = readme.match(/```ts\n([\s\S]*?)```/);
-  assert.ok(block, "the README has a ```ts example");
+  assert.ok(block, `${file} has a \`\`\`ts example`);
   return block[1];
 }
 
@@ -32,7 +32,7 @@ function typeCheck(source) {
       noEmit: true,
       types: [],
       baseUrl: root,
-      paths: { "e2ee-sdk": ["pkg/e2ee_sdk.d.ts"], ethers: ["node_modules/ethers/lib.esm/index.d.ts"] },
+      paths: { "e2ee-sdk": ["pkg/index.d.ts"], ethers: ["node_modules/ethers/lib.esm/index.d.ts"] },
     },
     files: [join(dir, "example.ts")],
   };
@@ -44,6 +44,30 @@ function typeCheck(source) {
 test("the README example type-checks against the generated declarations", () => {
   const [status, output] = typeCheck(readmeExample());
   assert.equal(status, 0, output);
+});
+
+test("the package README's example type-checks too", () => {
+  const [status, output] = typeCheck(readmeExample("docs/npm-README.md"));
+  assert.equal(status, 0, output);
+});
+
+test("errors are told apart by their code", () => {
+  const [status, output] = typeCheck(`
+import { SdkError, isSdkError, type ErrorCode } from "e2ee-sdk";
+declare const err: unknown;
+if (isSdkError(err, "NETWORK")) { const code: "NETWORK" = err.code; console.log(code, err.cause); }
+if (err instanceof SdkError) { const code: ErrorCode = err.code; console.log(code); }
+const made = new SdkError("UNSUPPORTED", "x");
+console.log(made.name === "SdkError");
+`);
+  assert.equal(status, 0, output);
+  const [wrong, wrongOutput] = typeCheck(`
+import { isSdkError } from "e2ee-sdk";
+declare const err: unknown;
+if (isSdkError(err, "NOT_A_CODE")) console.log(err);
+`);
+  assert.notEqual(wrong, 0);
+  assert.match(wrongOutput, /example\.ts\(4,/);
 });
 
 test("misuse does not type-check", () => {

@@ -179,7 +179,33 @@ fn build_pkg(root: &Path) -> Result {
     cmd("wasm-pack", &["build", "--release", "--target", "web", "--weak-refs", "--out-dir", "pkg"])
         .dir(root)
         .env_os("PATH", &path)
-        .run()
+        .run()?;
+    add_entry(&root.join("pkg"))
+}
+
+/// The package's entry point is `index.js` (written in JS, in `src/client/package/`): it
+/// wraps wasm-bindgen's glue with what must work before the wasm loads, or on a server.
+fn add_entry(pkg: &Path) -> Result {
+    let source = root().join("src/client/package");
+    for file in ["index.js", "index.d.ts"] {
+        std::fs::copy(source.join(file), pkg.join(file))
+            .map_err(|e| format!("cannot copy {file} into pkg/: {e}"))?;
+    }
+    let manifest = pkg.join("package.json");
+    let text = std::fs::read_to_string(&manifest).map_err(|e| format!("pkg/package.json: {e}"))?;
+    let mut json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("pkg/package.json: {e}"))?;
+    json["main"] = "index.js".into();
+    json["types"] = "index.d.ts".into();
+    if let Some(files) = json["files"].as_array_mut() {
+        files.extend(["index.js".into(), "index.d.ts".into()]);
+    }
+    // Its patching of `Client` must run even where a bundler skips modules without effects.
+    if let Some(effects) = json["sideEffects"].as_array_mut() {
+        effects.push("./index.js".into());
+    }
+    let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+    std::fs::write(&manifest, text + "\n").map_err(|e| format!("pkg/package.json: {e}"))
 }
 
 /// Bundles `www/examples/` with Vite and webpack 5 (into their `dist/`), the way an app that

@@ -9,8 +9,10 @@ use crate::Result;
 /// The most the gzipped release wasm may weigh.
 /// (247 KB at the end of receiving: the budget keeps some room, not much. The defences
 /// against hostile peers of issue 12 took it past 260 KB: signed, canonical, range-checked
-/// payloads, two-way bundle links, verified senders; 264 KB leaves room for nothing else.)
-const GZIP_BUDGET: usize = 264 * 1000;
+/// payloads, two-way bundle links, verified senders. Issue 13's first hour took it past 264 KB:
+/// a create that waits for another, a wallet bounded by a timeout and a signal, the node's
+/// state as events, `canMessage`, messages' `text`.)
+const GZIP_BUDGET: usize = 270 * 1000;
 
 /// Gzipped wasm of the peers' npm packages, for scale.
 const PEERS: [(&str, usize); 2] = [

@@ -7,7 +7,7 @@ import { defineConfig } from "vite";
 export default defineConfig({
   root: fileURLToPath(new URL(".", import.meta.url)),
   base: "./",
-  resolve: { alias: { "e2ee-sdk": fileURLToPath(new URL("../../../pkg/e2ee_sdk.js", import.meta.url)) } },
+  resolve: { alias: { "e2ee-sdk": fileURLToPath(new URL("../../../pkg/index.js", import.meta.url)) } },
   build: { outDir: "dist", emptyOutDir: true, target: "es2022" },
   logLevel: "warn",
 });

@@ -8,6 +8,6 @@ export default {
   context: fileURLToPath(new URL(".", import.meta.url)),
   entry: "../app.js",
   output: { path: fileURLToPath(new URL("dist/", import.meta.url)), publicPath: "auto", clean: true },
-  resolve: { alias: { "e2ee-sdk": fileURLToPath(new URL("../../../pkg/e2ee_sdk.js", import.meta.url)) } },
+  resolve: { alias: { "e2ee-sdk": fileURLToPath(new URL("../../../pkg/index.js", import.meta.url)) } },
   performance: { hints: false },
 };
