@@ -1,5 +1,5 @@
 // A small chat: one Client for this browser's wallet, one conversation at a time.
-import init, { Client, type Conversation, type MessageInfo } from "e2ee-sdk";
+import { Client, type Conversation, isSdkError, type MessageInfo } from "e2ee-sdk";
 import { type BaseWallet, Wallet } from "ethers";
 import { type FormEvent, useEffect, useState } from "react";
 
@@ -14,18 +14,18 @@ function savedWallet(): BaseWallet {
   return wallet;
 }
 
-/** The wallet's client: its database is named after the address, so key and data go together. */
-async function openClient(wallet: BaseWallet): Promise<Client> {
-  await init(); // loads the wasm; once per page is enough, later calls return at once
+/**
+ * The wallet's client (it loads the wasm on first use). Its database is named after the
+ * address: the key and the data belong together.
+ */
+function openClient(wallet: BaseWallet, signal: AbortSignal): Promise<Client> {
   const nodeUrl = param("node") ?? "http://127.0.0.1:5555";
-  return Client.create({ signer: wallet, nodeUrl, dbName: `chat-${wallet.address}` });
+  return Client.create({ signer: wallet, nodeUrl, dbName: `chat-${wallet.address}`, signal });
 }
 
 type Failure = { code: string; message: string };
-const failure = (err: unknown): Failure => ({
-  code: (err as { code?: string } | null)?.code ?? "ERROR",
-  message: err instanceof Error ? err.message : String(err),
-});
+const failure = (err: unknown): Failure =>
+  isSdkError(err) ? { code: err.code, message: err.message } : { code: "ERROR", message: String(err) };
 
 export function Chat() {
   const [client, setClient] = useState<Client | null>(null);
@@ -45,18 +45,16 @@ export function Chat() {
   }, []);
 
   // One client while the component is mounted: created here, closed in the cleanup.
+  // (StrictMode runs it twice in development: the first create is aborted or its client closed.)
   useEffect(() => {
-    let active = true;
+    const abort = new AbortController();
     let opened: Client | null = null;
-    openClient(savedWallet()).then(
-      (c) => {
-        if (active) setClient((opened = c));
-        else c.close();
-      },
-      (err) => active && setError(failure(err)),
+    openClient(savedWallet(), abort.signal).then(
+      (c) => (abort.signal.aborted ? c.close() : setClient((opened = c))),
+      (err) => abort.signal.aborted || setError(failure(err)),
     );
     return () => {
-      active = false;
+      abort.abort();
       opened?.close();
       setClient(null);
     };
@@ -133,7 +131,7 @@ export function Chat() {
             {sorted.map((m) => (
               <li key={m.id} data-state={m.state} data-sender={m.sender}>
                 <span className="sender">{m.sender === client?.address ? "you" : m.sender.slice(0, 8)}</span>{" "}
-                <span className="text">{new TextDecoder().decode(m.content)}</span>{" "}
+                <span className="text">{m.text ?? `[${m.contentType}]`}</span>{" "}
                 <span className="state">{m.state}</span>
               </li>
             ))}
