@@ -1,7 +1,8 @@
 // The example chat apps (www/examples/react: Vite + React, www/examples/next: Next.js), as an
 // app developer following the docs writes them, in production and in development mode (React
 // StrictMode: every effect runs, is cleaned up and runs again at once). For each: two
-// accounts in two browser contexts chat both ways, and a reload shows the history once.
+// accounts in two browser contexts chat both ways, a reload shows the history once, a
+// mistyped address shows its error code, and neither page logs an error.
 //
 // Production builds come from `cargo xtask test` (vite build into www/examples/react/dist,
 // served by its static site under DEMO_URL; next build into www/examples/next/.next, run
@@ -233,6 +234,11 @@ for (const [mode, start] of Object.entries(modes)) {
       const name = mode.split(" ").slice(0, 2).join("-");
       await saveScreenshot(alice.page, `app-${name}-alice.png`);
       await saveScreenshot(bob.page, `app-${name}-bob.png`);
+
+      // A mistyped address shows as the SDK's error code.
+      await bob.page.fill("#peer", "0x1234");
+      await bob.page.click("#open");
+      await bob.page.waitForSelector('#error[data-code="INVALID_ADDRESS"]', { timeout: WAIT_MS });
       assert.deepEqual(alice.errors, [], "Alice's page");
       assert.deepEqual(bob.errors, [], "Bob's page");
       await alice.context.close();
