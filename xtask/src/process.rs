@@ -77,7 +77,10 @@ impl Devnode {
     /// it prints.
     pub(crate) fn start(root: &Path, listen: &str) -> Result<Self> {
         cmd("cargo", &["build", "--quiet", "-p", "devnode"]).dir(root).run()?;
-        let binary = root.join("target/debug/devnode");
+        // Where cargo put it: CARGO_TARGET_DIR (relative to the root) if set.
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |d| root.join(d));
+        let binary = target.join("debug/devnode");
         let mut child = Command::new(&binary)
             .args(["--listen", listen])
             .stdout(Stdio::piped())
