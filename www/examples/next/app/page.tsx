@@ -1,5 +1,5 @@
 import { Chat } from "./chat";
 
 export default function Page() {
-  return <Chat />;
+  return <Chat title="Next.js chat" />;
 }

@@ -1,9 +1,9 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import { Chat } from "./Chat";
+import { Chat } from "../../chat/Chat";
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
-    <Chat />
+    <Chat title="React chat" />
   </StrictMode>,
 );

@@ -1,4 +1,5 @@
-// A small chat: one Client for this browser's wallet, one conversation at a time.
+// A small chat: one Client for this browser's wallet, one conversation at a time. The React
+// app (../react) renders it, and the Next.js app (../next) from a 'use client' module.
 import { Client, type Conversation, isSdkError, type MessageInfo } from "e2ee-sdk";
 import { type BaseWallet, Wallet } from "ethers";
 import { type FormEvent, useEffect, useState } from "react";
@@ -27,7 +28,7 @@ type Failure = { code: string; message: string };
 const failure = (err: unknown): Failure =>
   isSdkError(err) ? { code: err.code, message: err.message } : { code: "ERROR", message: String(err) };
 
-export function Chat() {
+export function Chat({ title }: { title: string }) {
   const [client, setClient] = useState<Client | null>(null);
   const [error, setError] = useState<Failure | null>(null);
   const [peer, setPeer] = useState("");
@@ -109,7 +110,7 @@ export function Chat() {
   const sorted = [...messages.values()].sort((a, b) => a.sentAt - b.sentAt);
   return (
     <main>
-      <h1>React chat</h1>
+      <h1>{title}</h1>
       <p>
         You are <code id="address">{client?.address ?? "…"}</code>
       </p>
