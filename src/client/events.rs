@@ -18,7 +18,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::info::MessageInfo;
-use crate::wake::Wake;
+use crate::{net::NodeState, wake::Wake};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_STREAM: &str = r#"
@@ -27,7 +27,12 @@ export type StreamEvent =
   /** A new message, or a message whose state changed: its current form. */
   | { type: "message"; message: MessageInfo }
   /** A message removed: an `UNDECRYPTABLE` marker that its re-sent message replaced. */
-  | { type: "removed"; id: string };
+  | { type: "removed"; id: string }
+  /**
+   * The node was lost (`UNREACHABLE`, with why) or came back (`REACHABLE`): the same as
+   * `client.nodeState` from then on. Messages waiting for it follow as `message` events.
+   */
+  | ({ type: "node" } & NodeState);
 
 export interface MessageStream {
   [Symbol.asyncIterator](): MessageStream;
@@ -55,6 +60,8 @@ pub(super) enum StreamEvent {
         /// Its id.
         id: String,
     },
+    /// The node was lost or came back.
+    Node(NodeState),
 }
 
 /// The open streams of one client.

@@ -2,9 +2,12 @@
 
 use serde::Serialize;
 
-use crate::engine::{
-    ConversationRecord, ConversationState, InboundFailure, InboundPayloadRecord,
-    InboundPayloadState, InstallationState, MessageRecord, MessageState,
+use crate::{
+    engine::{
+        ConversationRecord, ConversationState, InboundFailure, InboundPayloadRecord,
+        InboundPayloadState, InstallationState, MessageRecord, MessageState,
+    },
+    net::NodeState,
 };
 
 #[derive(Serialize)]
@@ -78,8 +81,15 @@ pub(super) struct MessageInfo {
     failure: Option<String>,
 }
 
-impl From<MessageRecord> for MessageInfo {
-    fn from(m: MessageRecord) -> Self {
+impl MessageInfo {
+    /// `m` as the app sees it while the node is in `node` state: a message waiting to go out
+    /// (not yet `SENT` or `FAILED`) shows why it waits while the node is unreachable.
+    pub(super) fn new(m: MessageRecord, node: &NodeState) -> Self {
+        let waiting = matches!(m.state, MessageState::Uninitialized | MessageState::Committed);
+        let failure = match m.failure {
+            None if waiting => node.waiting_reason(),
+            failure => failure,
+        };
         Self {
             id: m.id,
             conversation_id: m.convo_id,
@@ -88,7 +98,7 @@ impl From<MessageRecord> for MessageInfo {
             state: m.state,
             content_type: m.content_type,
             content: m.content,
-            failure: m.failure,
+            failure,
         }
     }
 }

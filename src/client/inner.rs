@@ -10,27 +10,34 @@ use wasm_bindgen::JsValue;
 
 use super::{
     events::{Events, StreamEvent},
-    info::{InstallationInfo, NodeProbe},
+    info::{InstallationInfo, MessageInfo, NodeProbe},
     signer::JsSigner,
     to_js,
 };
 use crate::{
     crypto::{Address, PickleKey, random_hex},
-    engine::{MessageRecord, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry, UserRecord},
+    engine::{
+        MessageRecord, MessageState, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry,
+        UserRecord,
+    },
     error::{ErrorCode, SdkError},
-    net::{Envelope, NodeClient},
+    net::{Envelope, NodeClient, NodeState},
     steps::{
         Faults, Local, Pull,
         browser_identity::{EvictionMarker, open_or_create},
         identity, installations, parse_address,
         runner::{Runtime, now_ms, run_processors},
     },
-    store::{IdbStore, Store},
+    store::{IdbStore, Store, index},
     tabs::TabSignals,
     wire::Topic,
 };
 
 pub(super) const DEFAULT_REFRESH_THRESHOLD_MS: u64 = 5 * 60 * 1000;
+
+/// Waiting messages of each state re-shown to the streams when the node's state changes: a
+/// screenful; the app reads the rest itself.
+const WAITING_SHOWN: Option<u32> = Some(100);
 
 pub(super) struct Inner {
     pub(super) runtime: Rc<Runtime>,
@@ -87,6 +94,8 @@ impl Inner {
             closed: Cell::new(false),
             on_changed: RefCell::new(None),
             on_evicted: RefCell::new(None),
+            node_state: RefCell::new(NodeState::unknown(now_ms())),
+            on_node_state: RefCell::new(None),
         });
         let inner = Rc::new(Inner {
             runtime: runtime.clone(),
@@ -110,6 +119,18 @@ impl Inner {
                 inner.events.fail_all(&error.clone().into());
             }
         }));
+        let weak = Rc::downgrade(&inner);
+        *runtime.on_node_state.borrow_mut() =
+            Some(Box::new(move |(previous, next): &(NodeState, NodeState)| {
+                if let Some(inner) = weak.upgrade() {
+                    if next.is_news_after(previous) {
+                        let next = next.clone();
+                        wasm_bindgen_futures::spawn_local(
+                            async move { inner.announce_node(next).await },
+                        );
+                    }
+                }
+            }));
         let weak = Rc::downgrade(&runtime);
         let wake = move || {
             if let Some(runtime) = weak.upgrade() {
@@ -179,7 +200,7 @@ impl Inner {
         ids.retain(|id| seen.insert(id.clone()));
         for id in ids {
             let event = match store.get::<MessageRecord>(&id).await {
-                Ok(Some(message)) => StreamEvent::Message { message: message.into() },
+                Ok(Some(message)) => StreamEvent::Message { message: self.message_info(message) },
                 Ok(None) => StreamEvent::Removed { id },
                 // The stream misses one update; the app still reads the record itself.
                 Err(_) => continue,
@@ -188,6 +209,58 @@ impl Inner {
                 self.events.emit(&event);
             }
         }
+    }
+
+    /// Tells this tab's streams that the node was lost or came back, then hands them the
+    /// messages waiting for it, whose `failure` says so (or no longer does).
+    async fn announce_node(&self, state: NodeState) {
+        if !self.events.any_open() {
+            return;
+        }
+        if let Ok(event) = to_js(&StreamEvent::Node(state)) {
+            self.events.emit(&event);
+        }
+        let Ok(store) = self.store() else { return };
+        let mut ids = Vec::new();
+        for state in [MessageState::Uninitialized, MessageState::Committed] {
+            let range = (&(state, 0), &(state, index::MAX_KEY_NUMBER));
+            let waiting = store
+                .by_index::<MessageRecord>(index::MESSAGES_BY_STATE_TIME, range.0, range.1, WAITING_SHOWN)
+                .await;
+            ids.extend(waiting.unwrap_or_default().into_iter().map(|m| m.id));
+        }
+        self.report(ids).await;
+    }
+
+    /// The node's state as the processors last found it.
+    pub(super) fn node_state(&self) -> NodeState {
+        self.runtime.node_state.borrow().clone()
+    }
+
+    /// A message as the app sees it: one waiting to go out says so while the node is
+    /// unreachable (computed here from the node's state, never stored).
+    pub(super) fn message_info(&self, message: MessageRecord) -> MessageInfo {
+        MessageInfo::new(message, &self.runtime.node_state.borrow())
+    }
+
+    /// Whether each address has a usable installation (verified, unexpired, unrevoked) on
+    /// the node now: its contact topic is read whatever THRESHOLD says.
+    pub(super) async fn can_message(&self, addresses: &[String]) -> Result<Vec<bool>, SdkError> {
+        let parsed = addresses.iter().map(|a| parse_address(a)).collect::<Result<Vec<_>, _>>()?;
+        let mut found: Vec<(Address, bool)> = Vec::with_capacity(parsed.len());
+        for address in parsed {
+            if found.iter().any(|(a, _)| *a == address) {
+                continue;
+            }
+            let installations = self.refresh(&address, 0).await?;
+            let now = now_ms();
+            found.push((address, installations.iter().any(|i| i.expires_at_ms > now)));
+        }
+        Ok(addresses
+            .iter()
+            .filter_map(|a| parse_address(a).ok())
+            .map(|a| found.iter().any(|(f, usable)| *f == a && *usable))
+            .collect())
     }
 
     /// The timestamp of a message queued now: later than the previous one.
