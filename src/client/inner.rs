@@ -125,9 +125,9 @@ impl Inner {
                 if let Some(inner) = weak.upgrade() {
                     if next.is_news_after(previous) {
                         let next = next.clone();
-                        wasm_bindgen_futures::spawn_local(
-                            async move { inner.announce_node(next).await },
-                        );
+                        wasm_bindgen_futures::spawn_local(async move {
+                            inner.announce_node(next).await
+                        });
                     }
                 }
             }));
@@ -225,7 +225,12 @@ impl Inner {
         for state in [MessageState::Uninitialized, MessageState::Committed] {
             let range = (&(state, 0), &(state, index::MAX_KEY_NUMBER));
             let waiting = store
-                .by_index::<MessageRecord>(index::MESSAGES_BY_STATE_TIME, range.0, range.1, WAITING_SHOWN)
+                .by_index::<MessageRecord>(
+                    index::MESSAGES_BY_STATE_TIME,
+                    range.0,
+                    range.1,
+                    WAITING_SHOWN,
+                )
                 .await;
             ids.extend(waiting.unwrap_or_default().into_iter().map(|m| m.id));
         }

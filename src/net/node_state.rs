@@ -61,13 +61,19 @@ impl NodeState {
     }
 }
 
+/// gRPC's UNIMPLEMENTED: the server has no such method.
+const GRPC_UNIMPLEMENTED: i32 = 12;
+
 /// Which failures mean the node is not doing its job (rather than refusing one request): no
-/// answer, an answer without the node's error body (a 404 page, a proxy), the node saying it
-/// is unavailable, or an answer that is not the API's JSON. `None` for everything else.
+/// answer, an answer without the node's error body (a proxy's page), no such route or method
+/// at this URL (a server that is not a node, or a wrong path prefix), the node saying it is
+/// unavailable, or an answer that is not the API's JSON. `None` for everything else.
 pub fn unreachable_code(error: &NetError) -> Option<ErrorCode> {
     match error {
         NetError::Network(_) | NetError::Timeout(_) => Some(ErrorCode::Network),
         NetError::Http { .. } => Some(ErrorCode::NodeRejected),
+        NetError::Node { status: 404 | 405 | 501, .. } => Some(ErrorCode::NodeRejected),
+        NetError::Node { code: GRPC_UNIMPLEMENTED, .. } => Some(ErrorCode::NodeRejected),
         NetError::Node { .. } if error.is_retryable() => Some(ErrorCode::NodeRejected),
         NetError::Decode(_) | NetError::TooLarge(_) => Some(ErrorCode::Protocol),
         NetError::Node { .. } | NetError::Encode(_) | NetError::Aborted => None,
@@ -137,10 +143,18 @@ mod tests {
     #[test]
     fn failures_are_classed_by_what_answered() {
         let node = |status, code| NetError::Node { status, code, message: "m".into() };
-        assert_eq!(unreachable_code(&NetError::Network("refused".into())), Some(ErrorCode::Network));
+        assert_eq!(
+            unreachable_code(&NetError::Network("refused".into())),
+            Some(ErrorCode::Network)
+        );
         assert_eq!(unreachable_code(&DOWN), Some(ErrorCode::Network));
-        assert_eq!(unreachable_code(&NetError::Http { status: 404 }), Some(ErrorCode::NodeRejected));
+        assert_eq!(
+            unreachable_code(&NetError::Http { status: 404 }),
+            Some(ErrorCode::NodeRejected)
+        );
         assert_eq!(unreachable_code(&node(503, 14)), Some(ErrorCode::NodeRejected));
+        assert_eq!(unreachable_code(&node(404, 5)), Some(ErrorCode::NodeRejected), "no route");
+        assert_eq!(unreachable_code(&node(405, 12)), Some(ErrorCode::NodeRejected));
         assert_eq!(unreachable_code(&NetError::Decode("<html>".into())), Some(ErrorCode::Protocol));
         assert_eq!(unreachable_code(&node(400, 3)), None, "a refusal of one request");
         assert_eq!(unreachable_code(&NetError::Aborted), None);
@@ -164,7 +178,10 @@ mod tests {
         assert_eq!(not_a_node.code, Some(ErrorCode::NodeRejected));
 
         let up = seen(&[Ok(())]).settle(&not_a_node, 5).unwrap();
-        assert_eq!(up, NodeState { state: NodeStatus::Reachable, code: None, message: None, at_ms: 5 });
+        assert_eq!(
+            up,
+            NodeState { state: NodeStatus::Reachable, code: None, message: None, at_ms: 5 }
+        );
         assert!(up.is_news_after(&not_a_node));
         let refused = NetError::Node { status: 400, code: 3, message: "bad topic".into() };
         assert_eq!(seen(&[Err(refused)]).settle(&up, 6), None, "one refused request: still up");
@@ -177,7 +194,8 @@ mod tests {
         assert!(!up.is_news_after(&start));
         assert_eq!(up.waiting_reason(), None);
         assert_eq!(start.waiting_reason(), None);
-        let down = seen(&[Err(NetError::Network("Failed to fetch".into()))]).settle(&up, 3).unwrap();
+        let down =
+            seen(&[Err(NetError::Network("Failed to fetch".into()))]).settle(&up, 3).unwrap();
         assert_eq!(
             down.waiting_reason().as_deref(),
             Some("NETWORK: waiting for the node: could not reach the node: Failed to fetch")

@@ -6,7 +6,9 @@
 /// numeric port); the error says what was expected and what was given.
 pub fn check_node_url(url: &str) -> Result<(), String> {
     let invalid = || {
-        format!("nodeUrl must be an absolute http(s) URL such as \"http://127.0.0.1:5555\", got {url:?}")
+        format!(
+            "nodeUrl must be an absolute http(s) URL such as \"http://127.0.0.1:5555\", got {url:?}"
+        )
     };
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     let rest = if lower.starts_with("https://") {
@@ -36,8 +38,8 @@ pub fn check_node_url(url: &str) -> Result<(), String> {
             None => (host_port, None),
         },
     };
-    let port_ok = port
-        .is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok());
+    let port_ok =
+        port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok());
     if host.is_empty() || !port_ok {
         return Err(invalid());
     }
