@@ -128,6 +128,8 @@ impl NodeSeen {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn seen(outcomes: &[Result<(), NetError>]) -> NodeSeen {

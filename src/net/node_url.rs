@@ -48,6 +48,8 @@ pub fn check_node_url(url: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
     use super::check_node_url;
 
     #[test]
