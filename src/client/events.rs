@@ -18,7 +18,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::info::MessageInfo;
-use crate::{net::NodeState, wake::Wake};
+use crate::wake::Wake;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_STREAM: &str = r#"
@@ -32,7 +32,7 @@ export type StreamEvent =
    * The node was lost (`UNREACHABLE`, with why) or came back (`REACHABLE`): the same as
    * `client.nodeState` from then on. Messages waiting for it follow as `message` events.
    */
-  | ({ type: "node" } & NodeState);
+  | NodeState;
 
 export interface MessageStream {
   [Symbol.asyncIterator](): MessageStream;
@@ -46,7 +46,9 @@ extern "C" {
     fn async_iterable(stream: JsValue) -> JsValue;
 }
 
-/// One stream event, as JS sees it.
+/// One stream event, as JS sees it. (The `node` event is the node's state itself, which
+/// serializes with its `type`: see `net::NodeState`; a variant here would cost serde's tagged
+/// newtype serializer, kilobytes of wasm.)
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub(super) enum StreamEvent {
@@ -60,8 +62,6 @@ pub(super) enum StreamEvent {
         /// Its id.
         id: String,
     },
-    /// The node was lost or came back.
-    Node(NodeState),
 }
 
 /// The open streams of one client.

@@ -16,10 +16,7 @@ use super::{
 };
 use crate::{
     crypto::{Address, PickleKey, random_hex},
-    engine::{
-        MessageRecord, MessageState, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry,
-        UserRecord,
-    },
+    engine::{MessageRecord, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry, UserRecord},
     error::{ErrorCode, SdkError},
     net::{Envelope, NodeClient, NodeState},
     steps::{
@@ -28,16 +25,12 @@ use crate::{
         identity, installations, parse_address,
         runner::{Runtime, now_ms, run_processors},
     },
-    store::{IdbStore, Store, index},
+    store::{IdbStore, Store},
     tabs::TabSignals,
     wire::Topic,
 };
 
 pub(super) const DEFAULT_REFRESH_THRESHOLD_MS: u64 = 5 * 60 * 1000;
-
-/// Waiting messages of each state re-shown to the streams when the node's state changes: a
-/// screenful; the app reads the rest itself.
-const WAITING_SHOWN: Option<u32> = Some(100);
 
 pub(super) struct Inner {
     pub(super) runtime: Rc<Runtime>,
@@ -124,10 +117,7 @@ impl Inner {
             Some(Box::new(move |(previous, next): &(NodeState, NodeState)| {
                 if let Some(inner) = weak.upgrade() {
                     if next.is_news_after(previous) {
-                        let next = next.clone();
-                        wasm_bindgen_futures::spawn_local(async move {
-                            inner.announce_node(next).await
-                        });
+                        inner.announce_node(next);
                     }
                 }
             }));
@@ -211,30 +201,13 @@ impl Inner {
         }
     }
 
-    /// Tells this tab's streams that the node was lost or came back, then hands them the
-    /// messages waiting for it, whose `failure` says so (or no longer does).
-    async fn announce_node(&self, state: NodeState) {
-        if !self.events.any_open() {
-            return;
-        }
-        if let Ok(event) = to_js(&StreamEvent::Node(state)) {
+    /// Tells this tab's streams that the node was lost or came back. (The messages waiting
+    /// for it are not re-sent to the streams: a query of them costs more wasm than an app
+    /// re-reading what it shows on this event.)
+    fn announce_node(&self, state: &NodeState) {
+        if let Ok(event) = to_js(state) {
             self.events.emit(&event);
         }
-        let Ok(store) = self.store() else { return };
-        let mut ids = Vec::new();
-        for state in [MessageState::Uninitialized, MessageState::Committed] {
-            let range = (&(state, 0), &(state, index::MAX_KEY_NUMBER));
-            let waiting = store
-                .by_index::<MessageRecord>(
-                    index::MESSAGES_BY_STATE_TIME,
-                    range.0,
-                    range.1,
-                    WAITING_SHOWN,
-                )
-                .await;
-            ids.extend(waiting.unwrap_or_default().into_iter().map(|m| m.id));
-        }
-        self.report(ids).await;
     }
 
     /// The node's state as the processors last found it.
@@ -246,26 +219,6 @@ impl Inner {
     /// unreachable (computed here from the node's state, never stored).
     pub(super) fn message_info(&self, message: MessageRecord) -> MessageInfo {
         MessageInfo::new(message, &self.runtime.node_state.borrow())
-    }
-
-    /// Whether each address has a usable installation (verified, unexpired, unrevoked) on
-    /// the node now: its contact topic is read whatever THRESHOLD says.
-    pub(super) async fn can_message(&self, addresses: &[String]) -> Result<Vec<bool>, SdkError> {
-        let parsed = addresses.iter().map(|a| parse_address(a)).collect::<Result<Vec<_>, _>>()?;
-        let mut found: Vec<(Address, bool)> = Vec::with_capacity(parsed.len());
-        for address in parsed {
-            if found.iter().any(|(a, _)| *a == address) {
-                continue;
-            }
-            let installations = self.refresh(&address, 0).await?;
-            let now = now_ms();
-            found.push((address, installations.iter().any(|i| i.expires_at_ms > now)));
-        }
-        Ok(addresses
-            .iter()
-            .filter_map(|a| parse_address(a).ok())
-            .map(|a| found.iter().any(|(f, usable)| *f == a && *usable))
-            .collect())
     }
 
     /// The timestamp of a message queued now: later than the previous one.
@@ -381,4 +334,29 @@ async fn request_persistent_storage() {
     if let Ok(promise) = window.navigator().storage().persist() {
         let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
     }
+}
+
+/// `canMessage` (the answer for the one address) and `canMessageMany` (`keyed`: an object of
+/// the addresses as given): whether each has a usable installation (verified, unexpired,
+/// unrevoked) on the node now, its contact topic read whatever THRESHOLD says. One future for
+/// both methods: less wasm.
+pub(super) async fn can_message(
+    inner: Rc<Inner>,
+    addresses: Vec<String>,
+    keyed: bool,
+) -> Result<JsValue, JsValue> {
+    // Every address checked before the node is asked.
+    for address in &addresses {
+        parse_address(address)?;
+    }
+    let answer = js_sys::Object::new();
+    let mut usable = false;
+    for given in &addresses {
+        let installations = inner.refresh(&parse_address(given)?, 0).await?;
+        let now = now_ms();
+        usable = installations.iter().any(|i| i.expires_at_ms > now);
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = js_sys::Reflect::set(&answer, &given.into(), &usable.into());
+    }
+    Ok(if keyed { answer.into() } else { usable.into() })
 }

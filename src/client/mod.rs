@@ -199,11 +199,7 @@ impl Client {
     /// node cannot be reached.
     #[wasm_bindgen(js_name = canMessage, unchecked_return_type = "Promise<boolean>")]
     pub fn can_message(&self, address: String) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move {
-            let found = inner.can_message(std::slice::from_ref(&address)).await?;
-            Ok(found.first().copied().unwrap_or(false).into())
-        })
+        promise(inner::can_message(self.inner.clone(), vec![address], false))
     }
 
     /// `canMessage` for several addresses at once: an object keyed by each address as given.
@@ -213,16 +209,7 @@ impl Client {
         unchecked_return_type = "Promise<Record<string, boolean>>"
     )]
     pub fn can_message_many(&self, addresses: Vec<String>) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move {
-            let found = inner.can_message(&addresses).await?;
-            let answer = js_sys::Object::new();
-            for (address, usable) in addresses.iter().zip(found) {
-                // Setting a property on a fresh plain object cannot fail.
-                let _ = js_sys::Reflect::set(&answer, &address.into(), &usable.into());
-            }
-            Ok(answer.into())
-        })
+        promise(inner::can_message(self.inner.clone(), addresses, true))
     }
 
     /// The 1:1 conversation with `peer` (created on first use). Talking to yourself reaches

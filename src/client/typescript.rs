@@ -132,6 +132,8 @@ export interface InboundFailureInfo {
  * or an answer that is not the API's (`PROTOCOL`); messages wait until it is `REACHABLE`.
  */
 export interface NodeState {
+  /** The same object is the streams' `node` event. */
+  type: "node";
   state: "UNKNOWN" | "REACHABLE" | "UNREACHABLE";
   /** Why it is unreachable; `null` otherwise. */
   code: "NETWORK" | "NODE_REJECTED" | "PROTOCOL" | null;

@@ -122,7 +122,7 @@ impl NodeClient {
     }
 
     fn note_failure(&self, error: &NetError) {
-        self.seen.borrow_mut().record::<()>(&Err(error.clone()));
+        self.seen.borrow_mut().record_failure(error);
     }
 
     /// The body of a successful answer to a POST of `body`. Not generic, so each answer type

@@ -21,8 +21,10 @@ crate::engine::named! {
     }
 }
 
-/// The node's state and since when; `code` and `message` say why it is unreachable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The node's state and since when; `code` and `message` say why it is unreachable. JS sees
+/// it as `{ type: "node", state, code, message, at }`: the getter's answer and the streams'
+/// `node` event are the same object.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeState {
     /// The state.
     pub state: NodeStatus,
@@ -32,8 +34,20 @@ pub struct NodeState {
     /// While unreachable: the failure, readable.
     pub message: Option<String>,
     /// When the state began (ms since 1970).
-    #[serde(rename = "at")]
     pub at_ms: u64,
+}
+
+impl Serialize for NodeState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut fields = serializer.serialize_struct("NodeState", 5)?;
+        fields.serialize_field("type", "node")?;
+        fields.serialize_field("state", &self.state)?;
+        fields.serialize_field("code", &self.code)?;
+        fields.serialize_field("message", &self.message)?;
+        fields.serialize_field("at", &self.at_ms)?;
+        fields.end()
+    }
 }
 
 impl NodeState {
@@ -94,14 +108,19 @@ impl NodeSeen {
     pub fn record<T>(&mut self, outcome: &Result<T, NetError>) {
         match outcome {
             Ok(_) => self.answered = true,
-            Err(error) => match unreachable_code(error) {
-                Some(code) => {
-                    self.failure.get_or_insert_with(|| (code, error.to_string()));
-                }
-                // Aborted by the caller: says nothing about the node.
-                None if *error == NetError::Aborted => {}
-                None => self.answered = true,
-            },
+            Err(error) => self.record_failure(error),
+        }
+    }
+
+    /// Notes a failed request.
+    pub fn record_failure(&mut self, error: &NetError) {
+        match unreachable_code(error) {
+            Some(code) => {
+                self.failure.get_or_insert_with(|| (code, error.to_string()));
+            }
+            // Aborted by the caller: says nothing about the node.
+            None if *error == NetError::Aborted => {}
+            None => self.answered = true,
         }
     }
 

@@ -5,45 +5,58 @@
 /// Checks that `url` is an absolute `http:` or `https:` URL with a host (and, if given, a
 /// numeric port); the error says what was expected and what was given.
 pub fn check_node_url(url: &str) -> Result<(), String> {
-    let invalid = || {
-        format!(
-            "nodeUrl must be an absolute http(s) URL such as \"http://127.0.0.1:5555\", got {url:?}"
-        )
-    };
-    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    let rest = if lower.starts_with("https://") {
+    if url_is_absolute_http(url.as_bytes()) {
+        return Ok(());
+    }
+    // Quoted by hand: `{:?}` would bring the Unicode escaping tables into the wasm.
+    Err(format!(
+        "nodeUrl must be an absolute http(s) URL such as \"http://127.0.0.1:5555\", got \"{url}\""
+    ))
+}
+
+/// The check on bytes, with no `str` searching (each of those is more wasm).
+fn url_is_absolute_http(url: &[u8]) -> bool {
+    let starts =
+        |prefix: &[u8]| url.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix));
+    let rest = if starts(b"https://") {
         &url[8..]
-    } else if lower.starts_with("http://") {
+    } else if starts(b"http://") {
         &url[7..]
     } else {
-        return Err(invalid());
+        return false;
     };
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid());
+    // No spaces or control characters anywhere.
+    if url.iter().any(|&b| b <= b' ' || b == 0x7f) {
+        return false;
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    // Credentials in the URL are allowed by `fetch` only on some browsers; the host follows them.
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    let (host, port) = match host_port.strip_prefix('[') {
-        // An IPv6 literal: `[::1]:5555`.
-        Some(v6) => match v6.split_once(']') {
-            Some((host, after)) if !host.is_empty() => match after {
-                "" => (host, None),
-                _ => (host, Some(after.strip_prefix(':').ok_or_else(invalid)?)),
-            },
-            _ => return Err(invalid()),
-        },
-        None => match host_port.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (host_port, None),
-        },
+    let end = rest.iter().position(|&b| matches!(b, b'/' | b'?' | b'#'));
+    let authority = &rest[..end.unwrap_or(rest.len())];
+    // Credentials may come first; the host follows the last `@`.
+    let host_port = match authority.iter().rposition(|&b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
     };
-    let port_ok =
-        port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok());
-    if host.is_empty() || !port_ok {
-        return Err(invalid());
-    }
-    Ok(())
+    // A port is what follows the last `:`, unless that `:` is inside an IPv6 literal.
+    let (host, port) = match host_port.iter().rposition(|&b| b == b':') {
+        Some(colon) if !host_port[colon..].iter().any(|&b| b == b']') => {
+            (&host_port[..colon], Some(&host_port[colon + 1..]))
+        }
+        _ => (host_port, None),
+    };
+    let host_ok = match host {
+        [b'[', v6 @ .., b']'] => !v6.is_empty() && !v6.iter().any(|&b| matches!(b, b'[' | b']')),
+        [] => false,
+        _ => !host.iter().any(|&b| matches!(b, b'[' | b']' | b':')),
+    };
+    let port_ok = match port {
+        None => true,
+        Some(p) => {
+            (1..=5).contains(&p.len())
+                && p.iter().all(u8::is_ascii_digit)
+                && p.iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0')) <= 65_535
+        }
+    };
+    host_ok && port_ok
 }
 
 #[cfg(test)]
@@ -94,7 +107,7 @@ mod tests {
         ] {
             let error = check_node_url(url).expect_err(url);
             assert!(error.starts_with("nodeUrl must be an absolute http(s) URL"), "{error}");
-            assert!(error.ends_with(&format!("got {url:?}")), "{error}");
+            assert!(error.ends_with(&format!("got \"{url}\"")), "{error}");
         }
         assert_eq!(
             check_node_url("not a url").unwrap_err(),
