@@ -232,9 +232,11 @@ impl Inner {
         address.map_or(Ok(self.address), |a| parse_address(&a))
     }
 
-    /// `address`'s installations (refreshed past THRESHOLD).
-    pub(super) async fn installations(&self, address: Option<String>) -> Result<JsValue, SdkError> {
-        let found = self.refresh(&self.target(address)?, self.local().refresh_threshold_ms).await?;
+    /// `found` as the app sees it.
+    fn installation_infos(
+        &self,
+        found: Vec<crate::engine::InstallationRecord>,
+    ) -> Result<JsValue, SdkError> {
         let this = self.local().own.borrow().id.clone();
         let infos: Vec<InstallationInfo> = found
             .into_iter()
@@ -336,27 +338,46 @@ async fn request_persistent_storage() {
     }
 }
 
-/// `canMessage` (the answer for the one address) and `canMessageMany` (`keyed`: an object of
-/// the addresses as given): whether each has a usable installation (verified, unexpired,
-/// unrevoked) on the node now, its contact topic read whatever THRESHOLD says. One future for
-/// both methods: less wasm.
-pub(super) async fn can_message(
+/// What [`look_up`] answers about the accounts it is given.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lookup {
+    /// `installations(address)`: the account's installations, refreshed past THRESHOLD.
+    Installations,
+    /// `canMessage(address)`: whether it has a usable installation on the node now.
+    CanMessage,
+    /// `canMessageMany(addresses)`: the same for each, as an object keyed by the addresses
+    /// as given.
+    CanMessageMany,
+}
+
+/// `installations`, `canMessage` and `canMessageMany`: one future for the three (each of
+/// its own is about a kilobyte of wasm). Every address is checked before the node is asked;
+/// `canMessage` reads the contact topic whatever THRESHOLD says, and counts the
+/// installations that are verified, unexpired and unrevoked (a refresh keeps only those).
+pub(super) async fn look_up(
     inner: Rc<Inner>,
     addresses: Vec<String>,
-    keyed: bool,
+    answer: Lookup,
 ) -> Result<JsValue, JsValue> {
-    // Every address checked before the node is asked.
+    let mut parsed = Vec::with_capacity(addresses.len());
     for address in &addresses {
-        parse_address(address)?;
+        parsed.push(parse_address(address)?);
     }
-    let answer = js_sys::Object::new();
-    let mut usable = false;
-    for given in &addresses {
-        let installations = inner.refresh(&parse_address(given)?, 0).await?;
-        let now = now_ms();
-        usable = installations.iter().any(|i| i.expires_at_ms > now);
+    let threshold =
+        if answer == Lookup::Installations { inner.local().refresh_threshold_ms } else { 0 };
+    let keyed = js_sys::Object::new();
+    let mut last = JsValue::UNDEFINED;
+    for (given, address) in addresses.iter().zip(&parsed) {
+        let found = inner.refresh(address, threshold).await?;
+        last = match answer {
+            Lookup::Installations => inner.installation_infos(found)?,
+            Lookup::CanMessage | Lookup::CanMessageMany => {
+                let now = now_ms();
+                found.iter().any(|i| i.expires_at_ms > now).into()
+            }
+        };
         // Setting a property on a fresh plain object cannot fail.
-        let _ = js_sys::Reflect::set(&answer, &given.into(), &usable.into());
+        let _ = js_sys::Reflect::set(&keyed, &given.into(), &last);
     }
-    Ok(if keyed { answer.into() } else { usable.into() })
+    Ok(if answer == Lookup::CanMessageMany { keyed.into() } else { last })
 }

@@ -18,7 +18,7 @@ mod typescript;
 pub use conversation::Conversation;
 pub use events::MessageStream;
 use info::{ConversationInfo, InboundFailureInfo};
-use inner::{DEFAULT_REFRESH_THRESHOLD_MS, Inner, OpenOptions};
+use inner::{DEFAULT_REFRESH_THRESHOLD_MS, Inner, Lookup, OpenOptions};
 use js_sys::Promise;
 use serde::{Deserialize, Serialize};
 use signer::JsSigner;
@@ -152,8 +152,8 @@ impl Client {
     /// if the last fetch is older than `refreshThresholdMs`.
     #[wasm_bindgen(unchecked_return_type = "Promise<InstallationInfo[]>")]
     pub fn installations(&self, address: Option<String>) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { Ok(inner.installations(address).await?) })
+        let address = address.unwrap_or_else(|| self.inner.address.to_string());
+        promise(inner::look_up(self.inner.clone(), vec![address], Lookup::Installations))
     }
 
     /// The entries of `address`'s contact topic that its last refresh refused, and why.
@@ -199,7 +199,7 @@ impl Client {
     /// node cannot be reached.
     #[wasm_bindgen(js_name = canMessage, unchecked_return_type = "Promise<boolean>")]
     pub fn can_message(&self, address: String) -> Promise {
-        promise(inner::can_message(self.inner.clone(), vec![address], false))
+        promise(inner::look_up(self.inner.clone(), vec![address], Lookup::CanMessage))
     }
 
     /// `canMessage` for several addresses at once: an object keyed by each address as given.
@@ -208,8 +208,13 @@ impl Client {
         js_name = canMessageMany,
         unchecked_return_type = "Promise<Record<string, boolean>>"
     )]
-    pub fn can_message_many(&self, addresses: Vec<String>) -> Promise {
-        promise(inner::can_message(self.inner.clone(), addresses, true))
+    pub fn can_message_many(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] addresses: js_sys::Array,
+    ) -> Promise {
+        // Read here rather than as a `Vec<String>` parameter: its conversion is more wasm.
+        let addresses = addresses.iter().map(|a| a.as_string().unwrap_or_default()).collect();
+        promise(inner::look_up(self.inner.clone(), addresses, Lookup::CanMessageMany))
     }
 
     /// The 1:1 conversation with `peer` (created on first use). Talking to yourself reaches
