@@ -156,7 +156,7 @@ async fn can_message_tells_who_has_an_installation() {
     let bob_upper = format!("0x{}", bob.address.to_string()[2..].to_uppercase());
     let addresses =
         vec![bob_upper.clone(), stranger.address.to_string(), alice.address.to_string()];
-    let addresses: js_sys::Array = addresses.iter().map(|a| JsValue::from_str(a)).collect();
+    let addresses: Array = addresses.iter().map(|a| JsValue::from_str(a)).collect();
     let found = JsFuture::from(alice_client.can_message_many(addresses)).await.unwrap();
     assert_eq!(field(&found, &bob_upper), JsValue::TRUE, "keyed as given");
     assert_eq!(field(&found, &stranger.address.to_string()), JsValue::FALSE);
@@ -164,7 +164,7 @@ async fn can_message_tells_who_has_an_installation() {
     assert_eq!(js_sys::Object::keys(found.unchecked_ref::<js_sys::Object>()).length(), 3);
 
     let invalid = vec![bob.address.to_string(), "not an address".to_owned()];
-    let invalid: js_sys::Array = invalid.iter().map(|a| JsValue::from_str(a)).collect();
+    let invalid: Array = invalid.iter().map(|a| JsValue::from_str(a)).collect();
     let refused = JsFuture::from(alice_client.can_message_many(invalid)).await.unwrap_err();
     assert_eq!(code(&refused), "INVALID_ADDRESS");
 }
