@@ -154,8 +154,7 @@ async fn can_message_tells_who_has_an_installation() {
     assert_eq!(code(&can("0x1234".into()).await.unwrap_err()), "INVALID_ADDRESS");
 
     let bob_upper = format!("0x{}", bob.address.to_string()[2..].to_uppercase());
-    let addresses =
-        vec![bob_upper.clone(), stranger.address.to_string(), alice.address.to_string()];
+    let addresses = [bob_upper.clone(), stranger.address.to_string(), alice.address.to_string()];
     let addresses: Array = addresses.iter().map(|a| JsValue::from_str(a)).collect();
     let found = JsFuture::from(alice_client.can_message_many(addresses)).await.unwrap();
     assert_eq!(field(&found, &bob_upper), JsValue::TRUE, "keyed as given");
@@ -163,7 +162,7 @@ async fn can_message_tells_who_has_an_installation() {
     assert_eq!(field(&found, &alice.address.to_string()), JsValue::TRUE);
     assert_eq!(js_sys::Object::keys(found.unchecked_ref::<js_sys::Object>()).length(), 3);
 
-    let invalid = vec![bob.address.to_string(), "not an address".to_owned()];
+    let invalid = [bob.address.to_string(), "not an address".to_owned()];
     let invalid: Array = invalid.iter().map(|a| JsValue::from_str(a)).collect();
     let refused = JsFuture::from(alice_client.can_message_many(invalid)).await.unwrap_err();
     assert_eq!(code(&refused), "INVALID_ADDRESS");
