@@ -30,7 +30,8 @@ export type StreamEvent =
   | { type: "removed"; id: string }
   /**
    * The node was lost (`UNREACHABLE`, with why) or came back (`REACHABLE`): the same as
-   * `client.nodeState` from then on. Messages waiting for it follow as `message` events.
+   * `client.nodeState` from then on. Messages waiting to go out show why in `failure` while
+   * it is unreachable: re-read the ones on screen on this event.
    */
   | NodeState;
 

@@ -351,7 +351,7 @@ pub(super) enum Lookup {
 }
 
 /// `installations`, `canMessage` and `canMessageMany`: one future for the three (each of
-/// its own is about a kilobyte of wasm). Every address is checked before the node is asked;
+/// its own is some 800 bytes of wasm). Every address is checked before the node is asked;
 /// `canMessage` reads the contact topic whatever THRESHOLD says, and counts the
 /// installations that are verified, unexpired and unrevoked (a refresh keeps only those).
 pub(super) async fn look_up(
