@@ -105,7 +105,12 @@ async function openConversation(peer) {
 /** Follows the client's stream: new messages and state changes as they happen. */
 async function follow() {
   for await (const event of client.stream()) {
-    if (event.type === "removed") {
+    if (event.type === "node") {
+      // The node was lost or is back: say so where the probe's answer is.
+      const reachable = event.state === "REACHABLE";
+      show("node", reachable ? `${nodeUrl}: reachable` : `${nodeUrl}: ${event.code}: ${event.message} (messages wait in the queue)`);
+      $("node").dataset.state = reachable ? "ok" : "error";
+    } else if (event.type === "removed") {
       document.getElementById(`m-${event.id}`)?.remove();
     } else if (event.message.conversationId === current?.id) {
       showMessage(event.message);

@@ -106,7 +106,8 @@ impl Conversation {
             let messages = store::messages(&*store, &id, options.limit, options.before)
                 .await
                 .map_err(SdkError::from)?;
-            let infos: Vec<MessageInfo> = messages.into_iter().map(MessageInfo::from).collect();
+            let infos: Vec<MessageInfo> =
+                messages.into_iter().map(|m| inner.message_info(m)).collect();
             Ok(to_js(&infos)?)
         })
     }

@@ -27,7 +27,13 @@ export type StreamEvent =
   /** A new message, or a message whose state changed: its current form. */
   | { type: "message"; message: MessageInfo }
   /** A message removed: an `UNDECRYPTABLE` marker that its re-sent message replaced. */
-  | { type: "removed"; id: string };
+  | { type: "removed"; id: string }
+  /**
+   * The node was lost (`UNREACHABLE`, with why) or came back (`REACHABLE`): the same as
+   * `client.nodeState` from then on. Messages waiting to go out show why in `failure` while
+   * it is unreachable: re-read the ones on screen on this event.
+   */
+  | NodeState;
 
 export interface MessageStream {
   [Symbol.asyncIterator](): MessageStream;
@@ -41,7 +47,9 @@ extern "C" {
     fn async_iterable(stream: JsValue) -> JsValue;
 }
 
-/// One stream event, as JS sees it.
+/// One stream event, as JS sees it. (The `node` event is the node's state itself, which
+/// serializes with its `type`: see `net::NodeState`; a variant here would cost serde's tagged
+/// newtype serializer, kilobytes of wasm.)
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub(super) enum StreamEvent {

@@ -2,9 +2,12 @@
 
 use serde::Serialize;
 
-use crate::engine::{
-    ConversationRecord, ConversationState, InboundFailure, InboundPayloadRecord,
-    InboundPayloadState, InstallationState, MessageRecord, MessageState,
+use crate::{
+    engine::{
+        ConversationRecord, ConversationState, InboundFailure, InboundPayloadRecord,
+        InboundPayloadState, InstallationState, MessageRecord, MessageState,
+    },
+    net::NodeState,
 };
 
 #[derive(Serialize)]
@@ -79,8 +82,15 @@ pub(super) struct MessageInfo {
     failure: Option<String>,
 }
 
-impl From<MessageRecord> for MessageInfo {
-    fn from(m: MessageRecord) -> Self {
+impl MessageInfo {
+    /// `m` as the app sees it while the node is in `node` state: a message waiting to go out
+    /// (not yet `SENT` or `FAILED`) shows why it waits while the node is unreachable.
+    pub(super) fn new(m: MessageRecord, node: &NodeState) -> Self {
+        let waiting = matches!(m.state, MessageState::Uninitialized | MessageState::Committed);
+        let failure = match m.failure {
+            None if waiting => node.waiting_reason(),
+            failure => failure,
+        };
         // What `send("…")` sends; any text/plain parameter (a charset) is taken as UTF-8.
         let is_text = m.content_type.split(';').next().is_some_and(|t| t.trim() == "text/plain");
         let text = is_text.then(|| String::from_utf8(m.content.clone()).ok()).flatten();
@@ -93,7 +103,7 @@ impl From<MessageRecord> for MessageInfo {
             state: m.state,
             content_type: m.content_type,
             content: m.content,
-            failure: m.failure,
+            failure,
         }
     }
 }

@@ -10,7 +10,7 @@ use wasm_bindgen::JsValue;
 
 use super::{
     events::{Events, StreamEvent},
-    info::{InstallationInfo, NodeProbe},
+    info::{InstallationInfo, MessageInfo, NodeProbe},
     signer::JsSigner,
     to_js,
 };
@@ -18,7 +18,7 @@ use crate::{
     crypto::{Address, PickleKey, random_hex},
     engine::{MessageRecord, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry, UserRecord},
     error::{ErrorCode, SdkError},
-    net::{Envelope, NodeClient},
+    net::{Envelope, NodeClient, NodeState},
     steps::{
         Faults, Local, Pull,
         browser_identity::{EvictionMarker, open_or_create},
@@ -95,6 +95,8 @@ impl Inner {
             closed: Cell::new(false),
             on_changed: RefCell::new(None),
             on_evicted: RefCell::new(None),
+            node_state: RefCell::new(NodeState::unknown(now_ms())),
+            on_node_state: RefCell::new(None),
         });
         let inner = Rc::new(Inner {
             runtime: runtime.clone(),
@@ -118,6 +120,15 @@ impl Inner {
                 inner.events.fail_all(&error.clone().into());
             }
         }));
+        let weak = Rc::downgrade(&inner);
+        *runtime.on_node_state.borrow_mut() =
+            Some(Box::new(move |(previous, next): &(NodeState, NodeState)| {
+                if let Some(inner) = weak.upgrade() {
+                    if next.is_news_after(previous) {
+                        inner.announce_node(next);
+                    }
+                }
+            }));
         let weak = Rc::downgrade(&runtime);
         let wake = move || {
             if let Some(runtime) = weak.upgrade() {
@@ -187,7 +198,7 @@ impl Inner {
         ids.retain(|id| seen.insert(id.clone()));
         for id in ids {
             let event = match store.get::<MessageRecord>(&id).await {
-                Ok(Some(message)) => StreamEvent::Message { message: message.into() },
+                Ok(Some(message)) => StreamEvent::Message { message: self.message_info(message) },
                 Ok(None) => StreamEvent::Removed { id },
                 // The stream misses one update; the app still reads the record itself.
                 Err(_) => continue,
@@ -196,6 +207,26 @@ impl Inner {
                 self.events.emit(&event);
             }
         }
+    }
+
+    /// Tells this tab's streams that the node was lost or came back. (The messages waiting
+    /// for it are not re-sent to the streams: a query of them costs more wasm than an app
+    /// re-reading what it shows on this event.)
+    fn announce_node(&self, state: &NodeState) {
+        if let Ok(event) = to_js(state) {
+            self.events.emit(&event);
+        }
+    }
+
+    /// The node's state as the processors last found it.
+    pub(super) fn node_state(&self) -> NodeState {
+        self.runtime.node_state.borrow().clone()
+    }
+
+    /// A message as the app sees it: one waiting to go out says so while the node is
+    /// unreachable (computed here from the node's state, never stored).
+    pub(super) fn message_info(&self, message: MessageRecord) -> MessageInfo {
+        MessageInfo::new(message, &self.runtime.node_state.borrow())
     }
 
     /// The timestamp of a message queued now: later than the previous one.
@@ -209,9 +240,11 @@ impl Inner {
         address.map_or(Ok(self.address), |a| parse_address(&a))
     }
 
-    /// `address`'s installations (refreshed past THRESHOLD).
-    pub(super) async fn installations(&self, address: Option<String>) -> Result<JsValue, SdkError> {
-        let found = self.refresh(&self.target(address)?, self.local().refresh_threshold_ms).await?;
+    /// `found` as the app sees it.
+    fn installation_infos(
+        &self,
+        found: Vec<crate::engine::InstallationRecord>,
+    ) -> Result<JsValue, SdkError> {
         let this = self.local().own.borrow().id.clone();
         let infos: Vec<InstallationInfo> = found
             .into_iter()
@@ -311,4 +344,48 @@ async fn request_persistent_storage() {
     if let Ok(promise) = window.navigator().storage().persist() {
         let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
     }
+}
+
+/// What [`look_up`] answers about the accounts it is given.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lookup {
+    /// `installations(address)`: the account's installations, refreshed past THRESHOLD.
+    Installations,
+    /// `canMessage(address)`: whether it has a usable installation on the node now.
+    CanMessage,
+    /// `canMessageMany(addresses)`: the same for each, as an object keyed by the addresses
+    /// as given.
+    CanMessageMany,
+}
+
+/// `installations`, `canMessage` and `canMessageMany`: one future for the three (each of
+/// its own is some 800 bytes of wasm). Every address is checked before the node is asked;
+/// `canMessage` reads the contact topic whatever THRESHOLD says, and counts the
+/// installations that are verified, unexpired and unrevoked (a refresh keeps only those).
+pub(super) async fn look_up(
+    inner: Rc<Inner>,
+    addresses: Vec<String>,
+    answer: Lookup,
+) -> Result<JsValue, JsValue> {
+    let mut parsed = Vec::with_capacity(addresses.len());
+    for address in &addresses {
+        parsed.push(parse_address(address)?);
+    }
+    let threshold =
+        if answer == Lookup::Installations { inner.local().refresh_threshold_ms } else { 0 };
+    let keyed = js_sys::Object::new();
+    let mut last = JsValue::UNDEFINED;
+    for (given, address) in addresses.iter().zip(&parsed) {
+        let found = inner.refresh(address, threshold).await?;
+        last = match answer {
+            Lookup::Installations => inner.installation_infos(found)?,
+            Lookup::CanMessage | Lookup::CanMessageMany => {
+                let now = now_ms();
+                found.iter().any(|i| i.expires_at_ms > now).into()
+            }
+        };
+        // Setting a property on a fresh plain object cannot fail.
+        let _ = js_sys::Reflect::set(&keyed, &given.into(), &last);
+    }
+    Ok(if answer == Lookup::CanMessageMany { keyed.into() } else { last })
 }

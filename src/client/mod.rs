@@ -17,8 +17,8 @@ mod typescript;
 
 pub use conversation::Conversation;
 pub use events::MessageStream;
-use info::{ConversationInfo, InboundFailureInfo, MessageInfo};
-use inner::{DEFAULT_REFRESH_THRESHOLD_MS, Inner, OpenOptions};
+use info::{ConversationInfo, InboundFailureInfo};
+use inner::{DEFAULT_REFRESH_THRESHOLD_MS, Inner, Lookup, OpenOptions};
 use js_sys::{Promise, Reflect};
 use serde::{Deserialize, Serialize};
 use signer::{DEFAULT_SIGNER_TIMEOUT_MS, JsSigner};
@@ -29,7 +29,7 @@ use crate::{
     crypto::PickleKey,
     engine::MessageRecord,
     error::{ErrorCode, SdkError},
-    net::NodeClient,
+    net::{NodeClient, check_node_url},
     steps::{identity, parse_address, queue, runner::now_ms},
     store::{self, IdbStore, Store},
 };
@@ -178,8 +178,8 @@ impl Client {
     /// if the last fetch is older than `refreshThresholdMs`.
     #[wasm_bindgen(unchecked_return_type = "Promise<InstallationInfo[]>")]
     pub fn installations(&self, address: Option<String>) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { Ok(inner.installations(address).await?) })
+        let address = address.unwrap_or_else(|| self.inner.address.to_string());
+        promise(inner::look_up(self.inner.clone(), vec![address], Lookup::Installations))
     }
 
     /// The entries of `address`'s contact topic that its last refresh refused, and why.
@@ -204,11 +204,43 @@ impl Client {
     }
 
     /// Publishes one envelope to a throw-away topic and reads it back: proof that the node
-    /// is reachable, accepts writes and serves queries.
+    /// is reachable, accepts writes and serves queries, asked now (`nodeState` says what
+    /// the processors found last, without a request).
     #[wasm_bindgen(js_name = probeNode, unchecked_return_type = "Promise<NodeProbe>")]
     pub fn probe_node(&self) -> Promise {
         let inner = self.inner.clone();
         promise(async move { Ok(inner.probe_node().await?) })
+    }
+
+    /// Whether the node answers as a node, as the processors last found it: `UNKNOWN` until
+    /// they asked it, then `REACHABLE` or `UNREACHABLE` with a `code` and `message`. Each
+    /// change after the first answer is also a `node` event on every `stream()`.
+    #[wasm_bindgen(getter, js_name = nodeState, unchecked_return_type = "NodeState")]
+    pub fn node_state(&self) -> Result<JsValue, JsValue> {
+        Ok(to_js(&self.inner.node_state())?)
+    }
+
+    /// Whether `address` has a usable installation (verified, unexpired, unrevoked) to
+    /// message, read from the node now. Rejects with `INVALID_ADDRESS`, or `NETWORK` if the
+    /// node cannot be reached.
+    #[wasm_bindgen(js_name = canMessage, unchecked_return_type = "Promise<boolean>")]
+    pub fn can_message(&self, address: String) -> Promise {
+        promise(inner::look_up(self.inner.clone(), vec![address], Lookup::CanMessage))
+    }
+
+    /// `canMessage` for several addresses at once: an object keyed by each address as given.
+    /// Any invalid address rejects the whole call (`INVALID_ADDRESS`) before the node is asked.
+    #[wasm_bindgen(
+        js_name = canMessageMany,
+        unchecked_return_type = "Promise<Record<string, boolean>>"
+    )]
+    pub fn can_message_many(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string[]")] addresses: js_sys::Array,
+    ) -> Promise {
+        // Read here rather than as a `Vec<String>` parameter: its conversion is more wasm.
+        let addresses = addresses.iter().map(|a| a.as_string().unwrap_or_default()).collect();
+        promise(inner::look_up(self.inner.clone(), addresses, Lookup::CanMessageMany))
     }
 
     /// The 1:1 conversation with `peer` (created on first use). Talking to yourself reaches
@@ -232,7 +264,7 @@ impl Client {
         promise(async move {
             let store = inner.store()?;
             match store.get::<MessageRecord>(&id).await.map_err(SdkError::from)? {
-                Some(message) => Ok(to_js(&MessageInfo::from(message))?),
+                Some(message) => Ok(to_js(&inner.message_info(message))?),
                 None => Ok(JsValue::NULL),
             }
         })
@@ -319,6 +351,7 @@ fn read_options(options: ClientOptions) -> Result<OpenOptions, SdkError> {
     if options.db_name.is_empty() {
         return Err(SdkError::new(ErrorCode::InvalidArgument, "dbName must not be empty"));
     }
+    check_node_url(&options.node_url).map_err(|e| SdkError::new(ErrorCode::InvalidArgument, e))?;
     let app_key = match &options.pickle_key {
         None => None,
         Some(bytes) => Some(PickleKey::from_slice(bytes).ok_or_else(|| {

@@ -17,7 +17,8 @@ export interface Signer {
 export interface ClientOptions {
   /** The wallet; asked to sign once per installation (and to revoke one). */
   signer: Signer;
-  /** Base URL of a node serving the XMTP message API v1, e.g. `"http://127.0.0.1:5555"`. */
+  /** Base URL of a node serving the XMTP message API v1, e.g. `"http://127.0.0.1:5555"`:
+   * an absolute `http:` or `https:` URL (anything else is `INVALID_ARGUMENT`). */
   nodeUrl: string;
   /** Name of the IndexedDB database: one per account and browser profile. */
   dbName: string;
@@ -72,7 +73,11 @@ export interface MessageInfo {
   content: Uint8Array;
   /** The content as text, for `text/plain` messages (what `send("…")` sends); else `null`. */
   text: string | null;
-  /** Why it failed, when `state` is `"FAILED"` or `"UNDECRYPTABLE"`. */
+  /**
+   * Why it failed, when `state` is `"FAILED"` or `"UNDECRYPTABLE"`; for a message waiting to
+   * go out (`UNINITIALIZED`, `COMMITTED`) while the node is unreachable, why it waits
+   * (`"NETWORK: waiting for the node: …"`), and `null` again once the node is back.
+   */
   failure: string | null;
 }
 
@@ -123,6 +128,25 @@ export interface InboundFailureInfo {
   senderInstallationId: string | null;
   /** When it arrived here (ms since 1970). */
   receivedAt: number;
+}
+
+/**
+ * Whether the node answers as a node, as the client's processors last found it
+ * (`client.nodeState`, and `node` events on `client.stream()` when it changes).
+ * `UNKNOWN`: nothing asked yet since `Client.create`. `UNREACHABLE`: no answer (`NETWORK`),
+ * an error answer that is not a node's or a node saying it is unavailable (`NODE_REJECTED`),
+ * or an answer that is not the API's (`PROTOCOL`); messages wait until it is `REACHABLE`.
+ */
+export interface NodeState {
+  /** The same object is the streams' `node` event. */
+  type: "node";
+  state: "UNKNOWN" | "REACHABLE" | "UNREACHABLE";
+  /** Why it is unreachable; `null` otherwise. */
+  code: "NETWORK" | "NODE_REJECTED" | "PROTOCOL" | null;
+  /** The failure, readable; `null` unless unreachable. */
+  message: string | null;
+  /** When this state began (ms since 1970). */
+  at: number;
 }
 
 /** What `client.probeNode()` found: an envelope published and read back. */

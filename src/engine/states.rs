@@ -389,7 +389,7 @@ mod tests {
     /// table.
     #[test]
     fn typescript_unions_list_the_tables_names() {
-        let cases: [(&str, &[&str], &[&str]); 6] = [
+        let cases: [(&str, &[&str], &[&str]); 7] = [
             (TYPESCRIPT, &["export type MessageState ="], MessageState::NAMES),
             (
                 TYPESCRIPT,
@@ -408,12 +408,17 @@ mod tests {
                 &[InboundPayloadState::Failed.name(), InboundPayloadState::Rejected.name()],
             ),
             (ERRORS, &["export type ErrorCode ="], crate::ErrorCode::NAMES),
+            (
+                TYPESCRIPT,
+                &["export interface NodeState {", "state:"],
+                crate::net::NodeStatus::NAMES,
+            ),
         ];
         for (text, anchors, names) in cases {
             assert_eq!(union(text, anchors), sorted(names), "the union after {anchors:?}");
         }
         // The other places states appear name the unions above.
-        assert_eq!(TYPESCRIPT.matches("state:").count(), 4, "a new `state:` needs a case here");
+        assert_eq!(TYPESCRIPT.matches("state:").count(), 5, "a new `state:` needs a case here");
         assert!(TYPESCRIPT.contains("  state: MessageState;\n"));
         assert!(TYPESCRIPT.contains("  code: InboundFailureCode;\n"));
     }

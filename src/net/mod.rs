@@ -11,6 +11,8 @@ mod json;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) mod memory;
 mod node;
+mod node_state;
+mod node_url;
 mod pages;
 mod subscription;
 
@@ -21,6 +23,10 @@ pub use api::{
 };
 pub use error::NetError;
 pub use node::NodeClient;
+pub use node_state::{NodeSeen, NodeState, NodeStatus, unreachable_code};
+#[cfg(target_arch = "wasm32")]
+pub use node_url::check_node_url;
+pub use node_url::node_url_error;
 pub use pages::{MAX_QUERY_PAGES, QueryPages, query_all};
 pub use subscription::{Backoff, LineBuffer, Subscription, SubscriptionEvent};
 

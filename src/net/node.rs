@@ -1,6 +1,9 @@
 //! [`NodeClient`]: one node's message API v1 over `fetch`.
 
-use std::{cell::Cell, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+};
 
 use gloo_net::http::Request;
 use gloo_timers::callback::Timeout;
@@ -13,6 +16,7 @@ use super::{
         BatchQueryRequest, BatchQueryResponse, Envelope, NodeErrorBody, QueryRequest, QueryResponse,
     },
     json,
+    node_state::NodeSeen,
     subscription::Subscription,
 };
 use crate::{js::describe, wire::Topic};
@@ -27,6 +31,9 @@ const _: () = assert!(MAX_ANSWER_BYTES == 16 << 20, "update the TooLarge text");
 pub struct NodeClient {
     base_url: String,
     timeout_ms: u32,
+    /// What this client's requests (and its clones') found since the processors last
+    /// settled the node's state.
+    seen: Rc<RefCell<NodeSeen>>,
 }
 
 #[derive(Serialize)]
@@ -43,6 +50,7 @@ impl NodeClient {
         Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
             timeout_ms: Self::DEFAULT_TIMEOUT_MS,
+            seen: Rc::default(),
         }
     }
 
@@ -55,6 +63,12 @@ impl NodeClient {
     /// The node's base URL, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// What the requests found since the last call (the processors settle the node's
+    /// state from it after each pass).
+    pub fn take_seen(&self) -> NodeSeen {
+        self.seen.take()
     }
 
     /// Publishes a batch of envelopes; `Ok` means the node stored all of them.
@@ -103,12 +117,23 @@ impl NodeClient {
         body: &(impl Serialize + ?Sized),
     ) -> Result<T, NetError> {
         let text = self.post_text(path, json::encode(body)?).await?;
-        json::decode(&text)
+        // An answer that is not the API's JSON (a page served with 200) is not a node's.
+        json::decode(&text).inspect_err(|e| self.note_failure(e))
+    }
+
+    fn note_failure(&self, error: &NetError) {
+        self.seen.borrow_mut().record_failure(error);
     }
 
     /// The body of a successful answer to a POST of `body`. Not generic, so each answer type
     /// adds only its decoding, not another copy of the request's state machine.
     async fn post_text(&self, path: &str, body: String) -> Result<String, NetError> {
+        let outcome = self.answer_text(path, body).await;
+        self.seen.borrow_mut().record(&outcome);
+        outcome
+    }
+
+    async fn answer_text(&self, path: &str, body: String) -> Result<String, NetError> {
         let deadline = Deadline::start(self.timeout_ms)?;
         let response =
             self.send(path, body, &deadline.signal()).await.map_err(|e| deadline.classify(e))?;

@@ -8,10 +8,10 @@ use std::{
     time::Duration,
 };
 
-use super::{Local, processor};
+use super::{Local, Pull, processor};
 use crate::{
     error::{ErrorCode, SdkError},
-    net::{NetError, NodeClient},
+    net::{NetError, NodeClient, NodeState, NodeStatus, unreachable_code},
     store::IdbStore,
     tabs::TabLock,
     wake::Wake,
@@ -40,6 +40,10 @@ pub(crate) struct Runtime {
     pub(crate) on_changed: Hook<Vec<String>>,
     /// Told when the database is gone (the app's streams end with that error).
     pub(crate) on_evicted: Hook<SdkError>,
+    /// Whether the node answers as a node, as the last pass that asked it found.
+    pub(crate) node_state: RefCell<NodeState>,
+    /// Told each change of `node_state` and the state before it.
+    pub(crate) on_node_state: Hook<(NodeState, NodeState)>,
 }
 
 impl Runtime {
@@ -57,6 +61,7 @@ impl Runtime {
         let now = now_ms;
         let ctx = self.local.context(&*store, &self.node, &now);
         let outcome = processor::pass(&ctx, &self.local).await;
+        self.settle_node_state();
         if ctx.more.get() {
             self.wake.notify();
         }
@@ -74,6 +79,19 @@ impl Runtime {
             }
         }
         outcome
+    }
+
+    /// Folds what the requests since the last call found into the node's state, and tells
+    /// the binding if it changed (at once: before any backoff).
+    fn settle_node_state(&self) {
+        let seen = self.node.take_seen();
+        let previous = self.node_state.borrow().clone();
+        if let Some(next) = seen.settle(&previous, now_ms()) {
+            *self.node_state.borrow_mut() = next.clone();
+            if let Some(report) = self.on_node_state.borrow().as_ref() {
+                report(&(previous, next));
+            }
+        }
     }
 }
 
@@ -142,8 +160,17 @@ async fn follow_inbox(runtime: Weak<Runtime>, stop: Rc<Wake>, topic: Topic) {
                 Err(_) => return,
             },
             Err(NetError::Aborted) => return,
-            // The subscription reconnects with backoff on the next call.
-            Err(_) => continue,
+            // The subscription reconnects with backoff on the next call. A node that drops
+            // it may be gone: a pull from the cursor now finds out (and the state says so)
+            // rather than the next periodic one; once it is known down, the passes' own
+            // backoff paces the checks.
+            Err(e) => {
+                let known_down = r.node_state.borrow().state == NodeStatus::Unreachable;
+                if known_down || unreachable_code(&e).is_none() {
+                    continue;
+                }
+                r.local.need(Pull::FromCursor);
+            }
         }
         r.wake.notify();
     }

@@ -17,6 +17,7 @@ mod hostile_contacts;
 mod hostile_payloads;
 mod identity;
 mod net;
+mod node_state;
 mod receiving;
 mod sending;
 mod store;

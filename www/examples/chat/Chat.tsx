@@ -1,6 +1,6 @@
 // A small chat: one Client for this browser's wallet, one conversation at a time. The React
 // app (../react) renders it, and the Next.js app (../next) from a 'use client' module.
-import { Client, type Conversation, isSdkError, type MessageInfo } from "e2ee-sdk";
+import { Client, type Conversation, isSdkError, type MessageInfo, type NodeState } from "e2ee-sdk";
 import { type BaseWallet, Wallet } from "ethers";
 import { type FormEvent, useEffect, useState } from "react";
 
@@ -36,6 +36,7 @@ export function Chat({ title }: { title: string }) {
   const [chat, setChat] = useState<Conversation | null>(null);
   const [messages, setMessages] = useState<Map<string, MessageInfo>>(new Map());
   const [text, setText] = useState("");
+  const [node, setNode] = useState<NodeState | null>(null);
 
   useEffect(() => {
     const fromUrl = param("peer");
@@ -77,6 +78,8 @@ export function Chat({ title }: { title: string }) {
       for await (const event of stream) {
         if (event.type === "message" && event.message.conversationId === conversation.id) {
           update([event.message]);
+        } else if (event.type === "node") {
+          setNode(event); // lost or back: messages wait meanwhile
         } else if (event.type === "removed") {
           setMessages((old) => {
             const rest = new Map(old);
@@ -125,6 +128,11 @@ export function Chat({ title }: { title: string }) {
           open
         </button>
       </form>
+      {node?.state === "UNREACHABLE" && (
+        <p id="node" data-code={node.code}>
+          node unreachable ({node.code}): {node.message}; messages wait
+        </p>
+      )}
       {chat && (
         <>
           <h2 id="title">{chat.peerAddress}</h2>
