@@ -87,11 +87,13 @@ pub(crate) struct TabSignals {
 
 impl TabSignals {
     /// Listens on the channel `name` and for `online` / `visibilitychange`, calling `wake`;
-    /// the ids of messages another tab changed go to `on_changes` (after `wake`).
+    /// the ids of messages another tab changed go to `on_changes` (after `wake`), and the
+    /// node's state that the lock holder found (any other object) to `on_node`.
     pub(crate) fn new(
         name: &str,
         wake: impl Fn() + Clone + 'static,
         on_changes: impl Fn(Vec<String>) + 'static,
+        on_node: impl Fn(JsValue) + 'static,
     ) -> Self {
         let mut signals =
             Self { channel: web_sys::BroadcastChannel::new(name).ok(), listeners: Vec::new() };
@@ -102,6 +104,8 @@ impl TabSignals {
                 let data = Reflect::get(&event, &"data".into()).unwrap_or(JsValue::NULL);
                 if let Some(ids) = data.dyn_ref::<js_sys::Array>() {
                     on_changes(ids.iter().filter_map(|id| id.as_string()).collect());
+                } else if data.is_object() {
+                    on_node(data);
                 }
             });
         }
@@ -125,6 +129,13 @@ impl TabSignals {
         if target.add_event_listener_with_callback(event, closure.as_ref().unchecked_ref()).is_ok()
         {
             self.listeners.push((target, event, closure));
+        }
+    }
+
+    /// Tells the other tabs what the node's state is now (only this tab asks the node).
+    pub(crate) fn tell_node(&self, state: &JsValue) {
+        if let Some(channel) = &self.channel {
+            let _ = channel.post_message(state);
         }
     }
 

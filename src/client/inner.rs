@@ -6,6 +6,7 @@ use std::{
     rc::Rc,
 };
 
+use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 
 use super::{
@@ -18,7 +19,7 @@ use crate::{
     crypto::{Address, PickleKey, random_hex},
     engine::{MessageRecord, OWN_INSTALLATION, OwnInstallationRecord, RejectedEntry, UserRecord},
     error::{ErrorCode, SdkError},
-    net::{Envelope, NodeClient, NodeState},
+    net::{Envelope, NodeClient, NodeState, NodeStatus},
     steps::{
         Faults, Local, Pull,
         browser_identity::{EvictionMarker, open_or_create},
@@ -141,8 +142,14 @@ impl Inner {
                 wasm_bindgen_futures::spawn_local(async move { inner.report(ids).await });
             }
         };
+        let weak = Rc::downgrade(&inner);
+        let on_node = move |state: JsValue| {
+            if let Some(inner) = weak.upgrade() {
+                inner.adopt_node_state(&state);
+            }
+        };
         let channel = channel_name(&inner.db_name);
-        *inner.signals.borrow_mut() = Some(TabSignals::new(&channel, wake, on_changes));
+        *inner.signals.borrow_mut() = Some(TabSignals::new(&channel, wake, on_changes, on_node));
         // Resume whatever was in flight, then keep processing until closed.
         wasm_bindgen_futures::spawn_local(run_processors(Rc::downgrade(&runtime), channel));
         Ok(inner)
@@ -215,7 +222,27 @@ impl Inner {
     fn announce_node(&self, state: &NodeState) {
         if let Ok(event) = to_js(state) {
             self.events.emit(&event);
+            if let Some(signals) = self.signals.borrow().as_ref() {
+                signals.tell_node(&event);
+            }
         }
+    }
+
+    /// The node's state as the tab holding the processors' lock found it (its `node` event,
+    /// over the tabs' channel): this tab's processors wait for the lock and ask nothing.
+    fn adopt_node_state(&self, event: &JsValue) {
+        let field = |name: &str| Reflect::get(event, &name.into()).ok();
+        let text = |name: &str| field(name).and_then(|v| v.as_string());
+        let Some(state) = text("state").and_then(|s| NodeStatus::from_name(&s)) else {
+            return;
+        };
+        *self.runtime.node_state.borrow_mut() = NodeState {
+            state,
+            code: text("code").and_then(|c| ErrorCode::from_name(&c)),
+            message: text("message"),
+            at_ms: field("at").and_then(|a| a.as_f64()).unwrap_or_default() as u64,
+        };
+        self.events.emit(event);
     }
 
     /// The node's state as the processors last found it.
@@ -385,7 +412,7 @@ pub(super) async fn look_up(
             }
         };
         // Setting a property on a fresh plain object cannot fail.
-        let _ = js_sys::Reflect::set(&keyed, &given.into(), &last);
+        let _ = Reflect::set(&keyed, &given.into(), &last);
     }
     Ok(if answer == Lookup::CanMessageMany { keyed.into() } else { last })
 }

@@ -167,3 +167,29 @@ async fn can_message_tells_who_has_an_installation() {
     let refused = JsFuture::from(alice_client.can_message_many(invalid)).await.unwrap_err();
     assert_eq!(code(&refused), "INVALID_ADDRESS");
 }
+
+/// Only the tab holding the processors' lock talks to the node; the other tabs of the profile
+/// learn its findings over the tabs' channel.
+#[wasm_bindgen_test]
+async fn every_tab_of_the_profile_learns_the_nodes_state() {
+    let (alice, bob) = (TestWallet::random(), TestWallet::random());
+    let _bob_client = client(&bob, &unique("bob"), 60_000).await;
+    let db = unique("alice");
+    let holder = client(&alice, &db, 60_000).await;
+    let other = client(&alice, &db, 60_000).await;
+    let stream = other.stream().unwrap();
+
+    set_faults(r#"{"publishFailRate": 1.0}"#).await;
+    let id = send(&conversation(&holder, &bob).await, "held").await;
+    let down = node_event(&stream).await;
+    let state_then = text(&other.node_state().unwrap(), "state");
+    set_faults("{}").await;
+    assert_eq!(text(&down, "state"), "UNREACHABLE");
+    assert_eq!(text(&down, "code"), "NODE_REJECTED");
+    assert_eq!(state_then, "UNREACHABLE");
+
+    let up = node_event(&stream).await;
+    assert_eq!(text(&up, "state"), "REACHABLE");
+    until_state(&other, std::slice::from_ref(&id), "SENT").await;
+    assert_eq!(text(&other.node_state().unwrap(), "state"), "REACHABLE");
+}
