@@ -67,7 +67,7 @@ impl Inner {
         let lock_name = format!("e2ee-sdk:open:{}", options.db_name);
         let Some(_opening) = TabLock::acquire(&lock_name, &|| options.signer.aborted()).await
         else {
-            return Err(SdkError::new(ErrorCode::Aborted, "Client.create was cancelled"));
+            return Err(super::signer::cancelled());
         };
         let store = IdbStore::open(&options.db_name).await?;
         let marker = EvictionMarker::new(&options.db_name);

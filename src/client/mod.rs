@@ -70,19 +70,18 @@ impl Client {
         let options = read_options(options)?;
         let (signal, cause) =
             (options.signer.signal.borrow().clone(), options.signer.cause.clone());
-        let aborted = || Reflect::get(&signal, &"aborted".into()).is_ok_and(|a| a.is_truthy());
-        let cancelled = || SdkError::new(ErrorCode::Aborted, "Client.create was cancelled");
         let opened = async {
-            if aborted() {
-                return Err(cancelled());
+            if options.signer.aborted() {
+                return Err(signer::cancelled());
             }
             let inner = Inner::open(options).await?;
+            let aborted = inner.signer.aborted();
             // The signal is `create`'s: later signatures (renewLink, revokeInstallation)
             // ignore it.
             *inner.signer.signal.borrow_mut() = JsValue::UNDEFINED;
-            if aborted() {
+            if aborted {
                 inner.close();
-                return Err(cancelled());
+                return Err(signer::cancelled());
             }
             Ok(inner)
         };

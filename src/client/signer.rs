@@ -37,6 +37,11 @@ extern "C" {
     fn bounded(promise: &Promise, ms: u32, signal: &JsValue) -> Promise;
 }
 
+/// `create` stopped because its signal fired.
+pub(super) fn cancelled() -> SdkError {
+    SdkError::new(ErrorCode::Aborted, "Client.create was cancelled")
+}
+
 /// The app's signer object, called as JS would.
 pub(super) struct JsSigner {
     pub(super) signer: JsValue,
