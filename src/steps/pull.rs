@@ -97,7 +97,7 @@ pub(crate) async fn store_envelopes(
             record.detail = Some(format!("{} bytes", envelope.message.len()));
             record.payload = Vec::new();
         }
-        changes.insert_if_absent(&hash, &record)?;
+        changes.insert_if_absent(&record)?;
     }
     if let Some(Cursor { index }) = cursor {
         changes.put(&InboxCursorRecord {

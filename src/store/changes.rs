@@ -45,7 +45,7 @@ pub(super) enum Op {
     Put { store: &'static str, value: Value },
     Insert { store: &'static str, value: Value },
     Delete { store: &'static str, key: Value },
-    InsertIfAbsent { store: &'static str, key: Value, value: Value },
+    InsertIfAbsent { store: &'static str, value: Value },
 }
 
 impl Changes {
@@ -67,15 +67,11 @@ impl Changes {
         Ok(self.push(R::STORE, Op::Insert { store: R::STORE, value }))
     }
 
-    /// Inserts `record` (whose primary key is `key`) unless a record with that key exists,
-    /// which then stays as it is: for what may arrive twice, like an inbox payload.
-    pub fn insert_if_absent<R: Record>(
-        &mut self,
-        key: &R::Key,
-        record: &R,
-    ) -> Result<&mut Self, StoreError> {
-        let (key, value) = (encode(R::STORE, key)?, encode_record(record)?);
-        Ok(self.push(R::STORE, Op::InsertIfAbsent { store: R::STORE, key, value }))
+    /// Inserts `record` unless a record with its key exists, which then stays as it is: for
+    /// what may arrive twice, like an inbox payload.
+    pub fn insert_if_absent<R: Record>(&mut self, record: &R) -> Result<&mut Self, StoreError> {
+        let value = encode_record(record)?;
+        Ok(self.push(R::STORE, Op::InsertIfAbsent { store: R::STORE, value }))
     }
 
     /// Deletes the record of type `R` with primary key `key` (nothing if there is none).

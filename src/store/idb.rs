@@ -118,6 +118,13 @@ impl<T> Future for Pending<T> {
 /// The result of `request`: its `result` on success, its `error` on failure.
 pub(super) async fn request(request: Result<IdbRequest, JsValue>) -> Result<JsValue, Error> {
     let request = request.map_err(Error::thrown)?;
+    // Issued together with others and already answered: no handler would fire again.
+    if request.ready_state() == web_sys::IdbRequestReadyState::Done {
+        return match request.error() {
+            Ok(Some(error)) => Err(Error::exception(Some(error))),
+            _ => request.result().map_err(|_| Error::UNNAMED),
+        };
+    }
     let mut pending = Pending::new();
     let (r, target) = (request.clone(), JsValue::from(request.clone()));
     pending.handle(&target, "onsuccess", move |_| r.result().map_err(|_| Error::UNNAMED));
@@ -133,10 +140,15 @@ pub(super) async fn done(tx: &IdbTransaction) -> Result<bool, Error> {
     pending.handle(&target, "oncomplete", |_| Ok(true));
     pending.handle(&target, "onabort", |_| Ok(false));
     pending.handle(&target, "onerror", |event| {
-        // A failed request's error bubbles here; only the transaction's own error is named.
-        match event.target().and_then(|t| t.dyn_into::<IdbTransaction>().ok()) {
-            Some(tx) => Err(Error::exception(tx.error())),
-            None => Err(Error::UNNAMED),
+        // A failed request's error bubbles here first (writes are issued without handlers
+        // of their own): its name says why the transaction aborts.
+        let target = event.target();
+        match target.as_ref().and_then(|t| t.dyn_ref::<IdbRequest>()) {
+            Some(request) => Err(Error::exception(request.error().ok().flatten())),
+            None => match target.and_then(|t| t.dyn_into::<IdbTransaction>().ok()) {
+                Some(tx) => Err(Error::exception(tx.error())),
+                None => Err(Error::UNNAMED),
+            },
         }
     });
     pending.await

@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 
 use serde::Serialize;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use web_sys::{IdbKeyRange, IdbTransaction as Transaction, IdbTransactionMode as TransactionMode};
 
 use super::{
@@ -164,6 +164,41 @@ impl IdbStore {
         Ok((!value.is_undefined()).then_some(value))
     }
 
+    /// For each key, `store`'s value under it (`undefined` if none), or with an `index`, the
+    /// array of values whose index key equals it. The requests are all issued at once, so
+    /// the browser answers them in one go instead of one round trip each.
+    async fn each_value(
+        &self,
+        store: &'static str,
+        index: Option<&str>,
+        keys: Result<Vec<JsValue>, StoreError>,
+    ) -> Result<Vec<JsValue>, StoreError> {
+        let keys = keys?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tx = self.begin(&[store], TransactionMode::Readonly).await?;
+        let store = object_store(&tx, store).map_err(StoreError::in_transaction)?;
+        let index = match index {
+            Some(name) => Some(
+                store.index(name).map_err(|_| StoreError::in_transaction(idb::Error::UNNAMED))?,
+            ),
+            None => None,
+        };
+        let requests: Vec<_> = keys
+            .iter()
+            .map(|key| match &index {
+                Some(index) => index.get_all_with_key(key),
+                None => store.get(key),
+            })
+            .collect();
+        let mut values = Vec::with_capacity(requests.len());
+        for request in requests {
+            values.push(idb::request(request).await.map_err(StoreError::in_transaction)?);
+        }
+        Ok(values)
+    }
+
     /// The values in `store` (or its `index`) within `range`, at most `limit` of them.
     async fn values(
         &self,
@@ -265,6 +300,34 @@ impl super::Store for IdbStore {
         self.get_value(R::STORE, encode(R::STORE, key)).await?.map(decode::<R>).transpose()
     }
 
+    /// The records of type `R` with primary keys `keys`, in their order: one transaction,
+    /// every request fired before the first is awaited.
+    async fn get_many<R: Record>(&self, keys: &[R::Key]) -> Result<Vec<Option<R>>, StoreError> {
+        let keys: Result<Vec<JsValue>, _> = keys.iter().map(|k| encode(R::STORE, k)).collect();
+        let values = self.each_value(R::STORE, None, keys).await?;
+        values
+            .into_iter()
+            .map(|v| (!v.is_undefined()).then(|| decode::<R>(v)).transpose())
+            .collect()
+    }
+
+    /// For each of `keys`, the records of type `R` whose `index` key equals it: one
+    /// transaction, every request fired before the first is awaited.
+    async fn by_index_each<R: Record, K: Serialize>(
+        &self,
+        index: &str,
+        keys: &[K],
+    ) -> Result<Vec<Vec<R>>, StoreError> {
+        let keys: Result<Vec<JsValue>, _> = keys.iter().map(|k| encode(R::STORE, k)).collect();
+        let values = self.each_value(R::STORE, Some(index), keys).await?;
+        values
+            .into_iter()
+            .map(|v| {
+                decode_all(v.dyn_into::<js_sys::Array>().map(|a| a.to_vec()).unwrap_or_default())
+            })
+            .collect()
+    }
+
     /// Every record of type `R`, in primary-key order.
     async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
         decode_all(self.values(R::STORE, None, None, None).await?)
@@ -306,27 +369,23 @@ impl super::Store for IdbStore {
     }
 
     /// Writes every change in one read-write transaction: all of them are committed, or
-    /// (on any failure) none.
+    /// (on any failure) none. Two round trips at most, however many changes: the checks'
+    /// reads are all issued at once, then every write, and only the transaction's end is
+    /// awaited (a failed write aborts it, with that write's error).
     async fn save(&self, changes: Changes) -> Result<(), StoreError> {
         if changes.ops.is_empty() {
             return Ok(());
         }
         let stores: Vec<&str> = changes.stores.into_iter().collect();
         let tx = self.begin(&stores, TransactionMode::Readwrite).await?;
-        for check in &changes.checks {
-            match holds(check, &tx).await {
-                Ok(true) => {}
-                outcome => {
-                    abort(tx).await;
-                    return Err(outcome.map_or_else(StoreError::in_transaction, |_| {
-                        StoreError::Conflict { store: check.store }
-                    }));
-                }
-            }
+        if let Some(outcome) = conflict(&changes.checks, &tx).await {
+            abort(tx).await;
+            return Err(outcome);
         }
+        // One handler for every insert-if-absent: an existing key is not an error.
+        let keep_existing = Closure::<dyn FnMut(web_sys::Event)>::new(keep_existing);
         for op in changes.ops {
-            if let Err(e) = apply(&tx, op).await {
-                // A failed request aborts the transaction anyway; make sure of it.
+            if let Err(e) = apply(&tx, op, &keep_existing) {
                 abort(tx).await;
                 return Err(StoreError::in_transaction(e));
             }
@@ -339,21 +398,54 @@ impl super::Store for IdbStore {
     }
 }
 
-async fn apply(tx: &Transaction, op: Op) -> Result<(), idb::Error> {
-    let request = match op {
-        Op::Put { store, value } => object_store(tx, store)?.put(&value),
-        Op::Insert { store, value } => object_store(tx, store)?.add(&value),
-        Op::Delete { store, key } => object_store(tx, store)?.delete(&key),
-        Op::InsertIfAbsent { store, key, value } => {
-            let store = object_store(tx, store)?;
-            let found = idb::request(store.get_key(&key)).await?;
-            if !found.is_undefined() {
-                return Ok(());
-            }
-            store.add(&value)
+/// The first of `checks` that no longer holds in `tx` (as `Conflict`), or the failure that
+/// stopped reading them. Every read is issued before the first is awaited.
+async fn conflict(checks: &[Check], tx: &Transaction) -> Option<StoreError> {
+    let requests: Vec<_> =
+        checks.iter().map(|c| object_store(tx, c.store).map(|s| s.get(&c.key))).collect();
+    for (check, request) in checks.iter().zip(requests) {
+        let found = match request {
+            Ok(request) => idb::request(request).await,
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(found) if holds(check, &found) => {}
+            Ok(_) => return Some(StoreError::Conflict { store: check.store }),
+            Err(e) => return Some(StoreError::in_transaction(e)),
+        }
+    }
+    None
+}
+
+/// Issues `op` in `tx` without waiting for it.
+fn apply(
+    tx: &Transaction,
+    op: Op,
+    keep_existing: &Closure<dyn FnMut(web_sys::Event)>,
+) -> Result<(), idb::Error> {
+    let thrown = idb::Error::thrown;
+    match op {
+        Op::Put { store, value } => object_store(tx, store)?.put(&value).map_err(thrown)?,
+        Op::Insert { store, value } => object_store(tx, store)?.add(&value).map_err(thrown)?,
+        Op::Delete { store, key } => object_store(tx, store)?.delete(&key).map_err(thrown)?,
+        Op::InsertIfAbsent { store, value } => {
+            let request = object_store(tx, store)?.add(&value).map_err(thrown)?;
+            request.set_onerror(Some(keep_existing.as_ref().unchecked_ref()));
+            request
         }
     };
-    idb::request(request).await.map(drop)
+    Ok(())
+}
+
+/// An insert-if-absent's `error` handler: a key that exists (`ConstraintError`) leaves the
+/// record there and the transaction going; any other error aborts it as usual.
+fn keep_existing(event: web_sys::Event) {
+    let request = event.target().and_then(|t| t.dyn_into::<web_sys::IdbRequest>().ok());
+    let error = request.and_then(|r| r.error().ok().flatten());
+    if error.is_some_and(|e| e.name() == "ConstraintError") {
+        event.prevent_default();
+        event.stop_propagation();
+    }
 }
 
 /// Aborts `tx` and waits for it to end; the caller reports its own error, not this outcome.
@@ -383,18 +475,17 @@ fn get_all<T>(
     }
 }
 
-/// Whether `check` holds inside `tx`.
-async fn holds(check: &Check, tx: &Transaction) -> Result<bool, idb::Error> {
-    let found = idb::request(object_store(tx, check.store)?.get(&check.key)).await?;
+/// Whether `check` holds of `found`, the record read under its key (`undefined`: none).
+fn holds(check: &Check, found: &JsValue) -> bool {
     let found = (!found.is_undefined()).then_some(found);
     let value = found.map(|record| {
-        js_sys::Reflect::get(&record, &check.field.into()).unwrap_or(JsValue::UNDEFINED)
+        js_sys::Reflect::get(record, &check.field.into()).unwrap_or(JsValue::UNDEFINED)
     });
-    Ok(match (&value, &check.expected) {
+    match (&value, &check.expected) {
         (None, None) => true,
         (Some(value), Some(expected)) => js_sys::Object::is(value, expected),
         _ => false,
-    })
+    }
 }
 
 fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {

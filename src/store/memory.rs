@@ -261,23 +261,17 @@ fn failed(name: &str) -> StoreError {
 }
 
 fn apply(db: &mut Database, op: Op) -> Result<(), StoreError> {
-    let (store, key, value, insert) = match op {
+    // What an existing key does: `None` replaces it, else fail (`Some(true)`) or keep it.
+    let (store, value, existing_fails) = match op {
         Op::Delete { store, key } => {
             let key = Key::valid(&key).ok_or_else(|| failed("DataError"))?;
             db.tables.entry(store).or_default().rows.remove(&key);
             return Ok(());
         }
-        Op::InsertIfAbsent { store, key, value } => {
-            let key = Key::valid(&key).ok_or_else(|| failed("DataError"))?;
-            if db.tables.get(store).is_some_and(|t| t.rows.contains_key(&key)) {
-                return Ok(());
-            }
-            (store, None, value, true)
-        }
-        Op::Put { store, value } => (store, None, value, false),
-        Op::Insert { store, value } => (store, None::<Key>, value, true),
+        Op::InsertIfAbsent { store, value } => (store, value, Some(false)),
+        Op::Put { store, value } => (store, value, None),
+        Op::Insert { store, value } => (store, value, Some(true)),
     };
-    let _ = key;
     let spec = MemoryStore::spec(store)?;
     let table = db.tables.entry(store).or_default();
     let mut value = value;
@@ -298,8 +292,10 @@ fn apply(db: &mut Database, op: Op) -> Result<(), StoreError> {
             table.next_seq = table.next_seq.max(n);
         }
     }
-    if insert && table.rows.contains_key(&key) {
-        return Err(failed("ConstraintError"));
+    match existing_fails {
+        Some(true) if table.rows.contains_key(&key) => return Err(failed("ConstraintError")),
+        Some(false) if table.rows.contains_key(&key) => return Ok(()),
+        _ => {}
     }
     table.rows.insert(key, value);
     Ok(())
@@ -316,6 +312,34 @@ impl Store for MemoryStore {
         let key = Key::valid(&encode(R::STORE, key)?).ok_or_else(|| failed("DataError"))?;
         let found = self.db.borrow().tables.get(R::STORE).and_then(|t| t.rows.get(&key)).cloned();
         found.map(decode::<R>).transpose()
+    }
+
+    async fn get_many<R: Record>(&self, keys: &[R::Key]) -> Result<Vec<Option<R>>, StoreError> {
+        self.turn().await;
+        let db = self.db.borrow();
+        let rows = db.tables.get(R::STORE).map(|t| &t.rows);
+        keys.iter()
+            .map(|key| {
+                let key = Key::valid(&encode(R::STORE, key)?).ok_or_else(|| failed("DataError"))?;
+                rows.and_then(|rows| rows.get(&key)).cloned().map(decode::<R>).transpose()
+            })
+            .collect()
+    }
+
+    async fn by_index_each<R: Record, K: Serialize>(
+        &self,
+        index: &str,
+        keys: &[K],
+    ) -> Result<Vec<Vec<R>>, StoreError> {
+        self.turn().await;
+        let entries = self.index(R::STORE, index)?;
+        keys.iter()
+            .map(|key| {
+                let key = Key::valid(&encode(R::STORE, key)?).ok_or_else(|| failed("DataError"))?;
+                let found = entries.iter().filter(|(k, _, _)| *k == key);
+                found.map(|(_, _, value)| decode::<R>(value.clone())).collect()
+            })
+            .collect()
     }
 
     async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {

@@ -54,6 +54,18 @@ pub trait Store {
     /// The record of type `R` with primary key `key`.
     async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError>;
 
+    /// The records of type `R` with primary keys `keys`, in their order (`None` where there
+    /// is none): one snapshot, one round trip, however many keys.
+    async fn get_many<R: Record>(&self, keys: &[R::Key]) -> Result<Vec<Option<R>>, StoreError>;
+
+    /// For each of `keys`, the records of type `R` whose `index` key equals it, in index
+    /// order: one snapshot, one round trip, however many keys.
+    async fn by_index_each<R: Record, K: Serialize>(
+        &self,
+        index: &str,
+        keys: &[K],
+    ) -> Result<Vec<Vec<R>>, StoreError>;
+
     /// Every record of type `R`, in primary-key order.
     async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError>;
 

@@ -61,7 +61,8 @@ pub async fn run(store: &impl Store) -> Result<(), String> {
     checks_guard_what_was_read(store).await?;
     indexes_order_and_bound(store).await?;
     keys_are_generated_in_order(store).await?;
-    unsafe_numbers_are_refused(store).await
+    unsafe_numbers_are_refused(store).await?;
+    many_reads_in_one(store).await
 }
 
 async fn writes_are_all_or_nothing(store: &impl Store) -> Result<(), String> {
@@ -85,16 +86,47 @@ async fn writes_are_all_or_nothing(store: &impl Store) -> Result<(), String> {
     // Insert-if-absent leaves what is there; delete removes.
     let changed = MessageRecord { content: b"other".to_vec(), ..first.clone() };
     let mut changes = Changes::new();
-    changes.insert_if_absent(&"m1".to_owned(), &changed).map_err(store_error)?;
+    changes.insert_if_absent(&changed).map_err(store_error)?;
+    // Twice in one save: the first stands, and the save goes on.
+    let fresh = message("m3", "c1", 12, MessageState::Uninitialized);
+    changes.insert_if_absent(&fresh).map_err(store_error)?;
+    changes.insert_if_absent(&changed_copy(&fresh)).map_err(store_error)?;
     changes.delete::<MessageRecord>(&"absent".to_owned()).map_err(store_error)?;
     store.save(changes).await.map_err(store_error)?;
     let read = store.get::<MessageRecord>(&"m1".to_owned()).await.map_err(store_error)?;
     check(read.as_ref() == Some(&first), "insert-if-absent keeps the existing record")?;
+    let m3 = store.get::<MessageRecord>(&"m3".to_owned()).await.map_err(store_error)?;
+    check(m3.as_ref() == Some(&fresh), "of two inserts-if-absent of one key, the first stands")?;
     let mut changes = Changes::new();
     changes.delete::<MessageRecord>(&"m1".to_owned()).map_err(store_error)?;
     store.save(changes).await.map_err(store_error)?;
     let read = store.get::<MessageRecord>(&"m1".to_owned()).await.map_err(store_error)?;
     check(read.is_none(), "a deleted record is gone")
+}
+
+fn changed_copy(record: &MessageRecord) -> MessageRecord {
+    MessageRecord { content: b"second".to_vec(), ..record.clone() }
+}
+
+/// `get_many` and `by_index_each` answer each key in order, as the single reads would.
+async fn many_reads_in_one(store: &impl Store) -> Result<(), String> {
+    let mut changes = Changes::new();
+    for (id, convo) in [("r1", "rc1"), ("r2", "rc2"), ("r3", "rc1")] {
+        changes.put(&message(id, convo, 5, MessageState::Sent)).map_err(store_error)?;
+    }
+    store.save(changes).await.map_err(store_error)?;
+    let keys = ["r3".to_owned(), "absent".to_owned(), "r1".to_owned()];
+    let found = store.get_many::<MessageRecord>(&keys).await.map_err(store_error)?;
+    let ids: Vec<Option<&str>> = found.iter().map(|m| m.as_ref().map(|m| m.id.as_str())).collect();
+    check(ids == [Some("r3"), None, Some("r1")], "get_many answers each key in order")?;
+    let none = store.get_many::<MessageRecord>(&[]).await.map_err(store_error)?;
+    check(none.is_empty(), "get_many of no keys")?;
+    let by = index::MESSAGES_BY_CONVERSATION_TIME;
+    let keys = [("rc2", 5), ("rc0", 5), ("rc1", 5)];
+    let found = store.by_index_each::<MessageRecord, _>(by, &keys).await.map_err(store_error)?;
+    let ids: Vec<Vec<&str>> =
+        found.iter().map(|ms| ms.iter().map(|m| m.id.as_str()).collect()).collect();
+    check(ids == [vec!["r2"], vec![], vec!["r1", "r3"]], "by_index_each answers each key")
 }
 
 async fn checks_guard_what_was_read(store: &impl Store) -> Result<(), String> {
