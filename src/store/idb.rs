@@ -133,6 +133,24 @@ pub(super) async fn request(request: Result<IdbRequest, JsValue>) -> Result<JsVa
     pending.await
 }
 
+/// The results of `requests`, issued together in one transaction: only the last is waited
+/// for (a transaction answers in order), so two handlers serve them all. The first failure
+/// is the error.
+pub(super) async fn all(requests: Vec<IdbRequest>) -> Result<Vec<JsValue>, Error> {
+    if let Some(last) = requests.last() {
+        // Its failure (an abort after an earlier one failed, say) is read below, in order.
+        let _ = request(Ok(last.clone())).await;
+    }
+    let mut values = Vec::with_capacity(requests.len());
+    for request in requests {
+        match request.error() {
+            Ok(Some(error)) => return Err(Error::exception(Some(error))),
+            _ => values.push(request.result().map_err(|_| Error::UNNAMED)?),
+        }
+    }
+    Ok(values)
+}
+
 /// How a transaction ended, once it has: `Ok(true)` committed, `Ok(false)` aborted.
 pub(super) async fn done(tx: &IdbTransaction) -> Result<bool, Error> {
     let mut pending = Pending::new();

@@ -185,18 +185,15 @@ impl IdbStore {
             ),
             None => None,
         };
-        let requests: Vec<_> = keys
+        let requests: Result<Vec<_>, _> = keys
             .iter()
             .map(|key| match &index {
                 Some(index) => index.get_all_with_key(key),
                 None => store.get(key),
             })
             .collect();
-        let mut values = Vec::with_capacity(requests.len());
-        for request in requests {
-            values.push(idb::request(request).await.map_err(StoreError::in_transaction)?);
-        }
-        Ok(values)
+        let requests = requests.map_err(|e| StoreError::in_transaction(idb::Error::thrown(e)))?;
+        idb::all(requests).await.map_err(StoreError::in_transaction)
     }
 
     /// The values in `store` (or its `index`) within `range`, at most `limit` of them.
@@ -401,20 +398,22 @@ impl super::Store for IdbStore {
 /// The first of `checks` that no longer holds in `tx` (as `Conflict`), or the failure that
 /// stopped reading them. Every read is issued before the first is awaited.
 async fn conflict(checks: &[Check], tx: &Transaction) -> Option<StoreError> {
-    let requests: Vec<_> =
-        checks.iter().map(|c| object_store(tx, c.store).map(|s| s.get(&c.key))).collect();
-    for (check, request) in checks.iter().zip(requests) {
-        let found = match request {
-            Ok(request) => idb::request(request).await,
-            Err(e) => Err(e),
-        };
-        match found {
-            Ok(found) if holds(check, &found) => {}
-            Ok(_) => return Some(StoreError::Conflict { store: check.store }),
-            Err(e) => return Some(StoreError::in_transaction(e)),
-        }
+    let requests: Result<Vec<_>, _> = checks
+        .iter()
+        .map(|c| object_store(tx, c.store)?.get(&c.key).map_err(idb::Error::thrown))
+        .collect();
+    let found = match requests {
+        Ok(requests) => idb::all(requests).await,
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(found) => checks
+            .iter()
+            .zip(found)
+            .find(|(check, found)| !holds(check, found))
+            .map(|(check, _)| StoreError::Conflict { store: check.store }),
+        Err(e) => Some(StoreError::in_transaction(e)),
     }
-    None
 }
 
 /// Issues `op` in `tx` without waiting for it.
