@@ -151,12 +151,18 @@ pub(super) async fn all(requests: Vec<IdbRequest>) -> Result<Vec<JsValue>, Error
     Ok(values)
 }
 
-/// How a transaction ended, once it has: `Ok(true)` committed, `Ok(false)` aborted.
+/// How a transaction ended, once it has: `Ok(true)` committed, `Ok(false)` aborted by the
+/// page, `Err` failed (with the failing request's or the transaction's error).
 pub(super) async fn done(tx: &IdbTransaction) -> Result<bool, Error> {
     let mut pending = Pending::new();
     let target = JsValue::from(tx.clone());
     pending.handle(&target, "oncomplete", |_| Ok(true));
-    pending.handle(&target, "onabort", |_| Ok(false));
+    // Aborted with an error of its own (a full disk at commit): that error, to classify.
+    let t = tx.clone();
+    pending.handle(&target, "onabort", move |_| match t.error() {
+        Some(error) => Err(Error::exception(Some(error))),
+        None => Ok(false),
+    });
     pending.handle(&target, "onerror", |event| {
         // A failed request's error bubbles here first (writes are issued without handlers
         // of their own): its name says why the transaction aborts.
