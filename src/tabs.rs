@@ -1,6 +1,7 @@
 //! Coordination between tabs of one profile: only the tab holding a Web Lock runs the
 //! processors, and a `BroadcastChannel` wakes it when any tab queues work. The browser going
-//! online or the tab becoming visible wakes it too.
+//! online or the tab becoming visible wakes it too. Every open client also holds a shared
+//! Web Lock, so that a tab alone asks the lock manager and posts nothing.
 //!
 //! Web Locks and `BroadcastChannel` are called through `Reflect` so that a page without them
 //! (an old browser) still works, as a single tab.
@@ -30,6 +31,22 @@ impl TabLock {
     /// Waits until this tab holds the lock `name`, or until `give_up()` says to stop (then
     /// `None`). Without Web Locks, holds a no-op lock at once.
     pub(crate) async fn acquire(name: &str, give_up: &dyn Fn() -> bool) -> Option<Self> {
+        Self::request(name, false, give_up).await
+    }
+
+    /// Holds `name` in shared mode (any number of tabs at once), and whether it really is
+    /// held (not without Web Locks).
+    async fn share(name: &str) -> (Self, bool) {
+        match Self::request(name, true, &|| false).await {
+            Some(lock) => {
+                let held = lock.release.is_some();
+                (lock, held)
+            }
+            None => (Self { release: None }, false),
+        }
+    }
+
+    async fn request(name: &str, shared: bool, give_up: &dyn Fn() -> bool) -> Option<Self> {
         let locks = web_locks();
         let request = locks
             .as_ref()
@@ -53,7 +70,15 @@ impl TabLock {
                 held.into()
             })
         };
-        if request.call2(&locks, &name.into(), &on_granted).is_err() {
+        let requested = if shared {
+            let options = js_sys::Object::new();
+            // Setting a property on a fresh plain object cannot fail.
+            let _ = Reflect::set(&options, &"mode".into(), &"shared".into());
+            request.call3(&locks, &name.into(), &options, &on_granted)
+        } else {
+            request.call2(&locks, &name.into(), &on_granted)
+        };
+        if requested.is_err() {
             return Some(Self { release: None });
         }
         let this = Self { release: release.borrow_mut().take() };
@@ -76,6 +101,48 @@ fn web_locks() -> Option<JsValue> {
     (!locks.is_undefined()).then_some(locks)
 }
 
+/// How many holders the lock `name` has now (shared locks have many), or `None` if the
+/// browser cannot say.
+async fn holders(name: &str) -> Option<usize> {
+    let locks = web_locks()?;
+    let query = Reflect::get(&locks, &"query".into()).ok()?.dyn_into::<Function>().ok()?;
+    let snapshot = query.call0(&locks).ok()?.dyn_into::<Promise>().ok()?;
+    let snapshot = wasm_bindgen_futures::JsFuture::from(snapshot).await.ok()?;
+    let held = Reflect::get(&snapshot, &"held".into()).ok()?.dyn_into::<js_sys::Array>().ok()?;
+    let named = |lock: &JsValue| {
+        Reflect::get(lock, &"name".into()).ok().and_then(|n| n.as_string()).as_deref() == Some(name)
+    };
+    Some(held.iter().filter(named).count())
+}
+
+/// The shared lock every open client of one database holds: how a tab knows whether any
+/// other is there to tell.
+pub(crate) struct Presence {
+    name: String,
+    /// Released when dropped (the client closed; a closed tab releases it too).
+    _lock: TabLock,
+    /// Whether this client holds it (not without Web Locks).
+    held: bool,
+}
+
+impl Presence {
+    /// Holds the presence lock of the channel `channel`. Call it once this client listens
+    /// on the channel and before it reads the store: a tab that finds it held tells this one
+    /// from then on, and what it committed before asking, this one reads.
+    pub(crate) async fn join(channel: &str) -> Self {
+        let name = format!("{channel}:open");
+        let (lock, held) = TabLock::share(&name).await;
+        Self { name, _lock: lock, held }
+    }
+
+    /// Whether another client of the database is open now (`true` if the browser cannot
+    /// say): one question to the browser's lock manager, no database.
+    pub(crate) fn others_open(&self) -> impl Future<Output = bool> + 'static {
+        let (name, own) = (self.name.clone(), usize::from(self.held));
+        async move { holders(&name).await.is_none_or(|count| count > own) }
+    }
+}
+
 /// An event listener: its target, event name and callback.
 type Listener = (web_sys::EventTarget, &'static str, Closure<dyn Fn(JsValue)>);
 
@@ -83,6 +150,8 @@ type Listener = (web_sys::EventTarget, &'static str, Closure<dyn Fn(JsValue)>);
 pub(crate) struct TabSignals {
     channel: Option<web_sys::BroadcastChannel>,
     listeners: Vec<Listener>,
+    /// Set once this client joined the others (see [`Presence::join`]).
+    presence: Option<Presence>,
 }
 
 impl TabSignals {
@@ -95,8 +164,11 @@ impl TabSignals {
         on_changes: impl Fn(Vec<String>) + 'static,
         on_node: impl Fn(JsValue) + 'static,
     ) -> Self {
-        let mut signals =
-            Self { channel: web_sys::BroadcastChannel::new(name).ok(), listeners: Vec::new() };
+        let mut signals = Self {
+            channel: web_sys::BroadcastChannel::new(name).ok(),
+            listeners: Vec::new(),
+            presence: None,
+        };
         if let Some(channel) = &signals.channel {
             let wake = wake.clone();
             signals.listen(channel.clone().unchecked_into(), "message", move |event| {
@@ -132,20 +204,27 @@ impl TabSignals {
         }
     }
 
-    /// Tells the other tabs what the node's state is now (only this tab asks the node).
-    pub(crate) fn tell_node(&self, state: &JsValue) {
-        if let Some(channel) = &self.channel {
-            let _ = channel.post_message(state);
-        }
+    /// Holds this client's presence (see [`Presence::join`]).
+    pub(crate) fn joined(&mut self, presence: Presence) {
+        self.presence = Some(presence);
     }
 
-    /// Tells the other tabs that the messages `ids` changed: the lock holder wakes up to
-    /// process them, and every tab's streams report them.
-    pub(crate) fn announce(&self, ids: &[String]) {
-        if let Some(channel) = &self.channel {
-            let list: js_sys::Array = ids.iter().map(|id| JsValue::from_str(id)).collect();
-            let _ = channel.post_message(&list);
-        }
+    /// Posts `message` to the other clients of the database, if any is open (asked first):
+    /// the ids of messages that changed (an array: the lock holder wakes up to process them,
+    /// and every client's streams report them) or the node's state (an object; only the lock
+    /// holder asks the node). Posts leave in the order they were told.
+    pub(crate) fn tell_others(&self, message: JsValue) {
+        let Some(channel) = self.channel.clone() else { return };
+        let others_open = self.presence.as_ref().map(Presence::others_open);
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(others_open) = others_open {
+                if !others_open.await {
+                    return;
+                }
+            }
+            // Once the client closed, its channel is closed and refuses the post.
+            let _ = channel.post_message(&message);
+        });
     }
 }
 

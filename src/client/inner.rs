@@ -10,6 +10,7 @@ use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 
 use super::{
+    conversation::SendGroups,
     events::{Events, StreamEvent},
     info::{InstallationInfo, MessageInfo, NodeProbe},
     signer::JsSigner,
@@ -27,7 +28,7 @@ use crate::{
         runner::{Runtime, now_ms, run_processors},
     },
     store::{IdbStore, Store},
-    tabs::{TabLock, TabSignals},
+    tabs::{Presence, TabLock, TabSignals},
     wire::Topic,
 };
 
@@ -42,6 +43,8 @@ pub(super) struct Inner {
     last_message_at_ms: Cell<u64>,
     /// The app's open `stream()`s.
     pub(super) events: Events,
+    /// The sends of this tick, waiting to be committed together.
+    pub(super) sends: SendGroups,
     pub(super) db_name: String,
     pub(super) signer: JsSigner,
     pub(super) address: Address,
@@ -104,6 +107,7 @@ impl Inner {
             signals: RefCell::new(None),
             last_message_at_ms: Cell::new(0),
             events: Events::default(),
+            sends: SendGroups::default(),
             db_name: options.db_name,
             signer,
             address: identity.address,
@@ -149,7 +153,11 @@ impl Inner {
             }
         };
         let channel = channel_name(&inner.db_name);
-        *inner.signals.borrow_mut() = Some(TabSignals::new(&channel, wake, on_changes, on_node));
+        let mut signals = TabSignals::new(&channel, wake, on_changes, on_node);
+        // Listening first, then present, then the app reads: nothing committed elsewhere
+        // falls between what it reads and what it is told.
+        signals.joined(Presence::join(&channel).await);
+        *inner.signals.borrow_mut() = Some(signals);
         // Resume whatever was in flight, then keep processing until closed.
         wasm_bindgen_futures::spawn_local(run_processors(Rc::downgrade(&runtime), channel));
         Ok(inner)
@@ -187,13 +195,41 @@ impl Inner {
 
     /// Reports changed messages to this tab's streams and to the other tabs.
     async fn announce(&self, ids: Vec<String>) {
-        if let Some(signals) = self.signals.borrow().as_ref() {
-            signals.announce(&ids);
-        }
+        self.tell_others(&ids);
         self.report(ids).await;
     }
 
-    /// Hands this tab's streams the current form of each changed message.
+    /// Tells the other tabs (if any is open) that the messages `ids` changed: one post.
+    fn tell_others(&self, ids: &[String]) {
+        if let Some(signals) = self.signals.borrow().as_ref() {
+            let list: js_sys::Array = ids.iter().map(|id| JsValue::from_str(id)).collect();
+            signals.tell_others(list.into());
+        }
+    }
+
+    /// After sends committed (`queued`, some of which may have failed): this tab's streams get
+    /// the new messages, the processors one wake and the other tabs one post.
+    pub(super) fn queued(&self, queued: &[Result<MessageRecord, SdkError>]) {
+        let committed: Vec<&MessageRecord> =
+            queued.iter().filter_map(|q| q.as_ref().ok()).collect();
+        if committed.is_empty() {
+            return;
+        }
+        self.runtime.wake.notify();
+        let ids: Vec<String> = committed.iter().map(|m| m.id.clone()).collect();
+        self.tell_others(&ids);
+        if self.events.any_open() {
+            for message in committed {
+                let event = StreamEvent::Message { message: self.message_info(message.clone()) };
+                if let Ok(event) = to_js(&event) {
+                    self.events.emit(&event);
+                }
+            }
+        }
+    }
+
+    /// Hands this tab's streams the current form of each changed message (read in one
+    /// transaction).
     async fn report(&self, mut ids: Vec<String>) {
         if !self.events.any_open() {
             return;
@@ -203,12 +239,12 @@ impl Inner {
         // message that replaced it).
         let mut seen = std::collections::BTreeSet::new();
         ids.retain(|id| seen.insert(id.clone()));
-        for id in ids {
-            let event = match store.get::<MessageRecord>(&id).await {
-                Ok(Some(message)) => StreamEvent::Message { message: self.message_info(message) },
-                Ok(None) => StreamEvent::Removed { id },
-                // The stream misses one update; the app still reads the record itself.
-                Err(_) => continue,
+        // On a failed read the streams miss these updates; the app still reads the records.
+        let Ok(found) = store.get_many::<MessageRecord>(&ids).await else { return };
+        for (id, found) in ids.into_iter().zip(found) {
+            let event = match found {
+                Some(message) => StreamEvent::Message { message: self.message_info(message) },
+                None => StreamEvent::Removed { id },
             };
             if let Ok(event) = to_js(&event) {
                 self.events.emit(&event);
@@ -223,7 +259,7 @@ impl Inner {
         if let Ok(event) = to_js(state) {
             self.events.emit(&event);
             if let Some(signals) = self.signals.borrow().as_ref() {
-                signals.tell_node(&event);
+                signals.tell_others(event);
             }
         }
     }

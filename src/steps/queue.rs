@@ -62,6 +62,7 @@ pub(crate) struct Outgoing {
 
 /// Stores one message as `UNINITIALIZED` and returns it once committed (see
 /// [`queue_messages`]).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))] // the simulator's and the tests'
 pub(crate) async fn queue_message(
     store: &impl Store,
     conversation: &ConversationRecord,
