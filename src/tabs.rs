@@ -9,7 +9,7 @@
 use std::{cell::RefCell, rc::Rc, time::Duration};
 
 use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::{JsCast, JsValue, closure::Closure};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure, prelude::wasm_bindgen};
 
 use crate::wake::Wake;
 
@@ -31,22 +31,6 @@ impl TabLock {
     /// Waits until this tab holds the lock `name`, or until `give_up()` says to stop (then
     /// `None`). Without Web Locks, holds a no-op lock at once.
     pub(crate) async fn acquire(name: &str, give_up: &dyn Fn() -> bool) -> Option<Self> {
-        Self::request(name, false, give_up).await
-    }
-
-    /// Holds `name` in shared mode (any number of tabs at once), and whether it really is
-    /// held (not without Web Locks).
-    async fn share(name: &str) -> (Self, bool) {
-        match Self::request(name, true, &|| false).await {
-            Some(lock) => {
-                let held = lock.release.is_some();
-                (lock, held)
-            }
-            None => (Self { release: None }, false),
-        }
-    }
-
-    async fn request(name: &str, shared: bool, give_up: &dyn Fn() -> bool) -> Option<Self> {
         let locks = web_locks();
         let request = locks
             .as_ref()
@@ -70,15 +54,7 @@ impl TabLock {
                 held.into()
             })
         };
-        let requested = if shared {
-            let options = js_sys::Object::new();
-            // Setting a property on a fresh plain object cannot fail.
-            let _ = Reflect::set(&options, &"mode".into(), &"shared".into());
-            request.call3(&locks, &name.into(), &options, &on_granted)
-        } else {
-            request.call2(&locks, &name.into(), &on_granted)
-        };
-        if requested.is_err() {
+        if request.call2(&locks, &name.into(), &on_granted).is_err() {
             return Some(Self { release: None });
         }
         let this = Self { release: release.borrow_mut().take() };
@@ -101,18 +77,30 @@ fn web_locks() -> Option<JsValue> {
     (!locks.is_undefined()).then_some(locks)
 }
 
-/// How many holders the lock `name` has now (shared locks have many), or `None` if the
-/// browser cannot say.
-async fn holders(name: &str) -> Option<usize> {
-    let locks = web_locks()?;
-    let query = Reflect::get(&locks, &"query".into()).ok()?.dyn_into::<Function>().ok()?;
-    let snapshot = query.call0(&locks).ok()?.dyn_into::<Promise>().ok()?;
-    let snapshot = wasm_bindgen_futures::JsFuture::from(snapshot).await.ok()?;
-    let held = Reflect::get(&snapshot, &"held".into()).ok()?.dyn_into::<js_sys::Array>().ok()?;
-    let named = |lock: &JsValue| {
-        Reflect::get(lock, &"name".into()).ok().and_then(|n| n.as_string()).as_deref() == Some(name)
-    };
-    Some(held.iter().filter(named).count())
+#[wasm_bindgen(inline_js = "export function share_lock(name) { \
+    const locks = globalThis.navigator && navigator.locks; \
+    if (!locks || !locks.request) return Promise.resolve(null); \
+    return new Promise((granted) => locks.request(name, { mode: 'shared' }, \
+        () => new Promise((release) => granted(release))).catch(() => granted(null))); } \
+export function tell_others(channel, presence, holding, message) { \
+    const post = () => { try { channel.postMessage(message); } catch (_) {} }; \
+    const locks = globalThis.navigator && navigator.locks; \
+    if (!presence || !locks || !locks.query) return post(); \
+    locks.query().then(({ held }) => { \
+        if (held.filter((lock) => lock.name === presence).length > holding) post(); }, post); }")]
+extern "C" {
+    /// Holds the Web Lock `name` in shared mode (any number of holders): resolves once held,
+    /// with the function that releases it (`null` without Web Locks).
+    fn share_lock(name: &str) -> Promise;
+    /// Posts `message` on `channel` if the lock `presence` has more than `holding` holders
+    /// (or the browser cannot say): one question to the lock manager, no database. In JS,
+    /// as is `share_lock`: promises and arrays there cost no wasm.
+    fn tell_others(
+        channel: &web_sys::BroadcastChannel,
+        presence: &str,
+        holding: u32,
+        message: &JsValue,
+    );
 }
 
 /// The shared lock every open client of one database holds: how a tab knows whether any
@@ -131,15 +119,9 @@ impl Presence {
     /// from then on, and what it committed before asking, this one reads.
     pub(crate) async fn join(channel: &str) -> Self {
         let name = format!("{channel}:open");
-        let (lock, held) = TabLock::share(&name).await;
-        Self { name, _lock: lock, held }
-    }
-
-    /// Whether another client of the database is open now (`true` if the browser cannot
-    /// say): one question to the browser's lock manager, no database.
-    pub(crate) fn others_open(&self) -> impl Future<Output = bool> + 'static {
-        let (name, own) = (self.name.clone(), usize::from(self.held));
-        async move { holders(&name).await.is_none_or(|count| count > own) }
+        let release = wasm_bindgen_futures::JsFuture::from(share_lock(&name)).await;
+        let release = release.ok().and_then(|r| r.dyn_into::<Function>().ok());
+        Self { name, held: release.is_some(), _lock: TabLock { release } }
     }
 }
 
@@ -213,18 +195,12 @@ impl TabSignals {
     /// the ids of messages that changed (an array: the lock holder wakes up to process them,
     /// and every client's streams report them) or the node's state (an object; only the lock
     /// holder asks the node). Posts leave in the order they were told.
-    pub(crate) fn tell_others(&self, message: JsValue) {
-        let Some(channel) = self.channel.clone() else { return };
-        let others_open = self.presence.as_ref().map(Presence::others_open);
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Some(others_open) = others_open {
-                if !others_open.await {
-                    return;
-                }
-            }
-            // Once the client closed, its channel is closed and refuses the post.
-            let _ = channel.post_message(&message);
-        });
+    pub(crate) fn tell_others(&self, message: &JsValue) {
+        if let Some(channel) = &self.channel {
+            let (name, held) =
+                self.presence.as_ref().map_or(("", false), |p| (p.name.as_str(), p.held));
+            tell_others(channel, name, u32::from(held), message);
+        }
     }
 }
 

@@ -105,14 +105,16 @@ impl SendGroups {
                 inner.sends.committing.set(false);
                 return;
             }
-            let (outgoing, settlers): (Vec<_>, Vec<_>) =
-                group.into_iter().map(|s| (s.outgoing, (s.resolve, s.reject))).unzip();
+            let mut outgoing = Vec::with_capacity(group.len());
+            let mut settlers = Vec::with_capacity(group.len());
+            for send in group {
+                outgoing.push(send.outgoing);
+                settlers.push((send.resolve, send.reject));
+            }
+            let sender = inner.address.to_string();
             let queued = match inner.store() {
-                Ok(store) => {
-                    let sender = inner.address.to_string();
-                    queue::queue_messages(&*store, &sender, outgoing).await
-                }
-                Err(e) => outgoing.iter().map(|_| Err(e.clone())).collect(),
+                Ok(store) => queue::queue_messages(&*store, &sender, outgoing).await,
+                Err(e) => vec![Err(e); settlers.len()],
             };
             inner.queued(&queued);
             for (queued, (resolve, reject)) in queued.into_iter().zip(settlers) {

@@ -201,35 +201,38 @@ impl Inner {
 
     /// Tells the other tabs (if any is open) that the messages `ids` changed: one post.
     fn tell_others(&self, ids: &[String]) {
+        let list: js_sys::Array = ids.iter().map(|id| JsValue::from_str(id)).collect();
+        self.post(&list);
+    }
+
+    /// Posts `message` to the other tabs, if any is open.
+    fn post(&self, message: &JsValue) {
         if let Some(signals) = self.signals.borrow().as_ref() {
-            let list: js_sys::Array = ids.iter().map(|id| JsValue::from_str(id)).collect();
-            signals.tell_others(list.into());
+            signals.tell_others(message);
         }
     }
 
     /// After sends committed (`queued`, some of which may have failed): this tab's streams get
     /// the new messages, the processors one wake and the other tabs one post.
     pub(super) fn queued(&self, queued: &[Result<MessageRecord, SdkError>]) {
-        let committed: Vec<&MessageRecord> =
-            queued.iter().filter_map(|q| q.as_ref().ok()).collect();
-        if committed.is_empty() {
-            return;
-        }
-        self.runtime.wake.notify();
-        let ids: Vec<String> = committed.iter().map(|m| m.id.clone()).collect();
-        self.tell_others(&ids);
-        if self.events.any_open() {
-            for message in committed {
+        let ids = js_sys::Array::new();
+        let streams_open = self.events.any_open();
+        for message in queued.iter().flatten() {
+            ids.push(&JsValue::from_str(&message.id));
+            if streams_open {
                 let event = StreamEvent::Message { message: self.message_info(message.clone()) };
                 if let Ok(event) = to_js(&event) {
                     self.events.emit(&event);
                 }
             }
         }
+        if ids.length() > 0 {
+            self.runtime.wake.notify();
+            self.post(&ids);
+        }
     }
 
-    /// Hands this tab's streams the current form of each changed message (read in one
-    /// transaction).
+    /// Hands this tab's streams the current form of each changed message.
     async fn report(&self, mut ids: Vec<String>) {
         if !self.events.any_open() {
             return;
@@ -239,12 +242,12 @@ impl Inner {
         // message that replaced it).
         let mut seen = std::collections::BTreeSet::new();
         ids.retain(|id| seen.insert(id.clone()));
-        // On a failed read the streams miss these updates; the app still reads the records.
-        let Ok(found) = store.get_many::<MessageRecord>(&ids).await else { return };
-        for (id, found) in ids.into_iter().zip(found) {
-            let event = match found {
-                Some(message) => StreamEvent::Message { message: self.message_info(message) },
-                None => StreamEvent::Removed { id },
+        for id in ids {
+            let event = match store.get::<MessageRecord>(&id).await {
+                Ok(Some(message)) => StreamEvent::Message { message: self.message_info(message) },
+                Ok(None) => StreamEvent::Removed { id },
+                // The stream misses one update; the app still reads the record itself.
+                Err(_) => continue,
             };
             if let Ok(event) = to_js(&event) {
                 self.events.emit(&event);
@@ -258,9 +261,7 @@ impl Inner {
     fn announce_node(&self, state: &NodeState) {
         if let Ok(event) = to_js(state) {
             self.events.emit(&event);
-            if let Some(signals) = self.signals.borrow().as_ref() {
-                signals.tell_others(event);
-            }
+            self.post(&event);
         }
     }
 

@@ -5,7 +5,6 @@
 
 use super::context::update_changes;
 use crate::{
-    collections::VecMap,
     engine::{
         ConversationRecord, ConversationState, MessageRecord, MessageState, OutboundPayloadRecord,
         conversation_id, message_id,
@@ -95,35 +94,37 @@ pub(crate) async fn queue_messages(
     sender: &str,
     outgoing: Vec<Outgoing>,
 ) -> Vec<Result<MessageRecord, SdkError>> {
-    // Per conversation: the newest stored message's time (or why it could not be read), and
-    // the time of the last message of this group.
-    let mut newest: VecMap<String, Result<Option<u64>, StoreError>> = VecMap::new();
-    let mut last_in_group: VecMap<String, u64> = VecMap::new();
+    // Per conversation: its id, the newest stored message's time and the time of the last
+    // message of this group (a group has one or a few).
+    let mut conversations: Vec<(String, Option<u64>, u64)> = Vec::new();
     let mut group = Changes::new();
-    let mut queued = Vec::with_capacity(outgoing.len());
+    let count = outgoing.len();
+    let mut queued = Vec::with_capacity(count);
     for item in outgoing {
-        if !newest.contains_key(&item.conversation_id) {
-            let read = newest_time(store, &item.conversation_id).await;
-            newest.insert(item.conversation_id.clone(), read);
-        }
-        let stored = match newest.get(&item.conversation_id) {
-            Some(Ok(stored)) => *stored,
-            Some(Err(e)) => {
-                queued.push(Err(e.clone().into()));
-                continue;
-            }
-            None => None,
+        let known = conversations.iter().position(|c| c.0 == item.conversation_id);
+        let at = match known {
+            Some(at) => at,
+            None => match newest_time(store, &item.conversation_id).await {
+                Ok(newest) => {
+                    conversations.push((item.conversation_id.clone(), newest, 0));
+                    conversations.len() - 1
+                }
+                // The store fails its reads: nothing is written.
+                Err(e) => return vec![Err(e); count],
+            },
         };
+        let Some((_, stored, last_in_group)) = conversations.get_mut(at) else { continue };
+        let stored = *stored;
         let after_stored = stored.map_or(0, |t| t.saturating_add(1));
         let after_stored = if after_stored <= item.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
             after_stored
         } else {
             0
         };
-        let after_previous =
-            last_in_group.get(&item.conversation_id).map_or(0, |t| t.saturating_add(1));
+        // 0 before the group's first: no message is dated 0.
+        let after_previous = if *last_in_group == 0 { 0 } else { last_in_group.saturating_add(1) };
         let sent_at_ms = item.now_ms.max(after_stored).max(after_previous);
-        last_in_group.insert(item.conversation_id.clone(), sent_at_ms);
+        *last_in_group = sent_at_ms;
         let message = MessageRecord {
             id: message_id(sender, &item.conversation_id, &item.nonce),
             convo_id: item.conversation_id,
@@ -141,27 +142,26 @@ pub(crate) async fn queue_messages(
         });
     }
     let in_group = queued.iter().filter(|q| q.is_ok()).count();
-    match store.save(group).await {
-        Ok(()) => queued,
-        // Alone, each would fail the same way.
-        Err(e) if in_group <= 1 || e == StoreError::Evicted => {
-            queued.into_iter().map(|q| q.and(Err(e.clone().into()))).collect()
-        }
-        Err(_) => {
-            let mut alone = Vec::with_capacity(queued.len());
-            for q in queued {
-                alone.push(match q {
-                    Ok(message) => commit_alone(store, message).await,
-                    Err(e) => Err(e),
-                });
-            }
-            alone
-        }
+    let failed = match store.save(group).await {
+        Ok(()) => return queued,
+        Err(e) => e,
+    };
+    // Alone, each would fail the same way: once is enough.
+    let once = in_group <= 1 || failed == StoreError::Evicted;
+    let failed = SdkError::from(failed);
+    let mut alone = Vec::with_capacity(queued.len());
+    for q in queued {
+        alone.push(match q {
+            Ok(_) if once => Err(failed.clone()),
+            Ok(message) => commit_alone(store, message).await,
+            Err(e) => Err(e),
+        });
     }
+    alone
 }
 
 /// The time of the newest message of conversation `id`, if it has one.
-async fn newest_time(store: &impl Store, id: &str) -> Result<Option<u64>, StoreError> {
+async fn newest_time(store: &impl Store, id: &str) -> Result<Option<u64>, SdkError> {
     let by_time = index::MESSAGES_BY_CONVERSATION_TIME;
     let range = ((id, 0), (id, index::MAX_KEY_NUMBER));
     let newest =
