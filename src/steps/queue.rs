@@ -97,9 +97,8 @@ pub(crate) async fn queue_messages(
     // Per conversation: its id, the newest stored message's time and the time of the last
     // message of this group (a group has one or a few).
     let mut conversations: Vec<(String, Option<u64>, u64)> = Vec::new();
-    let mut group = Changes::new();
     let count = outgoing.len();
-    let mut queued = Vec::with_capacity(count);
+    let mut messages = Vec::with_capacity(count);
     for item in outgoing {
         let known = conversations.iter().position(|c| c.0 == item.conversation_id);
         let at = match known {
@@ -136,26 +135,17 @@ pub(crate) async fn queue_messages(
             failure: None,
             resends: 0,
         };
-        queued.push(match group.insert(&message) {
-            Ok(_) => Ok(message),
-            Err(e) => Err(e.into()),
-        });
+        messages.push(message);
     }
-    let in_group = queued.iter().filter(|q| q.is_ok()).count();
-    let failed = match store.save(group).await {
-        Ok(()) => return queued,
-        Err(e) => e,
-    };
-    // Alone, each would fail the same way: once is enough.
-    let once = in_group <= 1 || failed == StoreError::Evicted;
-    let failed = SdkError::from(failed);
-    let mut alone = Vec::with_capacity(queued.len());
-    for q in queued {
-        alone.push(match q {
-            Ok(_) if once => Err(failed.clone()),
-            Ok(message) => commit_alone(store, message).await,
-            Err(e) => Err(e),
-        });
+    match insert(store, &messages).await {
+        Ok(()) => return messages.into_iter().map(Ok).collect(),
+        // Alone, each would fail the same way: once is enough.
+        Err(e) if count <= 1 || e.code == ErrorCode::StorageEvicted => return vec![Err(e); count],
+        Err(_) => {}
+    }
+    let mut alone = Vec::with_capacity(count);
+    for message in messages {
+        alone.push(insert(store, std::slice::from_ref(&message)).await.map(|()| message));
     }
     alone
 }
@@ -169,15 +159,13 @@ async fn newest_time(store: &impl Store, id: &str) -> Result<Option<u64>, SdkErr
     Ok(newest.first().map(|m| m.sent_at_ms))
 }
 
-/// Commits `message` in a transaction of its own.
-async fn commit_alone(
-    store: &impl Store,
-    message: MessageRecord,
-) -> Result<MessageRecord, SdkError> {
+/// Inserts `messages` in one transaction.
+async fn insert(store: &impl Store, messages: &[MessageRecord]) -> Result<(), SdkError> {
     let mut changes = Changes::new();
-    changes.insert(&message)?;
-    store.save(changes).await?;
-    Ok(message)
+    for message in messages {
+        changes.insert(message)?;
+    }
+    Ok(store.save(changes).await?)
 }
 
 /// Retries (`retry = true`) or cancels message `id`, in one transaction.
