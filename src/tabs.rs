@@ -1,6 +1,7 @@
 //! Coordination between tabs of one profile: only the tab holding a Web Lock runs the
 //! processors, and a `BroadcastChannel` wakes it when any tab queues work. The browser going
-//! online or the tab becoming visible wakes it too.
+//! online or the tab becoming visible wakes it too. Every open client also holds a shared
+//! Web Lock, so that a tab alone asks the lock manager and posts nothing.
 //!
 //! Web Locks and `BroadcastChannel` are called through `Reflect` so that a page without them
 //! (an old browser) still works, as a single tab.
@@ -8,7 +9,7 @@
 use std::{cell::RefCell, rc::Rc, time::Duration};
 
 use js_sys::{Function, Promise, Reflect};
-use wasm_bindgen::{JsCast, JsValue, closure::Closure};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure, prelude::wasm_bindgen};
 
 use crate::wake::Wake;
 
@@ -76,6 +77,54 @@ fn web_locks() -> Option<JsValue> {
     (!locks.is_undefined()).then_some(locks)
 }
 
+#[wasm_bindgen(inline_js = "export function share_lock(name) { \
+    const locks = globalThis.navigator && navigator.locks; \
+    if (!locks || !locks.request) return Promise.resolve(null); \
+    return new Promise((granted) => locks.request(name, { mode: 'shared' }, \
+        () => new Promise((release) => granted(release))).catch(() => granted(null))); } \
+export function tell_others(channel, presence, holding, message) { \
+    const post = () => { try { channel.postMessage(message); } catch (_) {} }; \
+    const locks = globalThis.navigator && navigator.locks; \
+    if (!presence || !locks || !locks.query) return post(); \
+    locks.query().then(({ held }) => { \
+        if (held.filter((lock) => lock.name === presence).length > holding) post(); }, post); }")]
+extern "C" {
+    /// Holds the Web Lock `name` in shared mode (any number of holders): resolves once held,
+    /// with the function that releases it (`null` without Web Locks).
+    fn share_lock(name: &str) -> Promise;
+    /// Posts `message` on `channel` if the lock `presence` has more than `holding` holders
+    /// (or the browser cannot say): one question to the lock manager, no database. In JS,
+    /// as is `share_lock`: promises and arrays there cost no wasm.
+    fn tell_others(
+        channel: &web_sys::BroadcastChannel,
+        presence: &str,
+        holding: u32,
+        message: &JsValue,
+    );
+}
+
+/// The shared lock every open client of one database holds: how a tab knows whether any
+/// other is there to tell.
+pub(crate) struct Presence {
+    name: String,
+    /// Released when dropped (the client closed; a closed tab releases it too).
+    _lock: TabLock,
+    /// Whether this client holds it (not without Web Locks).
+    held: bool,
+}
+
+impl Presence {
+    /// Holds the presence lock of the channel `channel`. Call it once this client listens
+    /// on the channel and before it reads the store: a tab that finds it held tells this one
+    /// from then on, and what it committed before asking, this one reads.
+    pub(crate) async fn join(channel: &str) -> Self {
+        let name = format!("{channel}:open");
+        let release = wasm_bindgen_futures::JsFuture::from(share_lock(&name)).await;
+        let release = release.ok().and_then(|r| r.dyn_into::<Function>().ok());
+        Self { name, held: release.is_some(), _lock: TabLock { release } }
+    }
+}
+
 /// An event listener: its target, event name and callback.
 type Listener = (web_sys::EventTarget, &'static str, Closure<dyn Fn(JsValue)>);
 
@@ -83,6 +132,8 @@ type Listener = (web_sys::EventTarget, &'static str, Closure<dyn Fn(JsValue)>);
 pub(crate) struct TabSignals {
     channel: Option<web_sys::BroadcastChannel>,
     listeners: Vec<Listener>,
+    /// Set once this client joined the others (see [`Presence::join`]).
+    presence: Option<Presence>,
 }
 
 impl TabSignals {
@@ -95,8 +146,11 @@ impl TabSignals {
         on_changes: impl Fn(Vec<String>) + 'static,
         on_node: impl Fn(JsValue) + 'static,
     ) -> Self {
-        let mut signals =
-            Self { channel: web_sys::BroadcastChannel::new(name).ok(), listeners: Vec::new() };
+        let mut signals = Self {
+            channel: web_sys::BroadcastChannel::new(name).ok(),
+            listeners: Vec::new(),
+            presence: None,
+        };
         if let Some(channel) = &signals.channel {
             let wake = wake.clone();
             signals.listen(channel.clone().unchecked_into(), "message", move |event| {
@@ -132,19 +186,20 @@ impl TabSignals {
         }
     }
 
-    /// Tells the other tabs what the node's state is now (only this tab asks the node).
-    pub(crate) fn tell_node(&self, state: &JsValue) {
-        if let Some(channel) = &self.channel {
-            let _ = channel.post_message(state);
-        }
+    /// Holds this client's presence (see [`Presence::join`]).
+    pub(crate) fn joined(&mut self, presence: Presence) {
+        self.presence = Some(presence);
     }
 
-    /// Tells the other tabs that the messages `ids` changed: the lock holder wakes up to
-    /// process them, and every tab's streams report them.
-    pub(crate) fn announce(&self, ids: &[String]) {
+    /// Posts `message` to the other clients of the database, if any is open (asked first):
+    /// the ids of messages that changed (an array: the lock holder wakes up to process them,
+    /// and every client's streams report them) or the node's state (an object; only the lock
+    /// holder asks the node). Posts leave in the order they were told.
+    pub(crate) fn tell_others(&self, message: &JsValue) {
         if let Some(channel) = &self.channel {
-            let list: js_sys::Array = ids.iter().map(|id| JsValue::from_str(id)).collect();
-            let _ = channel.post_message(&list);
+            let (name, held) =
+                self.presence.as_ref().map_or(("", false), |p| (p.name.as_str(), p.held));
+            tell_others(channel, name, u32::from(held), message);
         }
     }
 }

@@ -1,6 +1,9 @@
 //! `Conversation`: a 1:1 conversation as JS holds it, and the message shape it hands out.
 
-use std::rc::{Rc, Weak};
+use std::{
+    cell::{Cell, RefCell},
+    rc::{Rc, Weak},
+};
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -26,6 +29,118 @@ impl Conversation {
     fn client(&self) -> Result<Rc<Inner>, SdkError> {
         self.inner.upgrade().ok_or_else(|| SdkError::new(ErrorCode::Closed, "the client is closed"))
     }
+
+    /// What `send(content, content_type)` is to store, dated now.
+    fn outgoing(
+        &self,
+        inner: &Inner,
+        content: &JsValue,
+        content_type: Option<String>,
+    ) -> Result<queue::Outgoing, SdkError> {
+        inner.check_open()?;
+        let (content_type, content) = match content.as_string() {
+            Some(text) => (content_type.unwrap_or_else(|| "text/plain".into()), text.into_bytes()),
+            None => match content.dyn_ref::<js_sys::Uint8Array>() {
+                Some(bytes) => (
+                    content_type.unwrap_or_else(|| "application/octet-stream".into()),
+                    bytes.to_vec(),
+                ),
+                None => {
+                    return Err(SdkError::new(
+                        ErrorCode::InvalidArgument,
+                        "content must be a string or a Uint8Array",
+                    ));
+                }
+            },
+        };
+        let nonce =
+            random_id().map_err(|e| SdkError::new(ErrorCode::Unsupported, e.to_string()))?;
+        Ok(queue::Outgoing {
+            conversation_id: self.record.id.clone(),
+            content_type,
+            content,
+            nonce: inner.sends.next_nonce(nonce),
+            now_ms: inner.next_message_time(),
+        })
+    }
+}
+
+/// The sends of this tick, committed together once it ends (see `queue::queue_messages`):
+/// a loop of sends without `await` is one transaction, one wake of the processors and one
+/// post to the other tabs. One commit runs at a time; sends made during it wait for the next.
+#[derive(Default)]
+pub(super) struct SendGroups {
+    /// Sends waiting for the next commit, in the order they were made.
+    waiting: RefCell<Vec<WaitingSend>>,
+    /// A commit is due or running.
+    committing: Cell<bool>,
+    /// The nonce the next send takes instead of a random one (a test fault: its id is
+    /// taken, so its commit fails).
+    #[cfg(feature = "test-export")]
+    next_nonce: RefCell<Option<String>>,
+}
+
+/// A send waiting for its commit, and its promise's settlers.
+struct WaitingSend {
+    outgoing: queue::Outgoing,
+    resolve: js_sys::Function,
+    reject: js_sys::Function,
+}
+
+impl SendGroups {
+    /// Queues `send` for the commit after this tick.
+    fn wait(inner: &Rc<Inner>, send: WaitingSend) {
+        inner.sends.waiting.borrow_mut().push(send);
+        if !inner.sends.committing.replace(true) {
+            // Runs once the app's current code has returned: the tick's sends are all in.
+            wasm_bindgen_futures::spawn_local(Self::commit(inner.clone()));
+        }
+    }
+
+    /// Commits the waiting sends, group after group, and settles their promises.
+    async fn commit(inner: Rc<Inner>) {
+        loop {
+            let group = std::mem::take(&mut *inner.sends.waiting.borrow_mut());
+            if group.is_empty() {
+                inner.sends.committing.set(false);
+                return;
+            }
+            let mut outgoing = Vec::with_capacity(group.len());
+            let mut settlers = Vec::with_capacity(group.len());
+            for send in group {
+                outgoing.push(send.outgoing);
+                settlers.push((send.resolve, send.reject));
+            }
+            let sender = inner.address.to_string();
+            let queued = match inner.store() {
+                Ok(store) => queue::queue_messages(&*store, &sender, outgoing).await,
+                Err(e) => vec![Err(e); settlers.len()],
+            };
+            inner.queued(&queued);
+            for (queued, (resolve, reject)) in queued.into_iter().zip(settlers) {
+                let _ = match queued {
+                    Ok(message) => resolve.call1(&JsValue::UNDEFINED, &message.id.into()),
+                    Err(e) => reject.call1(&JsValue::UNDEFINED, &e.into()),
+                };
+            }
+        }
+    }
+
+    /// `nonce`, or the one a test set for this send.
+    fn next_nonce(&self, nonce: String) -> String {
+        #[cfg(feature = "test-export")]
+        if let Some(fixed) = self.next_nonce.borrow_mut().take() {
+            return fixed;
+        }
+        nonce
+    }
+
+    /// Makes the next send take `nonce` (test builds only): twice the same, and the second
+    /// send's id is taken.
+    #[cfg(feature = "test-export")]
+    pub(super) fn fix_next_nonce(&self, nonce: String) {
+        *self.next_nonce.borrow_mut() = Some(nonce);
+    }
 }
 
 #[wasm_bindgen]
@@ -44,6 +159,7 @@ impl Conversation {
 
     /// Stores `content` (a string, or bytes with `contentType`) as a new message and resolves
     /// with its id once that write committed: from then on the message survives a reload.
+    /// The sends of one tick (a loop without `await`) commit together, in one transaction.
     /// Encryption and delivery follow in the background; read the state with
     /// `client.message(id)`.
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
@@ -52,40 +168,21 @@ impl Conversation {
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] content: JsValue,
         #[wasm_bindgen(js_name = "contentType")] content_type: Option<String>,
     ) -> Promise {
-        let (inner, record) = (self.client(), self.record.clone());
-        super::promise(async move {
-            let inner = inner?;
-            let (content_type, bytes) = match content.as_string() {
-                Some(text) => {
-                    (content_type.unwrap_or_else(|| "text/plain".into()), text.into_bytes())
-                }
-                None => match content.dyn_into::<js_sys::Uint8Array>() {
-                    Ok(bytes) => (
-                        content_type.unwrap_or_else(|| "application/octet-stream".into()),
-                        bytes.to_vec(),
-                    ),
-                    Err(_) => {
-                        return Err(SdkError::new(
-                            ErrorCode::InvalidArgument,
-                            "content must be a string or a Uint8Array",
-                        )
-                        .into());
-                    }
-                },
-            };
-            let nonce =
-                random_id().map_err(|e| SdkError::new(ErrorCode::Unsupported, e.to_string()))?;
-            let store = inner.store()?;
-            let sender = inner.address.to_string();
-            let at = inner.next_message_time();
-            let message =
-                queue::queue_message(&*store, &record, &sender, content_type, bytes, &nonce, at)
-                    .await?;
-            inner.changed(vec![message.id.clone()]).await;
-            Ok(JsValue::from_str(&message.id))
+        let prepared = self.client().and_then(|inner| {
+            let outgoing = self.outgoing(&inner, &content, content_type)?;
+            Ok((inner, outgoing))
+        });
+        let (inner, outgoing) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => return Promise::reject(&e.into()),
+        };
+        let mut outgoing = Some(outgoing);
+        Promise::new(&mut |resolve, reject| {
+            if let Some(outgoing) = outgoing.take() {
+                SendGroups::wait(&inner, WaitingSend { outgoing, resolve, reject });
+            }
         })
     }
-
     /// The conversation's messages in sender-timestamp order, oldest first. With `limit`,
     /// the newest `limit` before `before` (all of them by default): pass the first one's
     /// `sentAt` as `before` for the page before it.
@@ -124,4 +221,19 @@ extern "C" {
 struct MessagesOptions {
     limit: Option<u32>,
     before: Option<u64>,
+}
+
+/// Hooks for the browser tests of grouped sends (cargo feature `test-export` only).
+#[cfg(feature = "test-export")]
+impl super::Client {
+    /// Makes the next send take `nonce` rather than a random one: given twice, the second
+    /// send's id is the first's, and its commit fails.
+    pub fn fix_next_send_nonce_for_tests(&self, nonce: &str) {
+        self.inner.sends.fix_next_nonce(nonce.to_owned());
+    }
+
+    /// How many read-write transactions this client's store began.
+    pub fn saves_begun_for_tests(&self) -> u32 {
+        self.inner.store().map_or(0, |store| store.saves_begun_for_tests())
+    }
 }

@@ -10,6 +10,7 @@ use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 
 use super::{
+    conversation::SendGroups,
     events::{Events, StreamEvent},
     info::{InstallationInfo, MessageInfo, NodeProbe},
     signer::JsSigner,
@@ -27,7 +28,7 @@ use crate::{
         runner::{Runtime, now_ms, run_processors},
     },
     store::{IdbStore, Store},
-    tabs::{TabLock, TabSignals},
+    tabs::{Presence, TabLock, TabSignals},
     wire::Topic,
 };
 
@@ -42,6 +43,8 @@ pub(super) struct Inner {
     last_message_at_ms: Cell<u64>,
     /// The app's open `stream()`s.
     pub(super) events: Events,
+    /// The sends of this tick, waiting to be committed together.
+    pub(super) sends: SendGroups,
     pub(super) db_name: String,
     pub(super) signer: JsSigner,
     pub(super) address: Address,
@@ -104,6 +107,7 @@ impl Inner {
             signals: RefCell::new(None),
             last_message_at_ms: Cell::new(0),
             events: Events::default(),
+            sends: SendGroups::default(),
             db_name: options.db_name,
             signer,
             address: identity.address,
@@ -149,7 +153,11 @@ impl Inner {
             }
         };
         let channel = channel_name(&inner.db_name);
-        *inner.signals.borrow_mut() = Some(TabSignals::new(&channel, wake, on_changes, on_node));
+        let mut signals = TabSignals::new(&channel, wake, on_changes, on_node);
+        // Listening first, then present, then the app reads: nothing committed elsewhere
+        // falls between what it reads and what it is told.
+        signals.joined(Presence::join(&channel).await);
+        *inner.signals.borrow_mut() = Some(signals);
         // Resume whatever was in flight, then keep processing until closed.
         wasm_bindgen_futures::spawn_local(run_processors(Rc::downgrade(&runtime), channel));
         Ok(inner)
@@ -187,10 +195,41 @@ impl Inner {
 
     /// Reports changed messages to this tab's streams and to the other tabs.
     async fn announce(&self, ids: Vec<String>) {
-        if let Some(signals) = self.signals.borrow().as_ref() {
-            signals.announce(&ids);
-        }
+        self.tell_others(&ids);
         self.report(ids).await;
+    }
+
+    /// Tells the other tabs (if any is open) that the messages `ids` changed: one post.
+    fn tell_others(&self, ids: &[String]) {
+        let list: js_sys::Array = ids.iter().map(|id| JsValue::from_str(id)).collect();
+        self.post(&list);
+    }
+
+    /// Posts `message` to the other tabs, if any is open.
+    fn post(&self, message: &JsValue) {
+        if let Some(signals) = self.signals.borrow().as_ref() {
+            signals.tell_others(message);
+        }
+    }
+
+    /// After sends committed (`queued`, some of which may have failed): this tab's streams get
+    /// the new messages, the processors one wake and the other tabs one post.
+    pub(super) fn queued(&self, queued: &[Result<MessageRecord, SdkError>]) {
+        let ids = js_sys::Array::new();
+        let streams_open = self.events.any_open();
+        for message in queued.iter().flatten() {
+            ids.push(&JsValue::from_str(&message.id));
+            if streams_open {
+                let event = StreamEvent::Message { message: self.message_info(message.clone()) };
+                if let Ok(event) = to_js(&event) {
+                    self.events.emit(&event);
+                }
+            }
+        }
+        if ids.length() > 0 {
+            self.runtime.wake.notify();
+            self.post(&ids);
+        }
     }
 
     /// Hands this tab's streams the current form of each changed message.
@@ -222,9 +261,7 @@ impl Inner {
     fn announce_node(&self, state: &NodeState) {
         if let Ok(event) = to_js(state) {
             self.events.emit(&event);
-            if let Some(signals) = self.signals.borrow().as_ref() {
-                signals.tell_node(&event);
-            }
+            self.post(&event);
         }
     }
 

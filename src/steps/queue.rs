@@ -1,6 +1,7 @@
-//! The queue steps the app's calls run: a conversation created on first use, a message
-//! stored `UNINITIALIZED` (the processors take it from there), a `FAILED` message retried or a
-//! pending one cancelled. Each is one transaction.
+//! The queue steps the app's calls run: a conversation created on first use, messages
+//! stored `UNINITIALIZED` (the processors take it from there; the sends of one tick in one
+//! transaction), a `FAILED` message retried or a pending one cancelled. Each is one
+//! transaction.
 
 use super::context::update_changes;
 use crate::{
@@ -43,14 +44,24 @@ pub(crate) async fn conversation(
 }
 
 /// How far ahead of this clock the newest message of a conversation may be and still be
-/// followed (see [`queue_message`]).
+/// followed (see [`queue_messages`]).
 pub(crate) const MAX_CLOCK_SKEW_MS: u64 = 10 * 60 * 1000;
 
-/// Stores a message as `UNINITIALIZED` and returns it once committed. Its id is derived from
-/// the random `nonce` the caller drew, the sender and the conversation ([`message_id`]). Its time is `now_ms`, or just after the newest message of the
-/// conversation if that is later (a clock set back, a reload), so a message sent after
-/// another is shown after it; but never more than [`MAX_CLOCK_SKEW_MS`] ahead of `now_ms`
-/// (a peer's message dated in the future does not drag this one along).
+/// A message the app sent, not stored yet.
+pub(crate) struct Outgoing {
+    /// Its conversation's id.
+    pub(crate) conversation_id: String,
+    pub(crate) content_type: String,
+    pub(crate) content: Vec<u8>,
+    /// The random part of its id, drawn by the caller ([`message_id`]).
+    pub(crate) nonce: String,
+    /// The sender's clock when it was sent.
+    pub(crate) now_ms: u64,
+}
+
+/// Stores one message as `UNINITIALIZED` and returns it once committed (see
+/// [`queue_messages`]).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))] // the simulator's and the tests'
 pub(crate) async fn queue_message(
     store: &impl Store,
     conversation: &ConversationRecord,
@@ -60,27 +71,101 @@ pub(crate) async fn queue_message(
     nonce: &str,
     now_ms: u64,
 ) -> Result<MessageRecord, SdkError> {
-    let by_time = index::MESSAGES_BY_CONVERSATION_TIME;
-    let range = ((&conversation.id, 0), (&conversation.id, index::MAX_KEY_NUMBER));
-    let newest =
-        store.by_index_newest_first::<MessageRecord>(by_time, &range.0, &range.1, 1).await?;
-    let after = newest.first().map_or(0, |m| m.sent_at_ms.saturating_add(1));
-    let after = if after <= now_ms.saturating_add(MAX_CLOCK_SKEW_MS) { after } else { 0 };
-    let message = MessageRecord {
-        id: message_id(sender, &conversation.id, nonce),
-        convo_id: conversation.id.clone(),
-        sender_address: sender.to_owned(),
-        sent_at_ms: now_ms.max(after),
-        state: MessageState::Uninitialized,
+    let outgoing = Outgoing {
+        conversation_id: conversation.id.clone(),
         content_type,
         content,
-        failure: None,
-        resends: 0,
+        nonce: nonce.to_owned(),
+        now_ms,
     };
+    let mut queued = queue_messages(store, sender, vec![outgoing]).await;
+    queued.pop().unwrap_or_else(|| Err(SdkError::new(ErrorCode::Storage, "nothing was queued")))
+}
+
+/// Stores messages sent together (in one tick) as `UNINITIALIZED`, in one transaction, and
+/// returns each once committed, in their order. The newest message of each conversation is
+/// read once. A message is dated after the one sent before it in its conversation, and after
+/// the conversation's newest stored message (a clock set back, a reload) unless that one is
+/// more than [`MAX_CLOCK_SKEW_MS`] ahead of its `now_ms` (a peer's message dated in the future
+/// does not drag it along). If the group fails to commit, each message is committed alone, so
+/// only the one that fails by itself fails.
+pub(crate) async fn queue_messages(
+    store: &impl Store,
+    sender: &str,
+    outgoing: Vec<Outgoing>,
+) -> Vec<Result<MessageRecord, SdkError>> {
+    // Per conversation: its id, the newest stored message's time and the time of the last
+    // message of this group (a group has one or a few).
+    let mut conversations: Vec<(String, Option<u64>, u64)> = Vec::new();
+    let count = outgoing.len();
+    let mut messages = Vec::with_capacity(count);
+    for item in outgoing {
+        let known = conversations.iter().position(|c| c.0 == item.conversation_id);
+        let at = match known {
+            Some(at) => at,
+            None => match newest_time(store, &item.conversation_id).await {
+                Ok(newest) => {
+                    conversations.push((item.conversation_id.clone(), newest, 0));
+                    conversations.len() - 1
+                }
+                // The store fails its reads: nothing is written.
+                Err(e) => return vec![Err(e); count],
+            },
+        };
+        let Some((_, stored, last_in_group)) = conversations.get_mut(at) else { continue };
+        let stored = *stored;
+        let after_stored = stored.map_or(0, |t| t.saturating_add(1));
+        let after_stored = if after_stored <= item.now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+            after_stored
+        } else {
+            0
+        };
+        // 0 before the group's first: no message is dated 0.
+        let after_previous = if *last_in_group == 0 { 0 } else { last_in_group.saturating_add(1) };
+        let sent_at_ms = item.now_ms.max(after_stored).max(after_previous);
+        *last_in_group = sent_at_ms;
+        let message = MessageRecord {
+            id: message_id(sender, &item.conversation_id, &item.nonce),
+            convo_id: item.conversation_id,
+            sender_address: sender.to_owned(),
+            sent_at_ms,
+            state: MessageState::Uninitialized,
+            content_type: item.content_type,
+            content: item.content,
+            failure: None,
+            resends: 0,
+        };
+        messages.push(message);
+    }
+    match insert(store, &messages).await {
+        Ok(()) => return messages.into_iter().map(Ok).collect(),
+        // Alone, each would fail the same way: once is enough.
+        Err(e) if count <= 1 || e.code == ErrorCode::StorageEvicted => return vec![Err(e); count],
+        Err(_) => {}
+    }
+    let mut alone = Vec::with_capacity(count);
+    for message in messages {
+        alone.push(insert(store, std::slice::from_ref(&message)).await.map(|()| message));
+    }
+    alone
+}
+
+/// The time of the newest message of conversation `id`, if it has one.
+async fn newest_time(store: &impl Store, id: &str) -> Result<Option<u64>, SdkError> {
+    let by_time = index::MESSAGES_BY_CONVERSATION_TIME;
+    let range = ((id, 0), (id, index::MAX_KEY_NUMBER));
+    let newest =
+        store.by_index_newest_first::<MessageRecord>(by_time, &range.0, &range.1, 1).await?;
+    Ok(newest.first().map(|m| m.sent_at_ms))
+}
+
+/// Inserts `messages` in one transaction.
+async fn insert(store: &impl Store, messages: &[MessageRecord]) -> Result<(), SdkError> {
     let mut changes = Changes::new();
-    changes.insert(&message)?;
-    store.save(changes).await?;
-    Ok(message)
+    for message in messages {
+        changes.insert(message)?;
+    }
+    Ok(store.save(changes).await?)
 }
 
 /// Retries (`retry = true`) or cancels message `id`, in one transaction.
@@ -101,3 +186,7 @@ pub(crate) async fn requeue(store: &impl Store, id: &str, retry: bool) -> Result
     .map_err(|e| SdkError::new(ErrorCode::InvalidArgument, e.to_string()))?;
     Ok(store.save(update_changes(&update)?).await?)
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[path = "queue_tests.rs"]
+mod tests;

@@ -29,6 +29,9 @@ pub struct IdbStore {
     name: String,
     sentinel: RefCell<Option<(&'static str, JsValue)>>,
     evicted: Cell<bool>,
+    /// Read-write transactions begun (test builds only).
+    #[cfg(feature = "test-export")]
+    saves_begun: Cell<u32>,
 }
 
 impl std::fmt::Debug for IdbStore {
@@ -54,6 +57,8 @@ impl IdbStore {
             name: name.to_owned(),
             sentinel: RefCell::new(None),
             evicted: Cell::new(false),
+            #[cfg(feature = "test-export")]
+            saves_begun: Cell::new(0),
         })
     }
 
@@ -83,6 +88,12 @@ impl IdbStore {
         if let Some(db) = self.db.borrow_mut().take() {
             db.close();
         }
+    }
+
+    /// How many read-write transactions this store began (test builds only).
+    #[cfg(feature = "test-export")]
+    pub fn saves_begun_for_tests(&self) -> u32 {
+        self.saves_begun.get()
     }
 
     /// Starts a transaction, reopening the connection once if the browser closed it.
@@ -375,6 +386,8 @@ impl super::Store for IdbStore {
         }
         let stores: Vec<&str> = changes.stores.into_iter().collect();
         let tx = self.begin(&stores, TransactionMode::Readwrite).await?;
+        #[cfg(feature = "test-export")]
+        self.saves_begun.set(self.saves_begun.get() + 1);
         if let Some(outcome) = conflict(&changes.checks, &tx).await {
             abort(tx).await;
             return Err(outcome);

@@ -19,6 +19,7 @@ mod identity;
 mod net;
 mod node_state;
 mod receiving;
+mod send_groups;
 mod sending;
 mod store;
 mod wallet;
