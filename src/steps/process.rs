@@ -565,3 +565,7 @@ async fn read_many<R: crate::store::Record<Key = String>, S: Store>(
     let found = store.get_many::<R>(&keys).await?;
     Ok(keys.into_iter().zip(found).collect())
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[path = "process_tests.rs"]
+mod tests;
