@@ -111,7 +111,8 @@ impl Store for Counting<'_> {
     }
     async fn save(&self, changes: Changes) -> Result<(), StoreError> {
         self.saves.set(self.saves.get() + 1);
-        if let Some(racing) = self.racing.borrow_mut().take() {
+        let racing = self.racing.borrow_mut().take();
+        if let Some(racing) = racing {
             self.inner.save(racing).await?;
         }
         let written = format!("{changes:?}");
