@@ -10,7 +10,7 @@
 
 use super::{
     context::{
-        Context, TRIES, commit, crypto_error, order_of, reject, saved_cursor, stops_the_pass,
+        Context, TRIES, both, commit, crypto_error, order_of, reject, saved_cursor, stops_the_pass,
         unpickle, verified_sender, waits,
     },
     notice,
@@ -364,8 +364,12 @@ async fn plan_group<S: Store, N: Node>(
             }
         }
     }
-    let mut conversations = read_many::<ConversationRecord, S>(ctx.store, convo_ids).await?;
-    let read_messages = read_many::<MessageRecord, S>(ctx.store, message_ids).await?;
+    let (conversations, read_messages) = both(
+        read_many::<ConversationRecord, S>(ctx.store, convo_ids),
+        read_many::<MessageRecord, S>(ctx.store, message_ids),
+    )
+    .await;
+    let (mut conversations, read_messages) = (conversations?, read_messages?);
     let mut messages = read_messages.clone();
 
     // Planned in order: each sees what the ones before it wrote.

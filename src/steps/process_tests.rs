@@ -345,3 +345,28 @@ fn a_covered_stream_needs_no_pull_per_envelope() {
     assert_eq!(bob.message("after").unwrap().state, MessageState::Received);
     assert!(bob.local.stream.is_synced());
 }
+
+/// `both` finishes each of its futures, however many times each is pending first, and polls
+/// neither again once it is done.
+#[test]
+fn both_awaits_two_futures_together() {
+    use std::{future::Future, pin::Pin, task::Poll};
+    struct PendingFor(u32, &'static str);
+    impl Future for PendingFor {
+        type Output = &'static str;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<&'static str> {
+            assert_ne!(self.0, u32::MAX, "polled after it finished");
+            if self.0 == 0 {
+                self.0 = u32::MAX;
+                return Poll::Ready(self.1);
+            }
+            self.0 -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+    let joined = super::super::context::both(PendingFor(3, "a"), PendingFor(0, "b"));
+    assert_eq!(block_on(joined), ("a", "b"));
+    let joined = super::super::context::both(PendingFor(0, "a"), PendingFor(5, "b"));
+    assert_eq!(block_on(joined), ("a", "b"));
+}

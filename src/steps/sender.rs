@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use sha2::{Digest, Sha256};
 
-use super::Context;
+use super::{Context, both};
 use crate::{
     crypto::{Address, BundleError, ContactFact, reverify_contact_entry, verify_contact_entry},
     engine::{InboundFailure, InstallationRecord, Rejection, UserRecord, needs_refresh},
@@ -44,9 +44,13 @@ pub(crate) async fn verified_sender<S: Store, N: Node>(
     let account = address.to_string();
     // The account's record and installations as stored (one read each): unless they are
     // due for a refresh, they are the answer.
-    let user = ctx.store.get::<UserRecord>(&account).await?;
     let index = index::INSTALLATIONS_BY_ADDRESS;
-    let local = ctx.store.by_index::<InstallationRecord>(index, &account, &account, None).await?;
+    let (user, local) = both(
+        ctx.store.get::<UserRecord>(&account),
+        ctx.store.by_index::<InstallationRecord>(index, &account, &account, None),
+    )
+    .await;
+    let (user, local) = (user?, local?);
     let known = match local.iter().find(|i| i.id == id) {
         Some(ours) => Some(ours.clone()),
         None => ctx.store.get::<InstallationRecord>(&id.to_owned()).await?,
