@@ -10,19 +10,17 @@
 
 use super::{
     context::{
-        Context, TRIES, both, commit, crypto_error, order_of, reject, saved_cursor, stops_the_pass,
-        unpickle, verified_sender, waits,
+        Context, TRIES, both, commit, order_of, reject, saved_cursor, stops_the_pass,
+        verified_sender, waits,
     },
     notice,
 };
 use crate::{
     collections::{VecMap, VecSet},
-    crypto::OlmSession,
     engine::{
         ConversationRecord, InboundFailure, InboundPayloadRecord, InboundPayloadState,
-        InstallationRecord, MAX_PREVIOUS_SESSIONS, MessageRecord, Rejection, SenderKeys,
-        SessionRecord, SessionUpdate, conversation_id, marker_id, open_payload, parse_inbound,
-        plan_decryption_failure, plan_receive, receivable, verify_payload,
+        InstallationRecord, MessageRecord, Rejection, SenderKeys, SessionRecord, conversation_id,
+        marker_id, parse_inbound, plan_decryption_failure, plan_receive, verify_payload,
     },
     error::SdkError,
     net::Node,
@@ -210,6 +208,10 @@ async fn process_group<S: Store, N: Node>(
     .await
 }
 
+#[path = "process_sessions.rs"]
+mod sessions;
+use sessions::{held_sessions, open, session_record};
+
 /// A claimed sender installation, as a group found it.
 enum Sender {
     /// Verified: its record and keys.
@@ -218,20 +220,6 @@ enum Sender {
     Refused(Rejection),
     /// Not checkable now (the node, a fetch just before): its payloads wait.
     Waits(SdkError),
-}
-
-/// The sessions with one sender installation, as the group advanced them in memory.
-struct Sessions {
-    /// The sender installation.
-    id: String,
-    /// The stored record's version (`None`: there was none).
-    version: Option<u32>,
-    /// Current first.
-    sessions: Vec<OlmSession>,
-    /// Each session's stored pickle, while the group has not advanced it.
-    pickles: Vec<Option<Vec<u8>>>,
-    /// Whether a payload of the group was opened with one (they are written back).
-    used: bool,
 }
 
 /// A payload opened (or not) by its verified sender's sessions, to be planned once the
@@ -369,93 +357,31 @@ async fn plan_group<S: Store, N: Node>(
         read_many::<MessageRecord, S>(ctx.store, message_ids),
     )
     .await;
-    let (mut conversations, read_messages) = (conversations?, read_messages?);
-    let mut messages = read_messages.clone();
+    let (conversations, read_messages) = (conversations?, read_messages?);
+    let messages = read_messages.clone();
+    let mut touched = Touched { conversations, read_messages, messages };
 
     // Planned in order: each sees what the ones before it wrote.
     for (i, opening) in openings {
-        let record = &records[i];
         let sender_id = match &opening {
             Opening::Undecryptable { sender, .. } | Opening::Opened { sender, .. } => sender,
         };
         let Some(sender) = installations.iter_mut().find(|s| &s.id == sender_id) else {
             continue;
         };
-        match opening {
+        let plan = Plan { ctx, own_address: &own_address, now, record: &records[i], sender };
+        let updated = match opening {
             Opening::Undecryptable { rejection, .. } => {
-                let convo = conversation_id(&own_address, &sender.address);
-                let step = plan_decryption_failure(
-                    &ctx.installation.borrow(),
-                    &own_address,
-                    record,
-                    &rejection,
-                    sender,
-                    conversations.get(&convo).and_then(Option::as_ref),
-                    now,
-                );
-                changes.put(&step.payload)?;
-                if let Some(marker) = step.marker {
-                    changes.put(&marker)?;
-                    outcome.changed.push(marker.id.clone());
-                    messages.insert(marker.id.clone(), Some(marker));
-                }
-                if let Some(conversation) = step.conversation {
-                    changes.put(&conversation)?;
-                    conversations.insert(conversation.id.clone(), Some(conversation));
-                }
-                if let Some(notice) = &step.notice {
-                    changes.put(notice)?;
-                }
-                if let Some(installation) = step.installation {
-                    installations_changed.insert(installation.id.clone());
-                    *sender = installation;
-                }
+                plan.undecryptable(&rejection, &mut touched, changes, &mut outcome.changed)?
             }
             Opening::Opened { plaintext, message_id, convo_id, .. } => {
-                let markers: Vec<MessageRecord> = plaintext
-                    .repairs
-                    .iter()
-                    .filter_map(|hash| messages.get(&marker_id(hash)).cloned().flatten())
-                    .collect();
-                let step = match plan_receive(
-                    &own_address,
-                    record,
-                    sender,
-                    &plaintext,
-                    conversations.get(&convo_id).and_then(Option::as_ref),
-                    messages.get(&message_id).and_then(Option::as_ref),
-                    &markers,
-                    now,
-                ) {
-                    Ok(step) => step,
-                    Err(rejection) => {
-                        reject(changes, record, &rejection)?;
-                        continue;
-                    }
-                };
-                changes.put(&step.payload)?;
-                if let Some(conversation) = step.conversation {
-                    changes.put(&conversation)?;
-                    conversations.insert(conversation.id.clone(), Some(conversation));
-                }
-                // Still as read (a checked field is checked before any write of the group).
-                let read = read_messages.get(&message_id).and_then(Option::as_ref);
-                changes.expect_field::<MessageRecord>(&message_id, "id", read.map(|m| &m.id))?;
-                if let Some(message) = step.message {
-                    changes.put(&message)?;
-                    outcome.changed.push(message.id.clone());
-                    messages.insert(message.id.clone(), Some(message));
-                }
-                for id in step.delete_markers {
-                    changes.delete::<MessageRecord>(&id)?;
-                    outcome.changed.push(id.clone());
-                    messages.insert(id, None);
-                }
-                if let Some(installation) = step.installation {
-                    installations_changed.insert(installation.id.clone());
-                    *sender = installation;
-                }
+                let ids = (message_id.as_str(), convo_id.as_str());
+                plan.opened(&plaintext, ids, &mut touched, changes, &mut outcome.changed)?
             }
+        };
+        if let Some(installation) = updated {
+            installations_changed.insert(installation.id.clone());
+            *sender = installation;
         }
     }
 
@@ -466,95 +392,123 @@ async fn plan_group<S: Store, N: Node>(
     for installation in installations.iter().filter(|i| installations_changed.contains(&i.id)) {
         changes.put(installation)?;
     }
+    // (A marker written and repaired in the group is named twice.)
+    let mut named = VecSet::new();
+    outcome.changed.retain(|id| named.insert(id.clone()));
     Ok(outcome)
+}
+
+/// The records a group's payloads touch: as read, and as the payloads planned so far left
+/// them (`None`: absent or deleted).
+struct Touched {
+    conversations: VecMap<String, Option<ConversationRecord>>,
+    read_messages: VecMap<String, Option<MessageRecord>>,
+    messages: VecMap<String, Option<MessageRecord>>,
+}
+
+/// Planning one opened (or undecryptable) payload of a group.
+struct Plan<'p, 'c, S, N> {
+    ctx: &'p Context<'c, S, N>,
+    own_address: &'p str,
+    now: u64,
+    record: &'p InboundPayloadRecord,
+    /// Its sender, as the payloads before it left the record.
+    sender: &'p InstallationRecord,
+}
+
+impl<S: Store, N: Node> Plan<'_, '_, S, N> {
+    /// A payload that did not decrypt: marked failed, a marker shown, the sender asked to
+    /// re-send. Returns the sender's record if it changed.
+    fn undecryptable(
+        &self,
+        rejection: &Rejection,
+        touched: &mut Touched,
+        changes: &mut Changes,
+        changed: &mut Vec<String>,
+    ) -> Result<Option<InstallationRecord>, SdkError> {
+        let convo = conversation_id(self.own_address, &self.sender.address);
+        let step = plan_decryption_failure(
+            &self.ctx.installation.borrow(),
+            self.own_address,
+            self.record,
+            rejection,
+            self.sender,
+            touched.conversations.get(&convo).and_then(Option::as_ref),
+            self.now,
+        );
+        changes.put(&step.payload)?;
+        if let Some(marker) = step.marker {
+            changes.put(&marker)?;
+            changed.push(marker.id.clone());
+            touched.messages.insert(marker.id.clone(), Some(marker));
+        }
+        if let Some(conversation) = step.conversation {
+            changes.put(&conversation)?;
+            touched.conversations.insert(conversation.id.clone(), Some(conversation));
+        }
+        if let Some(notice) = &step.notice {
+            changes.put(notice)?;
+        }
+        Ok(step.installation)
+    }
+
+    /// An opened payload: its message stored (once, whoever re-sent it), the markers it
+    /// repairs deleted. Returns the sender's record if it changed.
+    fn opened(
+        &self,
+        plaintext: &Plaintext,
+        (message_id, convo_id): (&str, &str),
+        touched: &mut Touched,
+        changes: &mut Changes,
+        changed: &mut Vec<String>,
+    ) -> Result<Option<InstallationRecord>, SdkError> {
+        let markers: Vec<MessageRecord> = plaintext
+            .repairs
+            .iter()
+            .filter_map(|hash| touched.messages.get(&marker_id(hash)).cloned().flatten())
+            .collect();
+        let step = match plan_receive(
+            self.own_address,
+            self.record,
+            self.sender,
+            plaintext,
+            touched.conversations.get(convo_id).and_then(Option::as_ref),
+            touched.messages.get(message_id).and_then(Option::as_ref),
+            &markers,
+            self.now,
+        ) {
+            Ok(step) => step,
+            Err(rejection) => {
+                reject(changes, self.record, &rejection)?;
+                return Ok(None);
+            }
+        };
+        changes.put(&step.payload)?;
+        if let Some(conversation) = step.conversation {
+            changes.put(&conversation)?;
+            touched.conversations.insert(conversation.id.clone(), Some(conversation));
+        }
+        // Still as read (the checks hold before any write of the group).
+        let read = touched.read_messages.get(message_id).and_then(Option::as_ref);
+        changes.expect_field::<MessageRecord>(&message_id.to_owned(), "id", read.map(|m| &m.id))?;
+        // The markers it replaces named first: the app sees them go, then the message.
+        for id in step.delete_markers {
+            changes.delete::<MessageRecord>(&id)?;
+            changed.push(id.clone());
+            touched.messages.insert(id, None);
+        }
+        if let Some(message) = step.message {
+            changes.put(&message)?;
+            changed.push(message.id.clone());
+            touched.messages.insert(message.id.clone(), Some(message));
+        }
+        Ok(step.installation)
+    }
 }
 
 /// The (address, installation) a payload claims to come from.
 fn claimed_by(payload: &InboxPayload) -> (String, String) {
     (payload.sender_address.clone(), payload.sender_installation_id.clone())
-}
-
-/// The stored sessions with `id`, unpickled, current first. One that no longer opens
-/// (corrupted) counts as lost: if a payload needed it, it fails as UNKNOWN_SESSION and the
-/// sender re-sends on a new session, instead of blocking the queue.
-fn held_sessions<S: Store, N: Node>(
-    ctx: &Context<'_, S, N>,
-    id: &str,
-    stored: Option<SessionRecord>,
-) -> Sessions {
-    let version = stored.as_ref().map(|s| s.version);
-    let pickles = stored
-        .map(|s| std::iter::once(s.pickle).chain(s.previous.into_iter().map(|p| p.into_vec())))
-        .into_iter()
-        .flatten();
-    let (sessions, pickles) =
-        pickles.filter_map(|p| unpickle(&p, ctx.pickle_key).ok().map(|s| (s, Some(p)))).unzip();
-    Sessions { id: id.to_owned(), version, sessions, pickles, used: false }
-}
-
-/// Opens `payload` with the sender's sessions and checks what it carries. Returns the
-/// plaintext, its message's id and conversation; the session that opened it becomes the
-/// current one (the others are kept), unless the payload is refused.
-fn open<S: Store, N: Node>(
-    ctx: &Context<'_, S, N>,
-    own_address: &str,
-    sender: &InstallationRecord,
-    keys: &SenderKeys,
-    payload: &InboxPayload,
-    held: &mut Sessions,
-    now: u64,
-) -> Result<(Box<Plaintext>, String, String), Rejection> {
-    let opened = {
-        let mut installation = ctx.installation.borrow_mut();
-        open_payload(&mut installation, payload, keys, &mut held.sessions)?
-    };
-    // (A refused payload's new session is dropped; a stored one it advanced is written
-    // only if another payload of the group opened with it too.)
-    let (message, _) = receivable(own_address, &sender.address, &opened.plaintext, now)?;
-    let (session, pickle) = match (opened.session, opened.used) {
-        (Some(new), _) => (new, None),
-        (None, Some(i)) if i < held.sessions.len() => {
-            held.pickles.remove(i);
-            (held.sessions.remove(i), None)
-        }
-        (None, _) => {
-            return Err(Rejection {
-                failure: InboundFailure::ProcessingFailed,
-                detail: "no session opened it".into(),
-            });
-        }
-    };
-    held.sessions.insert(0, session);
-    held.pickles.insert(0, pickle);
-    held.used = true;
-    Ok((Box::new(opened.plaintext), message.id, message.convo_id))
-}
-
-/// `held` as the record to store: the current session and the others, each pickled anew
-/// only if the group advanced it.
-fn session_record<S: Store, N: Node>(
-    ctx: &Context<'_, S, N>,
-    held: Sessions,
-) -> Result<SessionRecord, SdkError> {
-    let mut sessions = held.sessions.into_iter().zip(held.pickles);
-    let Some((current, _)) = sessions.next() else {
-        return Err(SdkError::new(crate::error::ErrorCode::Storage, "no session to store"));
-    };
-    let mut previous = Vec::new();
-    for (session, pickle) in sessions.take(MAX_PREVIOUS_SESSIONS) {
-        let pickle = match pickle {
-            Some(stored) => stored,
-            None => session.to_encrypted_pickle(ctx.pickle_key).map_err(crypto_error)?.into_bytes(),
-        };
-        previous.push(serde_bytes::ByteBuf::from(pickle));
-    }
-    let update = SessionUpdate {
-        installation_id: held.id,
-        version: held.version.unwrap_or(0),
-        session: current,
-        previous,
-    };
-    update.to_record(ctx.pickle_key).map_err(crypto_error)
 }
 
 /// The records of type `R` at `keys`, read in one go (none read for no keys).
