@@ -91,6 +91,7 @@ impl Inner {
                 pull_needed: Cell::new(Pull::CatchUp),
                 pulled_at_ms: Cell::new(None),
                 verified: Default::default(),
+                stream: Default::default(),
             },
             node,
             store: RefCell::new(Some(Rc::new(store))),

@@ -33,9 +33,12 @@ impl Client {
         for bytes in payloads {
             let payload = parse_inbound(bytes).map_err(|r| r.detail)?;
             let mut installation = self.inner.local().installation.borrow_mut();
-            let open =
-                open_payload(&mut installation, &payload, &keys, sessions).map_err(|r| r.detail)?;
-            sessions = vec![open.session];
+            let open = open_payload(&mut installation, &payload, &keys, &mut sessions)
+                .map_err(|r| r.detail)?;
+            // A stored session opened it in place; a new one replaces it.
+            if let Some(session) = open.session {
+                sessions = vec![session];
+            }
             opened.push(match open.plaintext.kind {
                 Some(PlaintextKind::Invite(invite)) => {
                     format!("invite:{}", invite.message.map(|m| m.id).unwrap_or_default())

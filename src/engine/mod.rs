@@ -19,8 +19,8 @@ pub use message_id::{message_id, message_id_matches};
 pub use receive::{
     FailureStep, MAX_NOTICES_AT_ONCE, NOTICE_INTERVAL_MS, Opened, PendingNotices, ReceiveStep,
     Rejection, SenderKeys, carried_message, marker_id, open_payload, parse_inbound,
-    plan_decryption_failure, plan_pending_notices, plan_receive, processed, verify_notice,
-    verify_payload,
+    plan_decryption_failure, plan_pending_notices, plan_receive, processed, receivable,
+    verify_notice, verify_payload,
 };
 pub use records::{
     ConversationRecord, INBOX_CURSOR, InboundPayloadRecord, InboxCursorRecord, InstallationRecord,

@@ -119,27 +119,26 @@ impl SenderKeys {
     }
 }
 
-/// An Olm payload opened: its plaintext, the session that opened it (advanced, or new) and
-/// which of the stored ones it was.
+/// An Olm payload opened: its plaintext and which session opened it.
 #[derive(Debug)]
 pub struct Opened {
     /// The decrypted content.
     pub plaintext: Plaintext,
-    /// The session to store as the current one.
-    pub session: OlmSession,
-    /// Its index among the sessions tried (`None`: a new inbound session).
+    /// A new inbound session that opened it (a pre-key message of none of the stored ones).
+    pub session: Option<OlmSession>,
+    /// The index of the stored session that opened it, advanced in place (`None`: a new one).
     pub used: Option<usize>,
 }
 
-/// Decrypts `payload` with one of `sessions` (the stored sessions with the sender
-/// installation, current first), or opens a new inbound session if it is a pre-key message
-/// of none of them. A normal message is tried on each session in turn: Olm's MAC tells the
-/// right one, and a failed try changes nothing.
+/// Decrypts `payload` with one of `sessions` (the sessions with the sender installation,
+/// current first), advancing that one in place, or opens a new inbound session if it is a
+/// pre-key message of none of them. A normal message is tried on each session in turn:
+/// Olm's MAC tells the right one, and a failed try changes nothing.
 pub fn open_payload(
     this: &mut Installation,
     payload: &InboxPayload,
     sender: &SenderKeys,
-    sessions: Vec<OlmSession>,
+    sessions: &mut [OlmSession],
 ) -> Result<Opened, Rejection> {
     let message = OlmCiphertext {
         message_type: payload.message_type,
@@ -147,12 +146,12 @@ pub fn open_payload(
     };
     let pre_key_id = message.is_pre_key().then(|| message.pre_key_session_id()).flatten();
     let mut first_error = None;
-    for (i, mut session) in sessions.into_iter().enumerate() {
+    for (i, session) in sessions.iter_mut().enumerate() {
         if message.is_pre_key() && pre_key_id.as_deref() != Some(&session.session_id()) {
             continue;
         }
         match session.decrypt(&message) {
-            Ok(bytes) => return opened(session, bytes, Some(i)),
+            Ok(bytes) => return opened(None, bytes, Some(i)),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -180,10 +179,14 @@ pub fn open_payload(
         };
         Rejection::new(failure, e.to_string())
     })?;
-    opened(session, bytes, None)
+    opened(Some(session), bytes, None)
 }
 
-fn opened(session: OlmSession, bytes: Vec<u8>, used: Option<usize>) -> Result<Opened, Rejection> {
+fn opened(
+    session: Option<OlmSession>,
+    bytes: Vec<u8>,
+    used: Option<usize>,
+) -> Result<Opened, Rejection> {
     let plaintext = <Plaintext as prost::Message>::decode(bytes.as_slice())
         .map_err(|e| Rejection::new(InboundFailure::Malformed, e.to_string()))?;
     Ok(Opened { plaintext, session, used })
@@ -247,6 +250,21 @@ pub fn carried_message(
     Ok((message, peer))
 }
 
+/// [`carried_message`], refused also when dated too far ahead of `now_ms`: every reason
+/// [`plan_receive`] may refuse an opened payload for, checked before anything is read for it.
+pub fn receivable(
+    own_address: &str,
+    sender_address: &str,
+    plaintext: &Plaintext,
+    now_ms: u64,
+) -> Result<(ChatMessage, String), Rejection> {
+    let (message, peer) = carried_message(own_address, sender_address, plaintext)?;
+    if message.sent_at_ms > now_ms.saturating_add(MAX_FUTURE_MS) {
+        return Err(Rejection::new(InboundFailure::Malformed, "a message dated in the future"));
+    }
+    Ok((message, peer))
+}
+
 /// What storing an opened payload writes, besides its session.
 #[derive(Debug, PartialEq)]
 pub struct ReceiveStep {
@@ -276,10 +294,7 @@ pub fn plan_receive(
     markers: &[MessageRecord],
     now_ms: u64,
 ) -> Result<ReceiveStep, Rejection> {
-    let (message, peer) = carried_message(own_address, &sender.address, plaintext)?;
-    if message.sent_at_ms > now_ms.saturating_add(MAX_FUTURE_MS) {
-        return Err(Rejection::new(InboundFailure::Malformed, "a message dated in the future"));
-    }
+    let (message, peer) = receivable(own_address, &sender.address, plaintext, now_ms)?;
     let invite = matches!(plaintext.kind, Some(PlaintextKind::Invite(_)));
     let conversation = match conversation {
         None => Some(ConversationRecord {

@@ -121,7 +121,7 @@ fn an_invite_opens_a_session_and_creates_the_conversation_and_message() {
     let mut pair = pair();
     let (bytes, _) = alice_sends(&pair, &message("m1", "hello"), None);
     let payload = parse_inbound(&bytes).unwrap();
-    let opened = open_payload(&mut pair.bob, &payload, &keys(&pair.alice_record), vec![]).unwrap();
+    let opened = open_payload(&mut pair.bob, &payload, &keys(&pair.alice_record), &mut []).unwrap();
     let record = inbound(&bytes);
     let step =
         plan_receive(BOB, &record, &pair.alice_record, &opened.plaintext, None, None, &[], 9)
@@ -159,16 +159,14 @@ fn later_payloads_of_a_session_decrypt_and_replays_are_told_apart() {
     let (first, alice_session) = alice_sends(&pair, &message("m1", "one"), None);
     let alice_keys = keys(&pair.alice_record);
     let opened =
-        open_payload(&mut pair.bob, &parse_inbound(&first).unwrap(), &alice_keys, vec![]).unwrap();
+        open_payload(&mut pair.bob, &parse_inbound(&first).unwrap(), &alice_keys, &mut []).unwrap();
     let (second, _) = alice_sends(&pair, &message("m2", "two"), Some(alice_session));
     let second = parse_inbound(&second).unwrap();
     // Alice has not heard back, so this is a pre-key message of the same session.
-    let session_id = opened.session.session_id();
-    let mut bob_session = opened.session;
-    let again = open_payload(&mut pair.bob, &second, &alice_keys, vec![bob_session]).unwrap();
-    assert_eq!(again.session.session_id(), session_id, "the stored session is used");
-    bob_session = again.session;
-    let replay = open_payload(&mut pair.bob, &second, &alice_keys, vec![bob_session]).unwrap_err();
+    let mut bob_sessions = vec![opened.session.unwrap()];
+    let again = open_payload(&mut pair.bob, &second, &alice_keys, &mut bob_sessions).unwrap();
+    assert_eq!((again.used, again.session.is_none()), (Some(0), true), "the stored one is used");
+    let replay = open_payload(&mut pair.bob, &second, &alice_keys, &mut bob_sessions).unwrap_err();
     assert_eq!(replay.failure, InboundFailure::Replay);
 }
 
@@ -181,12 +179,12 @@ fn opening_failures_have_their_own_reasons() {
 
     // Someone else's identity key (a forged sender).
     let (_, mallory) = installation(MALLORY);
-    let forged = open_payload(&mut pair.bob, &payload, &keys(&mallory), vec![]).unwrap_err();
+    let forged = open_payload(&mut pair.bob, &payload, &keys(&mallory), &mut []).unwrap_err();
     assert_eq!(forged.failure, InboundFailure::ForgedSender);
 
     // Bob answers, so Alice's next payload is a normal message.
-    let opened = open_payload(&mut pair.bob, &payload, &alice_keys, vec![]).unwrap();
-    let mut bob_session = opened.session;
+    let opened = open_payload(&mut pair.bob, &payload, &alice_keys, &mut []).unwrap();
+    let mut bob_session = opened.session.unwrap();
     let reply = bob_session.encrypt(b"reply").unwrap();
     let mut alice_session = alice_session;
     alice_session.session.decrypt(&reply).unwrap();
@@ -194,11 +192,11 @@ fn opening_failures_have_their_own_reasons() {
     let mut normal = parse_inbound(&normal).unwrap();
     assert_eq!(normal.message_type, 1);
 
-    let lost = open_payload(&mut pair.bob, &normal, &alice_keys, vec![]).unwrap_err();
+    let lost = open_payload(&mut pair.bob, &normal, &alice_keys, &mut []).unwrap_err();
     assert_eq!(lost.failure, InboundFailure::UnknownSession);
     *normal.ciphertext.last_mut().unwrap() ^= 1;
     let tampered =
-        open_payload(&mut pair.bob, &normal, &alice_keys, vec![bob_session]).unwrap_err();
+        open_payload(&mut pair.bob, &normal, &alice_keys, &mut [bob_session]).unwrap_err();
     assert_eq!(tampered.failure, InboundFailure::BadMac);
     assert!(tampered.failure.is_decryption_failure() && lost.failure.is_decryption_failure());
     assert!(!InboundFailure::Replay.is_decryption_failure());
@@ -441,7 +439,7 @@ fn a_resend_goes_on_a_new_session_as_invites_that_repair_and_is_capped() {
         &mut pair.bob,
         &parse_inbound(&payload.payload).unwrap(),
         &keys(&pair.alice_record),
-        vec![],
+        &mut [],
     )
     .unwrap();
     assert_eq!(opened.plaintext.repairs, ["ab".repeat(32)]);

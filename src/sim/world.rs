@@ -342,6 +342,7 @@ pub(crate) async fn load(device: &Device, wallet: &Wallet) -> Result<Local, SdkE
         pull_needed: Cell::new(Pull::CatchUp),
         pulled_at_ms: Cell::new(None),
         verified: Default::default(),
+        stream: Default::default(),
     })
 }
 

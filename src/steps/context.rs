@@ -5,6 +5,7 @@
 use std::{
     cell::{Cell, RefCell},
     future::Future,
+    task::Poll,
 };
 
 #[path = "sender.rs"]
@@ -43,6 +44,33 @@ pub(crate) async fn commit<S: Store, T, F: Future<Output = Result<(Changes, T), 
         }
     }
     Err(SdkError::new(ErrorCode::Storage, format!("{what} kept changing under the step")))
+}
+
+/// Awaits `a` and `b` together: two reads in flight at once cost one round trip, not two.
+pub(crate) async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut from_a, mut from_b) = (None, None);
+    std::future::poll_fn(move |cx| {
+        // (A future that finished is not polled again.)
+        if from_a.is_none() {
+            if let Poll::Ready(done) = a.as_mut().poll(cx) {
+                from_a = Some(done);
+            }
+        }
+        if from_b.is_none() {
+            if let Poll::Ready(done) = b.as_mut().poll(cx) {
+                from_b = Some(done);
+            }
+        }
+        match (from_a.take(), from_b.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                (from_a, from_b) = (a, b);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 /// Times one item (a received payload, a queued message) is tried in a row before it is
@@ -84,6 +112,30 @@ pub(crate) struct Local {
     pub(crate) pulled_at_ms: Cell<Option<u64>>,
     /// Contact entries verified before (a refresh re-reads every entry of a topic).
     pub(crate) verified: VerifiedEntries,
+    /// What the inbox subscription covers.
+    pub(crate) stream: InboxStream,
+}
+
+/// What the inbox subscription covers, in memory: a connection that was open before a pull
+/// started and is still open when it finished brings everything published since that pull
+/// (or ends, and the reconnection asks for a catch-up), so what it streams is processed at
+/// once, without a pull from the cursor first.
+#[derive(Debug, Default)]
+pub(crate) struct InboxStream {
+    /// The current connection: bumped by each (re)connection (0: none yet).
+    pub(crate) connection: Cell<u64>,
+    /// The connection a pull covered up to (see above), if one did.
+    pub(crate) synced: Cell<Option<u64>>,
+    /// The latest envelope time stored from a covered connection: payloads up to it may be
+    /// processed, as payloads up to the pull cursor may.
+    pub(crate) covered_ns: Cell<Option<u64>>,
+}
+
+impl InboxStream {
+    /// Whether the current connection is covered by a pull.
+    pub(crate) fn is_synced(&self) -> bool {
+        self.synced.get() == Some(self.connection.get())
+    }
 }
 
 /// What the next pass must pull from the inbox, the larger need winning.
@@ -126,6 +178,7 @@ impl Local {
             delete_sent_payloads: self.delete_sent_payloads,
             faults: &self.faults,
             verified: &self.verified,
+            stream: &self.stream,
             changed: RefCell::default(),
             more: Cell::new(false),
         }
@@ -148,6 +201,8 @@ pub(crate) struct Context<'a, S, N> {
     pub(crate) faults: &'a Faults,
     /// Contact entries verified before.
     pub(crate) verified: &'a VerifiedEntries,
+    /// What the inbox subscription covers.
+    pub(crate) stream: &'a InboxStream,
     /// Messages whose records the steps of this pass changed (for the app's stream).
     pub(crate) changed: RefCell<Vec<String>>,
     /// A step stopped at its cap with work left: the next pass is due at once.

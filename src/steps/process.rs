@@ -1,44 +1,50 @@
-//! The process step: stored `RECEIVED` payloads, in envelope order, each decrypted (or
-//! recorded as failed or refused, with its reason) and its results committed in one
+//! The process step: stored `RECEIVED` payloads, in envelope order, decrypted (or recorded
+//! as failed or refused, with their reasons) in groups, each group's results committed in one
 //! transaction. A payload that cannot be used never holds up the ones behind it.
+//!
+//! A group reads what its payloads need at once: each sender installation verified and its
+//! sessions read and unpickled once, then every conversation and message the payloads touch
+//! in one read each; the payloads are planned in order in memory (a later one sees the
+//! sessions, messages and markers an earlier one left), and the sessions are pickled once,
+//! at the commit.
 
 use super::{
     context::{
-        Context, TRIES, commit, crypto_error, order_of, reject, saved_cursor, stops_the_pass,
-        unpickle, verified_sender, waits,
+        Context, TRIES, both, commit, order_of, reject, saved_cursor, stops_the_pass,
+        verified_sender, waits,
     },
     notice,
 };
 use crate::{
+    collections::{VecMap, VecSet},
     engine::{
         ConversationRecord, InboundFailure, InboundPayloadRecord, InboundPayloadState,
-        MessageRecord, Opened, Rejection, SenderKeys, SessionRecord, SessionUpdate,
-        carried_message, conversation_id, marker_id, open_payload, parse_inbound,
-        plan_decryption_failure, plan_receive, verify_payload,
+        InstallationRecord, MessageRecord, Rejection, SenderKeys, SessionRecord, conversation_id,
+        marker_id, parse_inbound, plan_decryption_failure, plan_receive, verify_payload,
     },
     error::SdkError,
     net::Node,
     store::{Changes, Store, index},
+    wire::{InboxPayload, Plaintext},
 };
 
-/// Payloads read from the `RECEIVED` queue at a time.
+/// Payloads read from the `RECEIVED` queue at a time, and processed as one group.
 const PROCESS_BATCH: u32 = 32;
 
 /// Most payloads processed at a time: a flood waits for the next pass (due at once) instead
 /// of holding up the pass's other steps (sending) for as long as it lasts.
 pub(super) const MAX_PER_PASS: usize = 256;
 
-/// Processes every `RECEIVED` payload up to the saved pull cursor, in envelope order. A
-/// payload that cannot be used is recorded with its reason and never holds up the ones
-/// behind it: one whose processing errors is retried a few times, then refused; one that
-/// waits for the network is passed over until the next pass. Only an error of the
-/// environment (the database unavailable or full, the client closed) stops the pass.
+/// Processes every `RECEIVED` payload up to what the inbox is known whole to, in envelope
+/// order, in groups. A payload that cannot be used is recorded with its reason and never
+/// holds up the ones behind it: a group that errors is redone one payload at a time, and a
+/// payload whose processing keeps erroring is refused; one that waits for the network is
+/// passed over until the next pass. Only an error of the environment (the database
+/// unavailable or full, the client closed) stops the pass.
 pub(crate) async fn process_received<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
 ) -> Result<(), SdkError> {
-    // Only what a pull covered: a streamed payload past the cursor may have a gap before it.
-    let Some(cursor) = saved_cursor(ctx.store).await? else { return Ok(()) };
-    let upto = order_of(cursor.index.sender_time_ns);
+    let Some(upto) = processable_upto(ctx).await? else { return Ok(()) };
     // Passed over in this pass; read past, so the loop never spins on them.
     let mut skipped: Vec<String> = Vec::new();
     let mut first_error = None;
@@ -58,15 +64,31 @@ pub(crate) async fn process_received<S: Store, N: Node>(
         if queue.is_empty() {
             break;
         }
-        for payload in queue {
-            done += 1;
-            match process_isolated(ctx, &payload.hash).await {
-                Ok(changed) => ctx.changed(changed),
-                Err(e) if stops_the_pass(&e) => return Err(e),
-                Err(e) => {
-                    skipped.push(payload.hash);
-                    first_error.get_or_insert(e);
+        for group in groups(queue) {
+            done += group.len();
+            let waiting = match process_group(ctx, &group, None).await {
+                Ok(outcome) => {
+                    ctx.changed(outcome.changed);
+                    outcome.waiting
                 }
+                Err(e) if stops_the_pass(&e) => return Err(e),
+                // One payload's error fails its group: alone, it fails by itself (the group's
+                // try counts as each payload's first).
+                Err(_) => {
+                    let mut waiting = Vec::new();
+                    for payload in group {
+                        match process_isolated(ctx, &payload, TRIES - 1).await {
+                            Ok(changed) => ctx.changed(changed),
+                            Err(e) if stops_the_pass(&e) => return Err(e),
+                            Err(e) => waiting.push((payload.hash, e)),
+                        }
+                    }
+                    waiting
+                }
+            };
+            for (hash, e) in waiting {
+                skipped.push(hash);
+                first_error.get_or_insert(e);
             }
         }
     }
@@ -76,193 +98,432 @@ pub(crate) async fn process_received<S: Store, N: Node>(
     first_error.map_or(Ok(()), Err)
 }
 
-/// Processes one payload, trying up to [`TRIES`] times; if it keeps failing, it is refused
-/// (`PROCESSING_FAILED`) so that it never blocks the queue again.
+/// The last envelope order that may be processed: up to the saved pull cursor, or up to what
+/// the inbox stream brought while it covered everything after a pull (see `on_inbox_event`).
+/// A payload past both may have a gap before it that only a pull fills.
+async fn processable_upto<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+) -> Result<Option<String>, SdkError> {
+    let pulled = saved_cursor(ctx.store).await?.map(|c| c.index.sender_time_ns);
+    let streamed = ctx.stream.covered_ns.get();
+    Ok(pulled.max(streamed).map(order_of))
+}
+
+/// The queue cut into groups: runs of payloads in order, a notice alone (answering one reads
+/// and writes the sender's sessions by itself).
+fn groups(queue: Vec<InboundPayloadRecord>) -> Vec<Vec<InboundPayloadRecord>> {
+    let mut groups: Vec<Vec<InboundPayloadRecord>> = Vec::new();
+    let mut run = Vec::new();
+    for payload in queue {
+        if parse_inbound(&payload.payload).is_ok_and(|p| p.notice.is_some()) {
+            groups.extend([std::mem::take(&mut run), vec![payload]]);
+        } else {
+            run.push(payload);
+        }
+    }
+    groups.push(run);
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
+/// Processes one payload alone, trying up to `tries` more times; if it keeps failing, it is
+/// refused (`PROCESSING_FAILED`) so that it never blocks the queue again.
 async fn process_isolated<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
-    hash: &str,
+    payload: &InboundPayloadRecord,
+    tries: u32,
 ) -> Result<Vec<String>, SdkError> {
+    let alone = std::slice::from_ref(payload);
     let mut last = None;
-    for _ in 0..TRIES {
-        match process_one(ctx, hash, None).await {
-            Ok(changed) => return Ok(changed),
+    for _ in 0..tries {
+        match process_group(ctx, alone, None).await {
+            Ok(outcome) => return outcome.into_result(),
             Err(e) if waits(&e) => return Err(e),
             Err(e) => last = Some(e),
         }
     }
     let detail = last.map(|e| e.code.as_str().to_owned() + ": " + &e.message).unwrap_or_default();
-    process_one(ctx, hash, Some(&Rejection { failure: InboundFailure::ProcessingFailed, detail }))
-        .await
+    let refused = Rejection { failure: InboundFailure::ProcessingFailed, detail };
+    process_group(ctx, alone, Some(&refused)).await?.into_result()
 }
 
-/// Processes one stored payload in one transaction (redone if something it read moved), or
-/// records it as `refused`. Returns the ids of the messages it wrote.
-async fn process_one<S: Store, N: Node>(
+/// What a group's commit did.
+#[derive(Default)]
+struct Outcome {
+    /// The messages it wrote (for the app's stream).
+    changed: Vec<String>,
+    /// Payloads left as they are until a later pass, with why: their sender could not be
+    /// checked now (the node unreachable, an account fetched just before).
+    waiting: Vec<(String, SdkError)>,
+}
+
+impl Outcome {
+    /// The messages written, or why the (one) payload waits.
+    fn into_result(self) -> Result<Vec<String>, SdkError> {
+        match self.waiting.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(self.changed),
+        }
+    }
+}
+
+/// Processes `group` (or, with `refused`, records every payload of it as refused) in one
+/// transaction, which re-checks that each payload is still `RECEIVED` and each session read
+/// is still at its version; if one moved, the group is redone from fresh reads.
+async fn process_group<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
-    hash: &str,
+    group: &[InboundPayloadRecord],
     refused: Option<&Rejection>,
-) -> Result<Vec<String>, SdkError> {
-    commit(ctx.store, "the payload's records", || async {
-        let mut changes = Changes::new();
-        let Some(record) = ctx.store.get::<InboundPayloadRecord>(&hash.to_owned()).await? else {
-            return Ok((changes, Vec::new()));
+) -> Result<Outcome, SdkError> {
+    let redone = std::cell::Cell::new(false);
+    commit(ctx.store, "the payloads' records", || async {
+        // The listed records first; once redone, what is stored now.
+        let records = if redone.replace(true) {
+            let hashes: Vec<String> = group.iter().map(|p| p.hash.clone()).collect();
+            ctx.store
+                .get_many::<InboundPayloadRecord>(&hashes)
+                .await?
+                .into_iter()
+                .flatten()
+                .collect()
+        } else {
+            group.to_vec()
         };
-        if record.state != InboundPayloadState::Received {
-            return Ok((changes, Vec::new()));
+        let received = InboundPayloadState::Received;
+        let records: Vec<_> = records.into_iter().filter(|r| r.state == received).collect();
+        let mut changes = Changes::new();
+        for record in &records {
+            changes.expect_field::<InboundPayloadRecord>(&record.hash, "state", Some(&received))?;
         }
-        changes.expect_field::<InboundPayloadRecord>(
-            &record.hash,
-            "state",
-            Some(&InboundPayloadState::Received),
-        )?;
         if let Some(rejection) = refused {
-            let none = reject(&mut changes, &record, rejection)?;
-            return Ok((changes, none));
+            for record in &records {
+                reject(&mut changes, record, rejection)?;
+            }
+            return Ok((changes, Outcome::default()));
         }
-        // Boxed, like the notice branch below: a state machine of its own is less wasm.
-        let messages = Box::pin(plan_payload(ctx, record, &mut changes)).await?;
-        Ok((changes, messages))
+        // Boxed: a state machine of its own is less wasm.
+        let outcome = Box::pin(plan_group(ctx, records, &mut changes)).await?;
+        Ok((changes, outcome))
     })
     .await
 }
 
-/// Adds what processing `record` writes to `changes`; returns the messages it touches.
-async fn plan_payload<S: Store, N: Node>(
+#[path = "process_sessions.rs"]
+mod sessions;
+use sessions::{held_sessions, open, session_record};
+
+/// A claimed sender installation, as a group found it.
+enum Sender {
+    /// Verified: its record and keys.
+    Verified(Box<(InstallationRecord, SenderKeys)>),
+    /// Refused, for every payload claiming it.
+    Refused(Rejection),
+    /// Not checkable now (the node, a fetch just before): its payloads wait.
+    Waits(SdkError),
+}
+
+/// A payload opened (or not) by its verified sender's sessions, to be planned once the
+/// records it touches are read.
+enum Opening {
+    /// It did not decrypt: a marker, and a notice to the sender.
+    Undecryptable { sender: String, rejection: Rejection },
+    /// Opened and checked: its message, in its conversation.
+    Opened { sender: String, plaintext: Box<Plaintext>, message_id: String, convo_id: String },
+}
+
+/// Adds what processing `records` (in order) writes to `changes`; returns what it touched
+/// and which payloads wait.
+async fn plan_group<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
-    mut record: InboundPayloadRecord,
+    mut records: Vec<InboundPayloadRecord>,
     changes: &mut Changes,
-) -> Result<Vec<String>, SdkError> {
-    let payload = match parse_inbound(&record.payload) {
-        Ok(payload) => payload,
-        Err(rejection) => return reject(changes, &record, &rejection),
-    };
-    record.sender_installation_id = Some(payload.sender_installation_id.clone());
-    let claimed = (&payload.sender_address, &payload.sender_installation_id);
-    let sender = match verified_sender(ctx, claimed.0, claimed.1).await? {
-        Ok(sender) => sender,
-        Err(rejection) => return reject(changes, &record, &rejection),
-    };
-    let keys = match SenderKeys::of(&sender) {
-        Ok(keys) => keys,
-        Err(rejection) => return reject(changes, &record, &rejection),
-    };
-    if payload.notice.is_some() {
-        return Box::pin(notice::plan_notice(ctx, &record, &payload, &sender, &keys, changes))
-            .await;
-    }
-    // Authenticated before anything is shown or asked of the claimed sender.
+) -> Result<Outcome, SdkError> {
+    let mut outcome = Outcome::default();
     let own_id = ctx.own.borrow().id.clone();
-    if let Err(rejection) = verify_payload(&own_id, &payload, &keys) {
-        return reject(changes, &record, &rejection);
-    }
-
-    let stored = ctx.store.get::<SessionRecord>(&sender.id).await?;
-    changes.expect_version::<SessionRecord>(&sender.id, stored.as_ref().map(|s| s.version))?;
-    let read_version = stored.as_ref().map_or(0, |s| s.version);
-    // Every stored session, current first. One that no longer opens (corrupted) counts as
-    // lost: if the payload needed it, it fails as UNKNOWN_SESSION and the sender re-sends
-    // on a new session, instead of this payload blocking the queue.
-    let pickles: Vec<Vec<u8>> = stored
-        .map(|s| std::iter::once(s.pickle).chain(s.previous.into_iter().map(|p| p.into_vec())))
-        .into_iter()
-        .flatten()
-        .collect();
-    let (pickles, sessions): (Vec<Vec<u8>>, Vec<_>) = pickles
-        .into_iter()
-        .filter_map(|p| unpickle(&p, ctx.pickle_key).ok().map(|s| (p, s)))
-        .unzip();
-    let opened = {
-        let mut installation = ctx.installation.borrow_mut();
-        open_payload(&mut installation, &payload, &keys, sessions)
-    };
     let own_address = ctx.own.borrow().address.clone();
-    let Opened { plaintext, session, used } = match opened {
-        Ok(opened) => opened,
-        Err(rejection) if rejection.failure.is_decryption_failure() => {
-            let convo = conversation_id(&own_address, &sender.address);
-            let conversation = ctx.store.get::<ConversationRecord>(&convo).await?;
-            let step = plan_decryption_failure(
-                &ctx.installation.borrow(),
-                &own_address,
-                &record,
-                &rejection,
-                &sender,
-                conversation.as_ref(),
-                ctx.now(),
-            );
-            changes.put(&step.payload)?;
-            let mut touched = Vec::new();
-            if let Some(marker) = &step.marker {
-                changes.put(marker)?;
-                touched.push(marker.id.clone());
-            }
-            if let Some(conversation) = &step.conversation {
-                changes.put(conversation)?;
-            }
-            if let Some(notice) = &step.notice {
-                changes.put(notice)?;
-            }
-            if let Some(installation) = &step.installation {
-                changes.put(installation)?;
-            }
-            return Ok(touched);
-        }
-        Err(rejection) => return reject(changes, &record, &rejection),
-    };
+    let now = ctx.now();
 
-    // Read what the carried message touches, then plan from those reads.
-    let (message, _) = match carried_message(&own_address, &sender.address, &plaintext) {
-        Ok(found) => found,
-        Err(rejection) => return reject(changes, &record, &rejection),
-    };
-    let conversation = ctx.store.get::<ConversationRecord>(&message.convo_id).await?;
-    let existing = ctx.store.get::<MessageRecord>(&message.id).await?;
-    let mut markers = Vec::new();
-    for hash in &plaintext.repairs {
-        markers.extend(ctx.store.get::<MessageRecord>(&marker_id(hash)).await?);
+    // Who each payload claims to be from; each claimed sender verified once.
+    let mut parsed = Vec::with_capacity(records.len());
+    let mut senders: VecMap<(String, String), Sender> = VecMap::new();
+    for record in &mut records {
+        let payload = parse_inbound(&record.payload);
+        if let Ok(payload) = &payload {
+            record.sender_installation_id = Some(payload.sender_installation_id.clone());
+            let claimed = claimed_by(payload);
+            if !senders.contains_key(&claimed) {
+                let sender = match verified_sender(ctx, &claimed.0, &claimed.1).await {
+                    Ok(Ok(sender)) => match SenderKeys::of(&sender) {
+                        Ok(keys) => Sender::Verified(Box::new((sender, keys))),
+                        Err(rejection) => Sender::Refused(rejection),
+                    },
+                    Ok(Err(rejection)) => Sender::Refused(rejection),
+                    Err(e) if waits(&e) && !stops_the_pass(&e) => Sender::Waits(e),
+                    Err(e) => return Err(e),
+                };
+                senders.insert(claimed, sender);
+            }
+        }
+        parsed.push(payload);
     }
-    let step = match plan_receive(
-        &own_address,
-        &record,
-        &sender,
-        &plaintext,
-        conversation.as_ref(),
-        existing.as_ref(),
-        &markers,
-        ctx.now(),
-    ) {
-        Ok(step) => step,
-        Err(rejection) => return reject(changes, &record, &rejection),
-    };
-    changes.put(&step.payload)?;
-    if let Some(conversation) = &step.conversation {
-        changes.put(conversation)?;
+
+    // The verified senders' sessions, in one read, each checked at its version at the
+    // commit; their records, as the group updates them.
+    let mut installations: Vec<InstallationRecord> = Vec::new();
+    for sender in senders.values() {
+        if let Sender::Verified(verified) = sender {
+            installations.push(verified.0.clone());
+        }
     }
-    changes.expect_field::<MessageRecord>(&message.id, "id", existing.as_ref().map(|m| &m.id))?;
-    let mut touched = step.delete_markers.clone();
-    if let Some(message) = &step.message {
-        changes.put(message)?;
-        touched.push(message.id.clone());
+    let ids: Vec<String> = installations.iter().map(|i| i.id.clone()).collect();
+    let mut sessions = Vec::with_capacity(ids.len());
+    if !ids.is_empty() {
+        for (id, stored) in ids.iter().zip(ctx.store.get_many::<SessionRecord>(&ids).await?) {
+            changes.expect_version::<SessionRecord>(id, stored.as_ref().map(|s| s.version))?;
+            sessions.push(held_sessions(ctx, id, stored));
+        }
     }
-    for id in &step.delete_markers {
-        changes.delete::<MessageRecord>(id)?;
+    let mut installations_changed = VecSet::new();
+
+    // Opened in order, each on the sessions the ones before it left.
+    let mut openings = Vec::new();
+    for (i, payload) in parsed.into_iter().enumerate() {
+        let record = &records[i];
+        let payload = match payload {
+            Ok(payload) => payload,
+            Err(rejection) => {
+                reject(changes, record, &rejection)?;
+                continue;
+            }
+        };
+        let (sender, keys) = match senders.get(&claimed_by(&payload)) {
+            Some(Sender::Verified(verified)) => (&verified.0, &verified.1),
+            Some(Sender::Refused(rejection)) => {
+                reject(changes, record, rejection)?;
+                continue;
+            }
+            Some(Sender::Waits(e)) => {
+                outcome.waiting.push((record.hash.clone(), e.clone()));
+                continue;
+            }
+            None => continue,
+        };
+        if payload.notice.is_some() {
+            // Alone in its group (see `groups`): it reads and writes the sessions itself.
+            let plan = notice::plan_notice(ctx, record, &payload, sender, keys, changes);
+            outcome.changed.extend(Box::pin(plan).await?);
+            continue;
+        }
+        // Authenticated before anything is shown or asked of the claimed sender.
+        if let Err(rejection) = verify_payload(&own_id, &payload, keys) {
+            reject(changes, record, &rejection)?;
+            continue;
+        }
+        let Some(held) = sessions.iter_mut().find(|s| s.id == sender.id) else { continue };
+        match open(ctx, &own_address, sender, keys, &payload, held, now) {
+            Ok((plaintext, message_id, convo_id)) => {
+                let sender = sender.id.clone();
+                openings.push((i, Opening::Opened { sender, plaintext, message_id, convo_id }));
+            }
+            Err(rejection) if rejection.failure.is_decryption_failure() => {
+                let sender = sender.id.clone();
+                openings.push((i, Opening::Undecryptable { sender, rejection }));
+            }
+            Err(rejection) => {
+                reject(changes, record, &rejection)?;
+            }
+        }
     }
-    if let Some(installation) = &step.installation {
+
+    // Every conversation, message and marker they touch, in one read each.
+    let mut convo_ids = VecSet::new();
+    let mut message_ids = VecSet::new();
+    for (_, opening) in &openings {
+        match opening {
+            Opening::Undecryptable { sender, .. } => {
+                if let Some(sender) = installations.iter().find(|s| &s.id == sender) {
+                    convo_ids.insert(conversation_id(&own_address, &sender.address));
+                }
+            }
+            Opening::Opened { plaintext, message_id, convo_id, .. } => {
+                convo_ids.insert(convo_id.clone());
+                message_ids.insert(message_id.clone());
+                message_ids.extend(plaintext.repairs.iter().map(|hash| marker_id(hash)));
+            }
+        }
+    }
+    let (conversations, read_messages) = both(
+        read_many::<ConversationRecord, S>(ctx.store, convo_ids),
+        read_many::<MessageRecord, S>(ctx.store, message_ids),
+    )
+    .await;
+    let (conversations, read_messages) = (conversations?, read_messages?);
+    let messages = read_messages.clone();
+    let mut touched = Touched { conversations, read_messages, messages };
+
+    // Planned in order: each sees what the ones before it wrote.
+    for (i, opening) in openings {
+        let sender_id = match &opening {
+            Opening::Undecryptable { sender, .. } | Opening::Opened { sender, .. } => sender,
+        };
+        let Some(sender) = installations.iter_mut().find(|s| &s.id == sender_id) else {
+            continue;
+        };
+        let plan = Plan { ctx, own_address: &own_address, now, record: &records[i], sender };
+        let updated = match opening {
+            Opening::Undecryptable { rejection, .. } => {
+                plan.undecryptable(&rejection, &mut touched, changes, &mut outcome.changed)?
+            }
+            Opening::Opened { plaintext, message_id, convo_id, .. } => {
+                let ids = (message_id.as_str(), convo_id.as_str());
+                plan.opened(&plaintext, ids, &mut touched, changes, &mut outcome.changed)?
+            }
+        };
+        if let Some(installation) = updated {
+            installations_changed.insert(installation.id.clone());
+            *sender = installation;
+        }
+    }
+
+    // Each sender's sessions pickled once, and its record once.
+    for held in sessions.into_iter().filter(|s| s.used) {
+        changes.put(&session_record(ctx, held)?)?;
+    }
+    for installation in installations.iter().filter(|i| installations_changed.contains(&i.id)) {
         changes.put(installation)?;
     }
-    // The session that opened it is the current one from now on; the others are kept.
-    let previous = pickles
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| Some(*i) != used)
-        .map(|(_, p)| serde_bytes::ByteBuf::from(p))
-        .collect();
-    let update = SessionUpdate {
-        installation_id: sender.id.clone(),
-        version: read_version,
-        session,
-        previous,
-    };
-    changes.put(&update.to_record(ctx.pickle_key).map_err(crypto_error)?)?;
-    Ok(touched)
+    // (A marker written and repaired in the group is named twice.)
+    let mut named = VecSet::new();
+    outcome.changed.retain(|id| named.insert(id.clone()));
+    Ok(outcome)
 }
+
+/// The records a group's payloads touch: as read, and as the payloads planned so far left
+/// them (`None`: absent or deleted).
+struct Touched {
+    conversations: VecMap<String, Option<ConversationRecord>>,
+    read_messages: VecMap<String, Option<MessageRecord>>,
+    messages: VecMap<String, Option<MessageRecord>>,
+}
+
+/// Planning one opened (or undecryptable) payload of a group.
+struct Plan<'p, 'c, S, N> {
+    ctx: &'p Context<'c, S, N>,
+    own_address: &'p str,
+    now: u64,
+    record: &'p InboundPayloadRecord,
+    /// Its sender, as the payloads before it left the record.
+    sender: &'p InstallationRecord,
+}
+
+impl<S: Store, N: Node> Plan<'_, '_, S, N> {
+    /// A payload that did not decrypt: marked failed, a marker shown, the sender asked to
+    /// re-send. Returns the sender's record if it changed.
+    fn undecryptable(
+        &self,
+        rejection: &Rejection,
+        touched: &mut Touched,
+        changes: &mut Changes,
+        changed: &mut Vec<String>,
+    ) -> Result<Option<InstallationRecord>, SdkError> {
+        let convo = conversation_id(self.own_address, &self.sender.address);
+        let step = plan_decryption_failure(
+            &self.ctx.installation.borrow(),
+            self.own_address,
+            self.record,
+            rejection,
+            self.sender,
+            touched.conversations.get(&convo).and_then(Option::as_ref),
+            self.now,
+        );
+        changes.put(&step.payload)?;
+        if let Some(marker) = step.marker {
+            changes.put(&marker)?;
+            changed.push(marker.id.clone());
+            touched.messages.insert(marker.id.clone(), Some(marker));
+        }
+        if let Some(conversation) = step.conversation {
+            changes.put(&conversation)?;
+            touched.conversations.insert(conversation.id.clone(), Some(conversation));
+        }
+        if let Some(notice) = &step.notice {
+            changes.put(notice)?;
+        }
+        Ok(step.installation)
+    }
+
+    /// An opened payload: its message stored (once, whoever re-sent it), the markers it
+    /// repairs deleted. Returns the sender's record if it changed.
+    fn opened(
+        &self,
+        plaintext: &Plaintext,
+        (message_id, convo_id): (&str, &str),
+        touched: &mut Touched,
+        changes: &mut Changes,
+        changed: &mut Vec<String>,
+    ) -> Result<Option<InstallationRecord>, SdkError> {
+        let markers: Vec<MessageRecord> = plaintext
+            .repairs
+            .iter()
+            .filter_map(|hash| touched.messages.get(&marker_id(hash)).cloned().flatten())
+            .collect();
+        let step = match plan_receive(
+            self.own_address,
+            self.record,
+            self.sender,
+            plaintext,
+            touched.conversations.get(convo_id).and_then(Option::as_ref),
+            touched.messages.get(message_id).and_then(Option::as_ref),
+            &markers,
+            self.now,
+        ) {
+            Ok(step) => step,
+            Err(rejection) => {
+                reject(changes, self.record, &rejection)?;
+                return Ok(None);
+            }
+        };
+        changes.put(&step.payload)?;
+        if let Some(conversation) = step.conversation {
+            changes.put(&conversation)?;
+            touched.conversations.insert(conversation.id.clone(), Some(conversation));
+        }
+        // Still as read (the checks hold before any write of the group).
+        let read = touched.read_messages.get(message_id).and_then(Option::as_ref);
+        changes.expect_field::<MessageRecord>(&message_id.to_owned(), "id", read.map(|m| &m.id))?;
+        // The markers it replaces named first: the app sees them go, then the message.
+        for id in step.delete_markers {
+            changes.delete::<MessageRecord>(&id)?;
+            changed.push(id.clone());
+            touched.messages.insert(id, None);
+        }
+        if let Some(message) = step.message {
+            changes.put(&message)?;
+            changed.push(message.id.clone());
+            touched.messages.insert(message.id.clone(), Some(message));
+        }
+        Ok(step.installation)
+    }
+}
+
+/// The (address, installation) a payload claims to come from.
+fn claimed_by(payload: &InboxPayload) -> (String, String) {
+    (payload.sender_address.clone(), payload.sender_installation_id.clone())
+}
+
+/// The records of type `R` at `keys`, read in one go (none read for no keys).
+async fn read_many<R: crate::store::Record<Key = String>, S: Store>(
+    store: &S,
+    keys: VecSet<String>,
+) -> Result<VecMap<String, Option<R>>, SdkError> {
+    let keys: Vec<String> = keys.into_iter().collect();
+    if keys.is_empty() {
+        return Ok(VecMap::new());
+    }
+    let found = store.get_many::<R>(&keys).await?;
+    Ok(keys.into_iter().zip(found).collect())
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[path = "process_tests.rs"]
+mod tests;

@@ -52,11 +52,16 @@ async fn receive<S: Store, N: Node>(
     let pull =
         pull_needed.replace(Pull::Nothing).max(if due { Pull::CatchUp } else { Pull::Nothing });
     if pull != Pull::Nothing {
+        // Taken with the need: a reconnection from here on asks again, and is not covered.
+        let connection = local.stream.connection.get();
         if let Err(e) = pull::pull_inbox(ctx, pull == Pull::CatchUp).await {
             pull_needed.set(pull_needed.get().max(pull));
             return Err(e);
         }
         pulled_at.set(Some(now));
+        if connection != 0 && local.stream.connection.get() == connection {
+            local.stream.synced.set(Some(connection));
+        }
         if process {
             process::process_received(ctx).await?;
         }
@@ -64,21 +69,34 @@ async fn receive<S: Store, N: Node>(
     Ok(())
 }
 
-/// What an event of the inbox subscription does: a (re)connection asks for a catch-up pull
-/// (envelopes published while away); an envelope is stored `RECEIVED` and a pull from the
-/// cursor asked for, which must read everything before it before it is processed (if storing
-/// fails, a catch-up pull brings it again).
+/// What an event of the inbox subscription does. A (re)connection asks for a catch-up pull
+/// (envelopes published while away). An envelope is stored `RECEIVED`: if a pull finished
+/// under this connection after it opened, the connection has brought everything published
+/// since, so the envelope may be processed at once; otherwise a pull from the cursor is asked
+/// for, which must read everything before it first. (If storing fails, a catch-up pull
+/// brings it again.)
+///
+/// The stream does not move the saved cursor: the cursor says what a query read, which is
+/// where the periodic catch-up looks back from for what the stream dropped or held back.
 pub(crate) async fn on_inbox_event(
     local: &Local,
     store: &impl Store,
     event: SubscriptionEvent,
     now_ms: u64,
 ) {
+    let stream = &local.stream;
     match event {
-        SubscriptionEvent::Connected { .. } => local.need(Pull::CatchUp),
+        SubscriptionEvent::Connected { .. } => {
+            stream.connection.set(stream.connection.get().wrapping_add(1));
+            // What the last connection brought is processed once the catch-up covers it.
+            stream.covered_ns.set(None);
+            local.need(Pull::CatchUp);
+        }
         SubscriptionEvent::Envelope(envelope) => {
+            let (covered, at) = (stream.is_synced(), envelope.timestamp_ns);
             // Not stored: it may sit behind the cursor, where only a catch-up reaches.
             match pull::store_envelopes(store, &[envelope], None, now_ms).await {
+                Ok(()) if covered => stream.covered_ns.set(stream.covered_ns.get().max(Some(at))),
                 Ok(()) => local.need(Pull::FromCursor),
                 Err(_) => local.need(Pull::CatchUp),
             }

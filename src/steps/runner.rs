@@ -143,7 +143,8 @@ pub(crate) async fn run_processors(runtime: Weak<Runtime>, lock_name: String) {
 }
 
 /// Follows the inbox topic: each streamed envelope is stored (`RECEIVED`) and wakes the
-/// processors; each (re)connection asks them to pull the gap from the saved cursor.
+/// processors (see `processor::on_inbox_event`); each (re)connection asks them to catch up
+/// the gap from before the saved cursor.
 async fn follow_inbox(runtime: Weak<Runtime>, stop: Rc<Wake>, topic: Topic) {
     let Some(mut subscription) = runtime.upgrade().map(|r| r.node.subscribe(&[topic])) else {
         return;

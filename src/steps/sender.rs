@@ -7,13 +7,13 @@ use std::cell::RefCell;
 
 use sha2::{Digest, Sha256};
 
-use super::Context;
+use super::{Context, both};
 use crate::{
     crypto::{Address, BundleError, ContactFact, reverify_contact_entry, verify_contact_entry},
-    engine::{InboundFailure, InstallationRecord, Rejection, UserRecord},
+    engine::{InboundFailure, InstallationRecord, Rejection, UserRecord, needs_refresh},
     error::{ErrorCode, SdkError},
     net::Node,
-    store::Store,
+    store::{Store, index},
 };
 
 /// How often a payload naming an installation not known here may make its account be fetched
@@ -42,7 +42,19 @@ pub(crate) async fn verified_sender<S: Store, N: Node>(
         return refuse(InboundFailure::Malformed);
     };
     let account = address.to_string();
-    let known = ctx.store.get::<InstallationRecord>(&id.to_owned()).await?;
+    // The account's record and installations as stored (one read each): unless they are
+    // due for a refresh, they are the answer.
+    let index = index::INSTALLATIONS_BY_ADDRESS;
+    let (user, local) = both(
+        ctx.store.get::<UserRecord>(&account),
+        ctx.store.by_index::<InstallationRecord>(index, &account, &account, None),
+    )
+    .await;
+    let (user, local) = (user?, local?);
+    let known = match local.iter().find(|i| i.id == id) {
+        Some(ours) => Some(ours.clone()),
+        None => ctx.store.get::<InstallationRecord>(&id.to_owned()).await?,
+    };
     if known.as_ref().is_some_and(|k| k.address != account) {
         return refuse(InboundFailure::ForgedSender);
     }
@@ -50,7 +62,6 @@ pub(crate) async fn verified_sender<S: Store, N: Node>(
     let threshold = if known.is_some() {
         ctx.refresh_threshold_ms
     } else {
-        let user = ctx.store.get::<UserRecord>(&account).await?;
         let fetched = user.as_ref().and_then(|u| u.installations_fetched_at_ms);
         if fetched.is_some_and(|at| at <= now && now - at < UNKNOWN_ID_REFRESH_MS) {
             if is_revoked(user.as_ref(), id) {
@@ -63,8 +74,12 @@ pub(crate) async fn verified_sender<S: Store, N: Node>(
         }
         0
     };
-    let found = ctx.installations_of(&address, threshold).await?;
-    let user = ctx.store.get::<UserRecord>(&account).await?;
+    let (found, user) = if needs_refresh(user.as_ref(), now, threshold) {
+        let found = ctx.installations_of(&address, threshold).await?;
+        (found, ctx.store.get::<UserRecord>(&account).await?)
+    } else {
+        (local, user)
+    };
     if is_revoked(user.as_ref(), id) {
         return refuse(InboundFailure::SenderRevoked);
     }

@@ -82,6 +82,7 @@ pub(super) fn device_at(
         pull_needed: Cell::new(Pull::CatchUp),
         pulled_at_ms: Cell::new(None),
         verified: Default::default(),
+        stream: Default::default(),
     };
     Device { store, local, address: wallet.address.to_string(), id: identity.own.id }
 }
