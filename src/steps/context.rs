@@ -400,20 +400,22 @@ pub(crate) fn order_of(timestamp_ns: u64) -> String {
 // Batched reads (issue 14, throughput): many keys in one transaction.
 
 impl<S: Store, N: Node> Context<'_, S, N> {
-    /// The stored sessions with each of `installation_ids`, in their order, read in one
-    /// transaction; each as [`Context::sessions_of`] gives it.
+    /// The stored sessions with each of `installation_ids`, in their order, the current one
+    /// opened, read in one transaction.
     pub(crate) async fn sessions_of_each(
         &self,
         installation_ids: &[String],
-    ) -> Result<Vec<Option<StoredSessions>>, SdkError> {
-        let records = self.store.get_many::<SessionRecord>(installation_ids).await?;
-        let opened = records.into_iter().map(|record| {
-            let Some(record) = record else { return Ok(None) };
-            let session = unpickle(&record.pickle, self.pickle_key)?;
-            let SessionRecord { installation_id, version, previous, pickle } = record;
-            let update = SessionUpdate { installation_id, version, session, previous };
-            Ok(Some(StoredSessions { update, current_pickle: pickle }))
-        });
-        opened.collect()
+    ) -> Result<Vec<Option<SessionUpdate>>, SdkError> {
+        let mut opened = Vec::with_capacity(installation_ids.len());
+        for record in self.store.get_many::<SessionRecord>(installation_ids).await? {
+            opened.push(match record {
+                Some(SessionRecord { installation_id, version, pickle, previous }) => {
+                    let session = unpickle(&pickle, self.pickle_key)?;
+                    Some(SessionUpdate { installation_id, version, session, previous })
+                }
+                None => None,
+            });
+        }
+        Ok(opened)
     }
 }

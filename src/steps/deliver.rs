@@ -94,10 +94,11 @@ async fn next_batch(
             Some(limit),
         )
         .await?;
-    let in_flight: VecSet<u64> = in_flight.iter().filter_map(|p| p.seq).collect();
-    let queued = queued.into_iter().filter(|p| !p.seq.is_some_and(|s| in_flight.contains(&s)));
     let (mut payloads, mut bytes, mut more) = (Vec::new(), 0, false);
     for payload in queued {
+        if in_flight.iter().any(|p| p.seq == payload.seq) {
+            continue;
+        }
         let fits = bytes + payload.payload.len() <= max_bytes || payloads.is_empty();
         if payloads.len() == size as usize || !fits {
             more = true;
@@ -140,13 +141,11 @@ async fn mark_sent<S: Store, N: Node>(
         return Ok(());
     }
     let ids = message_ids(acknowledged);
-    let (siblings, messages) = join(
-        ctx.store.by_index_each::<OutboundPayloadRecord, _>(index::OUTBOUND_BY_MESSAGE, &ids),
-        ctx.store.get_many::<MessageRecord>(&ids),
-    )
-    .await;
-    let siblings = siblings?.concat();
-    let messages: Vec<MessageRecord> = messages?.into_iter().flatten().collect();
+    let by_message = index::OUTBOUND_BY_MESSAGE;
+    let siblings = ctx.store.by_index_each::<OutboundPayloadRecord, _>(by_message, &ids).await?;
+    let messages = ctx.store.get_many::<MessageRecord>(&ids).await?;
+    let messages: Vec<MessageRecord> = messages.into_iter().flatten().collect();
+    let siblings = siblings.concat();
     let update = on_published(acknowledged, &siblings, &messages, ctx.delete_sent_payloads);
     save_update(ctx, update).await
 }

@@ -3,7 +3,7 @@
 //! THRESHOLD), then committed with their payloads and advanced sessions in one transaction,
 //! but only if every session is still at the version read.
 
-use super::context::{Context, StoredSessions, TRIES, commit, crypto_error, parse_address, waits};
+use super::context::{Context, TRIES, commit, crypto_error, parse_address, waits};
 use crate::{
     collections::{VecMap as BTreeMap, VecSet as BTreeSet},
     engine::{
@@ -97,9 +97,10 @@ async fn encrypt_group<S: Store, N: Node>(
         let mut committed = Vec::new();
         // Re-read: another tab may have sent them while this step was redone.
         let ids: Vec<String> = group.iter().map(|m| m.id.clone()).collect();
-        let queued = ctx.store.get_many::<MessageRecord>(&ids).await?.into_iter().flatten();
-        let queued: Vec<MessageRecord> =
-            queued.filter(|m| m.state == MessageState::Uninitialized).collect();
+        let mut queued = Vec::new();
+        for message in ctx.store.get_many::<MessageRecord>(&ids).await? {
+            queued.extend(message.filter(|m| m.state == MessageState::Uninitialized));
+        }
         if let Some(reason) = failed {
             for message in queued {
                 let state = Some(&MessageState::Uninitialized);
@@ -146,13 +147,9 @@ async fn encrypt_group<S: Store, N: Node>(
                 let session = match live.remove(&installation.id) {
                     Some(update) => Some(update),
                     None => {
-                        let stored = match reads.sessions.remove(&installation.id) {
-                            Some(stored) => stored,
-                            None => ctx.sessions_of(&installation.id).await?,
-                        };
-                        let version = stored.as_ref().map(|s| s.update.version);
+                        let (stored, version) = reads.take_session(&installation.id);
                         read.entry(installation.id.clone()).or_insert(version);
-                        stored.map(|s| s.update)
+                        stored
                     }
                 };
                 recipients.push(Recipient { installation, session });
@@ -203,14 +200,18 @@ async fn encrypt_group<S: Store, N: Node>(
 
 /// What a group's messages are encrypted with, read once for the whole group (a handful of
 /// transactions, not a handful per message).
+#[derive(Default)]
 struct GroupReads {
     /// The group's conversations, as stored.
     conversations: BTreeMap<String, ConversationRecord>,
-    /// Each participant's installations (refreshed past THRESHOLD), by address; none if
-    /// this installation is revoked.
-    installations: BTreeMap<String, Vec<InstallationRecord>>,
-    /// The stored sessions with those installations, taken out as the group first uses them.
-    sessions: BTreeMap<String, Option<StoredSessions>>,
+    /// Each participant's installations (refreshed past THRESHOLD), participants in address
+    /// order; none if this installation is revoked.
+    installations: Vec<(String, Vec<InstallationRecord>)>,
+    /// The stored sessions with those installations (but this one), taken out as the group
+    /// first uses them.
+    sessions: BTreeMap<String, SessionUpdate>,
+    /// The version of each of those read (None: absent).
+    versions: BTreeMap<String, Option<u32>>,
 }
 
 impl GroupReads {
@@ -220,33 +221,43 @@ impl GroupReads {
         ctx: &Context<'_, S, N>,
         messages: &[MessageRecord],
     ) -> Result<Self, SdkError> {
-        let ids: BTreeSet<&String> = messages.iter().map(|m| &m.convo_id).collect();
-        let ids: Vec<String> = ids.into_iter().cloned().collect();
-        let conversations = ctx.store.get_many::<ConversationRecord>(&ids).await?;
-        let conversations = conversations.into_iter().flatten().map(|c| (c.id.clone(), c));
-        let mut reads = Self {
-            conversations: conversations.collect(),
-            installations: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-        };
+        let mut reads = Self::default();
+        let ids: BTreeSet<String> = messages.iter().map(|m| m.convo_id.clone()).collect();
+        let ids: Vec<String> = ids.into_iter().collect();
+        for conversation in ctx.store.get_many::<ConversationRecord>(&ids).await?.into_iter() {
+            if let Some(conversation) = conversation {
+                reads.conversations.insert(conversation.id.clone(), conversation);
+            }
+        }
         if ctx.own.borrow().revoked {
             return Ok(reads);
         }
-        let own = ctx.own.borrow().address.clone();
-        let peers = reads.conversations.values().map(|c| c.peer_address.clone());
-        let participants: BTreeSet<String> = std::iter::once(own).chain(peers).collect();
+        let mut participants: BTreeSet<String> = [ctx.own.borrow().address.clone()].into();
+        participants.extend(reads.conversations.values().map(|c| c.peer_address.clone()));
+        let mut ids = Vec::new();
+        let this = ctx.own.borrow().id.clone();
         for participant in participants {
             let address = parse_address(&participant)?;
             let found = ctx.installations_of(&address, ctx.refresh_threshold_ms).await?;
-            reads.installations.insert(participant, found);
+            ids.extend(found.iter().filter(|i| i.id != this).map(|i| i.id.clone()));
+            reads.installations.push((participant, found));
         }
-        let this = ctx.own.borrow().id.clone();
-        let installations = reads.installations.values().flatten();
-        let ids: Vec<String> =
-            installations.filter(|i| i.id != this).map(|i| i.id.clone()).collect();
         let sessions = ctx.sessions_of_each(&ids).await?;
-        reads.sessions = ids.into_iter().zip(sessions).collect();
+        for (id, stored) in ids.into_iter().zip(sessions) {
+            reads.versions.insert(id.clone(), stored.as_ref().map(|s| s.version));
+            if let Some(update) = stored {
+                reads.sessions.insert(id, update);
+            }
+        }
         Ok(reads)
+    }
+
+    /// The stored sessions with `installation_id` as read above, and the version read. (Every
+    /// recipient's were read: one missed would count as absent, and the commit's check of
+    /// its version would then refuse to write over a stored one.)
+    fn take_session(&mut self, installation_id: &String) -> (Option<SessionUpdate>, Option<u32>) {
+        let version = self.versions.get(installation_id).copied().flatten();
+        (self.sessions.remove(installation_id), version)
     }
 
     /// Every installation of both participants of `conversation` but this one, or why a
@@ -261,13 +272,17 @@ impl GroupReads {
         if own.revoked {
             return Err("this installation was revoked");
         }
-        let participants: BTreeSet<&String> = [&own.address, &conversation.peer_address].into();
-        let installations = participants.into_iter().filter_map(|p| self.installations.get(p));
-        let installations: Vec<&InstallationRecord> = installations.flatten().collect();
-        if !installations.iter().any(|i| i.address == conversation.peer_address) {
+        let mut recipients = Vec::new();
+        for (participant, installations) in &self.installations {
+            if *participant == own.address || *participant == conversation.peer_address {
+                recipients.extend(installations.iter().cloned());
+            }
+        }
+        if !recipients.iter().any(|i| i.address == conversation.peer_address) {
             return Err("the peer has no installations");
         }
-        Ok(installations.into_iter().filter(|i| i.id != own.id).cloned().collect())
+        recipients.retain(|i| i.id != own.id);
+        Ok(recipients)
     }
 }
 
