@@ -222,11 +222,13 @@ impl GroupReads {
         messages: &[MessageRecord],
     ) -> Result<Self, SdkError> {
         let mut reads = Self::default();
-        let ids: BTreeSet<String> = messages.iter().map(|m| m.convo_id.clone()).collect();
-        let ids: Vec<String> = ids.into_iter().collect();
-        for conversation in ctx.store.get_many::<ConversationRecord>(&ids).await?.into_iter() {
-            if let Some(conversation) = conversation {
-                reads.conversations.insert(conversation.id.clone(), conversation);
+        for message in messages {
+            let id = &message.convo_id;
+            if !reads.conversations.contains_key(id) {
+                // (A get per conversation: a group is mostly one conversation.)
+                if let Some(conversation) = ctx.store.get::<ConversationRecord>(id).await? {
+                    reads.conversations.insert(id.clone(), conversation);
+                }
             }
         }
         if ctx.own.borrow().revoked {
