@@ -77,10 +77,10 @@ async fn encrypt_alone<S: Store, N: Node>(
 
 /// Messages encrypted and committed in one transaction. The group's reads are a handful
 /// whatever its size, so a larger group costs fewer round trips per message; but its
-/// encryption runs without yielding (every read is done first), a message that errors
+/// encryption runs without a yield (every read is done first), a message that errors
 /// redoes the whole group one message at a time, and a session that moved under it redoes
-/// it all. 32 halves the reads per message of 16 and keeps each of those costs small: a
-/// group to a few installations encrypts in a few milliseconds.
+/// it all. 32 halves the reads per message of 16 while each of those costs stays bounded
+/// (32 messages times their recipients' encryptions).
 const GROUP_SIZE: u32 = 32;
 
 /// One group commit: every message of `group` is planned in memory, each on the sessions the
