@@ -451,3 +451,26 @@ pub(crate) async fn saved_cursor(store: &impl Store) -> Result<Option<Cursor>, S
 pub(crate) fn order_of(timestamp_ns: u64) -> String {
     format!("{timestamp_ns:020}")
 }
+
+// Batched reads (issue 14, throughput): many keys in one transaction.
+
+impl<S: Store, N: Node> Context<'_, S, N> {
+    /// The stored sessions with each of `installation_ids`, in their order, the current one
+    /// opened, read in one transaction.
+    pub(crate) async fn sessions_of_each(
+        &self,
+        installation_ids: &[String],
+    ) -> Result<Vec<Option<SessionUpdate>>, SdkError> {
+        let mut opened = Vec::with_capacity(installation_ids.len());
+        for record in self.store.get_many::<SessionRecord>(installation_ids).await? {
+            opened.push(match record {
+                Some(SessionRecord { installation_id, version, pickle, previous }) => {
+                    let session = unpickle(&pickle, self.pickle_key)?;
+                    Some(SessionUpdate { installation_id, version, session, previous })
+                }
+                None => None,
+            });
+        }
+        Ok(opened)
+    }
+}

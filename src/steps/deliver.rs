@@ -63,22 +63,18 @@ fn envelope(payload: &OutboundPayloadRecord) -> Envelope {
     Envelope::new(&topic, payload.created_at_ms, seq, payload.payload.clone())
 }
 
-/// Every payload of the batch's messages, and those messages.
+/// Every payload of the batch's messages, and those messages: one read each, however many
+/// messages the batch carries.
 async fn batch_messages(
     store: &impl Store,
     batch: &[OutboundPayloadRecord],
 ) -> Result<(Vec<OutboundPayloadRecord>, Vec<MessageRecord>), SdkError> {
     let ids: BTreeSet<&String> = batch.iter().flat_map(|p| &p.message_ids).collect();
-    let (mut siblings, mut messages) = (Vec::new(), Vec::new());
-    for id in ids {
-        siblings.extend(
-            store
-                .by_index::<OutboundPayloadRecord>(index::OUTBOUND_BY_MESSAGE, id, id, None)
-                .await?,
-        );
-        messages.extend(store.get::<MessageRecord>(id).await?);
-    }
-    Ok((siblings, messages))
+    let ids: Vec<String> = ids.into_iter().cloned().collect();
+    let by_message = index::OUTBOUND_BY_MESSAGE;
+    let siblings = store.by_index_each::<OutboundPayloadRecord, _>(by_message, &ids).await?;
+    let messages = store.get_many::<MessageRecord>(&ids).await?;
+    Ok((siblings.concat(), messages.into_iter().flatten().collect()))
 }
 
 async fn save_update<S: Store, N: Node>(
@@ -89,3 +85,7 @@ async fn save_update<S: Store, N: Node>(
     ctx.changed(update.messages.into_iter().map(|m| m.id));
     Ok(())
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[path = "deliver_tests.rs"]
+mod tests;

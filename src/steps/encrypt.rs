@@ -75,8 +75,13 @@ async fn encrypt_alone<S: Store, N: Node>(
     encrypt_group(ctx, std::slice::from_ref(message), Some(&reason)).await
 }
 
-/// Messages encrypted and committed in one transaction.
-const GROUP_SIZE: u32 = 16;
+/// Messages encrypted and committed in one transaction. The group's reads are a handful
+/// whatever its size, so a larger group costs fewer round trips per message; but its
+/// encryption runs without a yield (every read is done first), a message that errors
+/// redoes the whole group one message at a time, and a session that moved under it redoes
+/// it all. 32 halves the reads per message of 16 while each of those costs stays bounded
+/// (32 messages times their recipients' encryptions).
+const GROUP_SIZE: u32 = 32;
 
 /// One group commit: every message of `group` is planned in memory, each on the sessions the
 /// previous one advanced, then all are written at once. If a session moved under it (another
@@ -89,39 +94,42 @@ async fn encrypt_group<S: Store, N: Node>(
 ) -> Result<(), SdkError> {
     let committed = commit(ctx.store, "the sessions", || async {
         let mut changes = Changes::new();
-        // Sessions as advanced so far, and the versions first read (None: absent).
-        let mut live: BTreeMap<String, SessionUpdate> = BTreeMap::new();
-        let mut read: BTreeMap<String, Option<u32>> = BTreeMap::new();
-        let mut conversations: BTreeMap<String, ConversationRecord> = BTreeMap::new();
         let mut committed = Vec::new();
-        for queued in group {
-            // Re-read: another tab may have sent it while this step was redone.
-            let Some(message) = ctx.store.get::<MessageRecord>(&queued.id).await? else {
-                continue;
-            };
-            if message.state != MessageState::Uninitialized {
-                continue;
-            }
-            if let Some(reason) = failed {
+        // Re-read: another tab may have sent them while this step was redone.
+        let ids: Vec<String> = group.iter().map(|m| m.id.clone()).collect();
+        let mut queued = Vec::new();
+        for message in ctx.store.get_many::<MessageRecord>(&ids).await? {
+            queued.extend(message.filter(|m| m.state == MessageState::Uninitialized));
+        }
+        if let Some(reason) = failed {
+            for message in queued {
                 let state = Some(&MessageState::Uninitialized);
                 changes.expect_field::<MessageRecord>(&message.id, "state", state)?;
                 committed.push(message.id.clone());
                 let failure = Some(reason.to_owned());
                 changes.put(&MessageRecord { state: MessageState::Failed, failure, ..message })?;
-                continue;
             }
+            return Ok((changes, committed));
+        }
+        let mut reads = GroupReads::read(ctx, &queued).await?;
+        // Sessions as advanced so far, and the versions first read (None: absent).
+        let mut live: BTreeMap<String, SessionUpdate> = BTreeMap::new();
+        let mut read: BTreeMap<String, Option<u32>> = BTreeMap::new();
+        // Conversations the group changed (or failed a message of).
+        let mut conversations: BTreeMap<String, ConversationRecord> = BTreeMap::new();
+        for message in queued {
             let conversation = match conversations.remove(&message.convo_id) {
                 Some(c) => c,
-                None => ctx.store.get::<ConversationRecord>(&message.convo_id).await?.ok_or_else(
-                    || SdkError::new(ErrorCode::Storage, "a message's conversation is gone"),
-                )?,
+                None => reads.conversations.get(&message.convo_id).cloned().ok_or_else(|| {
+                    SdkError::new(ErrorCode::Storage, "a message's conversation is gone")
+                })?,
             };
             changes.expect_field::<MessageRecord>(
                 &message.id,
                 "state",
                 Some(&MessageState::Uninitialized),
             )?;
-            let installations = match recipients_of(ctx, &conversation).await? {
+            let installations = match reads.recipients_of(ctx, &conversation) {
                 Ok(installations) => installations,
                 Err(reason) => {
                     committed.push(message.id.clone());
@@ -139,10 +147,9 @@ async fn encrypt_group<S: Store, N: Node>(
                 let session = match live.remove(&installation.id) {
                     Some(update) => Some(update),
                     None => {
-                        let stored = ctx.sessions_of(&installation.id).await?;
-                        let version = stored.as_ref().map(|s| s.update.version);
+                        let (stored, version) = reads.take_session(&installation.id);
                         read.entry(installation.id.clone()).or_insert(version);
-                        stored.map(|s| s.update)
+                        stored
                     }
                 };
                 recipients.push(Recipient { installation, session });
@@ -191,6 +198,96 @@ async fn encrypt_group<S: Store, N: Node>(
     Ok(())
 }
 
+/// What a group's messages are encrypted with, read once for the whole group (a handful of
+/// transactions, not a handful per message).
+#[derive(Default)]
+struct GroupReads {
+    /// The group's conversations, as stored.
+    conversations: BTreeMap<String, ConversationRecord>,
+    /// Each participant's installations (refreshed past THRESHOLD), participants in address
+    /// order; none if this installation is revoked.
+    installations: Vec<(String, Vec<InstallationRecord>)>,
+    /// The stored sessions with those installations (but this one), taken out as the group
+    /// first uses them.
+    sessions: BTreeMap<String, SessionUpdate>,
+    /// The version of each of those read (None: absent).
+    versions: BTreeMap<String, Option<u32>>,
+}
+
+impl GroupReads {
+    /// Reads the conversations of `messages`, the installations of both participants of each
+    /// (this account and the peers, once each), and the sessions with all of them.
+    async fn read<S: Store, N: Node>(
+        ctx: &Context<'_, S, N>,
+        messages: &[MessageRecord],
+    ) -> Result<Self, SdkError> {
+        let mut reads = Self::default();
+        for message in messages {
+            let id = &message.convo_id;
+            if !reads.conversations.contains_key(id) {
+                // (A get per conversation: a group is mostly one conversation.)
+                if let Some(conversation) = ctx.store.get::<ConversationRecord>(id).await? {
+                    reads.conversations.insert(id.clone(), conversation);
+                }
+            }
+        }
+        if ctx.own.borrow().revoked {
+            return Ok(reads);
+        }
+        let mut participants: BTreeSet<String> = [ctx.own.borrow().address.clone()].into();
+        participants.extend(reads.conversations.values().map(|c| c.peer_address.clone()));
+        let mut ids = Vec::new();
+        let this = ctx.own.borrow().id.clone();
+        for participant in participants {
+            let address = parse_address(&participant)?;
+            let found = ctx.installations_of(&address, ctx.refresh_threshold_ms).await?;
+            ids.extend(found.iter().filter(|i| i.id != this).map(|i| i.id.clone()));
+            reads.installations.push((participant, found));
+        }
+        let sessions = ctx.sessions_of_each(&ids).await?;
+        for (id, stored) in ids.into_iter().zip(sessions) {
+            reads.versions.insert(id.clone(), stored.as_ref().map(|s| s.version));
+            if let Some(update) = stored {
+                reads.sessions.insert(id, update);
+            }
+        }
+        Ok(reads)
+    }
+
+    /// The stored sessions with `installation_id` as read above, and the version read. (Every
+    /// recipient's were read: one missed would count as absent, and the commit's check of
+    /// its version would then refuse to write over a stored one.)
+    fn take_session(&mut self, installation_id: &String) -> (Option<SessionUpdate>, Option<u32>) {
+        let version = self.versions.get(installation_id).copied().flatten();
+        (self.sessions.remove(installation_id), version)
+    }
+
+    /// Every installation of both participants of `conversation` but this one, or why a
+    /// message in it cannot go out.
+    fn recipients_of<S: Store, N: Node>(
+        &self,
+        ctx: &Context<'_, S, N>,
+        conversation: &ConversationRecord,
+    ) -> Result<Vec<InstallationRecord>, &'static str> {
+        // (A refresh above may have found this installation revoked.)
+        let own = ctx.own.borrow();
+        if own.revoked {
+            return Err("this installation was revoked");
+        }
+        let mut recipients = Vec::new();
+        for (participant, installations) in &self.installations {
+            if *participant == own.address || *participant == conversation.peer_address {
+                recipients.extend(installations.iter().cloned());
+            }
+        }
+        if !recipients.iter().any(|i| i.address == conversation.peer_address) {
+            return Err("the peer has no installations");
+        }
+        recipients.retain(|i| i.id != own.id);
+        Ok(recipients)
+    }
+}
+
 /// `payload` with the last byte of its ciphertext flipped (a test fault): signed again (a
 /// broken session, not a forger), it no longer decrypts at the recipient.
 fn corrupted(
@@ -212,24 +309,12 @@ fn corrupted(
     }
 }
 
-/// Every installation of both participants (refreshed past THRESHOLD), or why the message
-/// cannot go out.
-async fn recipients_of<S: Store, N: Node>(
-    ctx: &Context<'_, S, N>,
-    conversation: &ConversationRecord,
-) -> Result<Result<Vec<InstallationRecord>, &'static str>, SdkError> {
-    let own = ctx.own.borrow().clone();
-    if own.revoked {
-        return Ok(Err("this installation was revoked"));
-    }
-    let participants: BTreeSet<String> = [own.address, conversation.peer_address.clone()].into();
-    let mut installations = Vec::new();
-    for participant in &participants {
-        let address = parse_address(participant)?;
-        installations.extend(ctx.installations_of(&address, ctx.refresh_threshold_ms).await?);
-    }
-    if !installations.iter().any(|i| i.address == conversation.peer_address) {
-        return Ok(Err("the peer has no installations"));
-    }
-    Ok(Ok(installations))
-}
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[path = "encrypt_tests.rs"]
+mod tests;
+
+/// A store and a node that log what a step asks of them (for this step's and the deliver
+/// step's tests).
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[path = "probes.rs"]
+pub(super) mod probes;
