@@ -4,8 +4,9 @@
  * Every row of the table: the figure's key in a run's numbers, what it is, its unit, whether
  * lower is better, and its baseline from the same page and run (if any).
  */
-function rows(p, bytes) {
+function rows(params, bytes) {
   const k = (count) => count.toLocaleString("en-US");
+  const p = { ...params.perRun, ...params.once };
   const { sends: one } = p.awaited;
   return [
     ["sendMs", `awaited \`send\`, ${k(one)} in a row`, "ms/send", true,
@@ -49,10 +50,11 @@ function fmt(x) {
   return x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: 0 });
 }
 
-/** "median (min–max)" of `key` over the runs. */
+/** "median (min–max)" of `key` over the runs; the one value of a figure measured once. */
 function spread(runs, key) {
   const values = runs.map((r) => r[key]).filter(Number.isFinite);
   if (values.length === 0) return null;
+  if (runs.length === 1) return `${fmt(values[0])} (once)`;
   return `${fmt(median(values))} (${fmt(Math.min(...values))}–${fmt(Math.max(...values))})`;
 }
 
@@ -65,7 +67,7 @@ export function markdown(report) {
     `Written by \`cargo xtask bench${report.quick ? " --quick" : ""}\`; the raw numbers of every run are in`,
     "`benchmarks.json`. Not a test: nothing here passes or fails.",
     "",
-    `- mode: **${report.quick ? "quick (a fifth of the counts, no memory figure)" : "full"}**, ${runs.length} runs`,
+    `- mode: **${report.quick ? "quick (a tenth of the counts, no memory figure)" : "full"}**, ${runs.length} runs`,
     `- date: ${report.date}`,
     `- commit: \`${report.commit}\``,
     `- browser: ${report.chromium}, headless, on ${report.cores} cores`,
@@ -75,14 +77,16 @@ export function markdown(report) {
     "|---|---|---|---|---|---|",
   ];
   for (const [key, label, unit, lowerIsBetter, baseline] of rows(params, bytes)) {
-    const value = spread(runs, key);
+    // A figure of the phases run once has that one measurement instead of the runs'.
+    const measured = key in report.once ? [report.once] : runs;
+    const value = spread(measured, key);
     if (value === null) continue;
     let base = ["—", "—", "—"];
     if (baseline) {
       const [baseKey, baseLabel] = baseline;
       // Per run: how many times the baseline's cost (time, or bytes) the figure is.
-      const ratios = runs.map((r) => (lowerIsBetter ? r[key] / r[baseKey] : r[baseKey] / r[key]));
-      base = [baseLabel, spread(runs, baseKey) ?? "—", `${fmt(median(ratios.filter(Number.isFinite)))}×`];
+      const ratios = measured.map((r) => (lowerIsBetter ? r[key] / r[baseKey] : r[baseKey] / r[key]));
+      base = [baseLabel, spread(measured, baseKey) ?? "—", `${fmt(median(ratios.filter(Number.isFinite)))}×`];
     }
     lines.push(`| ${label} | ${value} | ${unit} | ${base[0]} | ${base[1]} | ${base[2]} |`);
   }
@@ -95,8 +99,11 @@ export function markdown(report) {
     "profile kept on disk (IndexedDB as a user's, not in memory), with new wallets and databases",
     "(all deleted when the next phase starts), against a fresh local devnode. Messages are",
     "about 100 bytes of text. Raw transactions use the default durability, as the SDK's do.",
-    "`messages({ limit: 50 })` and its raw read are the median of five reads each, the sender",
-    "idle; the heap is measured after a full collection (CDP).",
+    "The history and memory figures (\"once\") are measured a single time, after the runs: their",
+    "messages each go all the way to `SENT` first. `messages({ limit: 50 })` and its raw read",
+    "are the median of five reads each, the sender idle; the heap is measured after a full",
+    "collection (CDP). In the resume figure the page is reloaded between queueing (the node",
+    "refusing publishes) and `create`.",
     "",
   );
   return lines.join("\n");

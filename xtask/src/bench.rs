@@ -71,8 +71,7 @@ fn build(root: &Path) -> Result {
     cmd("cargo", &["build", "--lib", "--release", "--target", wasm_target, "--features", "bench"])
         .dir(root)
         .run()?;
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |d| root.join(d));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |d| root.join(d));
     let mut hasher = DefaultHasher::new();
     for input in [
         target.join(wasm_target).join("release/e2ee_sdk.wasm"),
