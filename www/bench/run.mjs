@@ -51,7 +51,12 @@ async function main() {
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     page.on("pageerror", (err) => console.error(`page error: ${err.message}`));
-    page.on("console", (m) => m.type() === "error" && console.error(`page console: ${m.text()}`));
+    let phase = "";
+    page.on("console", (m) => {
+      // The queue phase has the node refuse publishes: the browser logs each refusal.
+      const refused = phase === "queue" && m.text().includes("status of 503");
+      if (m.type() === "error" && !refused) console.error(`page console: ${m.text()}`);
+    });
     const cdp = await context.newCDPSession(page);
     // The heap figure: used JS heap after a full collection, which performance.memory (coarse,
     // delayed) does not give.
@@ -64,7 +69,8 @@ async function main() {
     const run = async (label, phases) => {
       const figures = {};
       let queued = {};
-      for (const [phase, args] of Object.entries(phases)) {
+      for (const [name, args] of Object.entries(phases)) {
+        phase = name;
         const phaseStarted = Date.now();
         await page.goto(url);
         await page.waitForFunction(() => globalThis.bench !== undefined);
@@ -79,10 +85,6 @@ async function main() {
     const results = [];
     for (let i = 1; i <= runs; i++) results.push(await run(`run ${i}/${runs}`, params.perRun));
     const once = await run("once", params.once);
-    await page.goto(url);
-    await page.evaluate(async () => {
-      for (const { name } of await indexedDB.databases()) indexedDB.deleteDatabase(name);
-    });
     const report = {
       quick,
       date: new Date().toISOString(),
@@ -99,6 +101,7 @@ async function main() {
     writeFileSync(new URL("BENCHMARKS.md", root), markdown(report));
     console.log(markdown(report));
   } finally {
+    // The profile, with every database of the bench, goes with its directory.
     await context.close();
     rmSync(dir, { recursive: true, force: true });
   }
