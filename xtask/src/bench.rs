@@ -22,6 +22,8 @@ use crate::{
 /// Where the bench's package goes, relative to the root (wasm-pack git-ignores it).
 const BENCH_PKG: &str = "www/bench/pkg";
 
+/// The command: `args` are what follows `bench`. Stops devnode and the site on the way out,
+/// also when the driver fails.
 pub(crate) fn bench(root: &Path, args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
     let runs = match args.iter().position(|a| a == "--runs") {
