@@ -6,6 +6,8 @@
 
 use std::{cell::RefCell, future::Future, pin::Pin, rc::Rc};
 
+#[cfg(feature = "bench")]
+mod bench;
 mod conversation;
 mod events;
 mod info;

@@ -7,9 +7,11 @@
 //!
 //! Both first install whatever this machine lacks (see `tools.rs`) and skip what is there.
 //!
-//! And one more, not part of the test command: `cargo xtask sim [--seeds N] [--from S]
-//! [--jobs J]`, the simulator's long run (the test command runs its short run).
+//! And two more, not part of the test command: `cargo xtask sim [--seeds N] [--from S]
+//! [--jobs J]`, the simulator's long run (the test command runs its short run), and
+//! `cargo xtask bench [--quick] [--runs N]`, the benchmarks (see `bench.rs`).
 
+mod bench;
 mod process;
 mod serve;
 mod size;
@@ -26,7 +28,7 @@ use process::{Devnode, cmd};
 type Result<T = ()> = std::result::Result<T, String>;
 
 const USAGE: &str = "usage: cargo xtask <demo [--node-port N] [--www-port N] | test | sim \
-                     [--seeds N] [--from S] [--jobs J]>";
+                     [--seeds N] [--from S] [--jobs J] | bench [--quick] [--runs N]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(&args[1..]),
         Some("sim") => sim(&args[1..]),
+        Some("bench") => bench::bench(&root(), &args[1..]),
         _ => Err(USAGE.to_owned()),
     };
     match outcome {
@@ -167,20 +170,29 @@ fn demo(args: &[String]) -> Result {
     Ok(())
 }
 
-/// `pkg/`: the release build apps install, for the browser's native ES modules. wasm-pack
-/// finds wasm-opt on `PATH`: the npm package's comes first.
+/// `pkg/`: the release build apps install, for the browser's native ES modules.
 fn build_pkg(root: &Path) -> Result {
+    build_package(root, "pkg", &[])
+}
+
+/// The release package in `out_dir` (relative to the root) with the crate's `features`
+/// (none for `pkg/`; the bench adds its own). wasm-pack finds wasm-opt on `PATH`: the npm
+/// package's comes first.
+fn build_package(root: &Path, out_dir: &str, features: &[&str]) -> Result {
     let bin = root.join("node_modules/.bin");
     let path = std::env::var_os("PATH").unwrap_or_default();
     let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path)))
         .map_err(|e| format!("cannot extend PATH: {e}"))?;
     // `--weak-refs`: objects handed to JS are freed by the garbage collector; apps never
     // call `free()`.
-    cmd("wasm-pack", &["build", "--release", "--target", "web", "--weak-refs", "--out-dir", "pkg"])
-        .dir(root)
-        .env_os("PATH", &path)
-        .run()?;
-    add_entry(&root.join("pkg"))
+    let mut build =
+        cmd("wasm-pack", &["build", "--release", "--target", "web", "--weak-refs", "--out-dir"])
+            .args(&[out_dir]);
+    if !features.is_empty() {
+        build = build.args(&["--", "--features", &features.join(",")]);
+    }
+    build.dir(root).env_os("PATH", &path).run()?;
+    add_entry(&root.join(out_dir))
 }
 
 /// The package's entry point is `index.js` (written in JS, in `src/client/package/`): it
@@ -189,12 +201,12 @@ fn add_entry(pkg: &Path) -> Result {
     let source = root().join("src/client/package");
     for file in ["index.js", "index.d.ts"] {
         std::fs::copy(source.join(file), pkg.join(file))
-            .map_err(|e| format!("cannot copy {file} into pkg/: {e}"))?;
+            .map_err(|e| format!("cannot copy {file} into {}: {e}", pkg.display()))?;
     }
     let manifest = pkg.join("package.json");
-    let text = std::fs::read_to_string(&manifest).map_err(|e| format!("pkg/package.json: {e}"))?;
-    let mut json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("pkg/package.json: {e}"))?;
+    let failed = |e: &dyn std::fmt::Display| format!("{}: {e}", manifest.display());
+    let text = std::fs::read_to_string(&manifest).map_err(|e| failed(&e))?;
+    let mut json: serde_json::Value = serde_json::from_str(&text).map_err(|e| failed(&e))?;
     json["main"] = "index.js".into();
     json["types"] = "index.d.ts".into();
     if let Some(files) = json["files"].as_array_mut() {
@@ -205,7 +217,7 @@ fn add_entry(pkg: &Path) -> Result {
         effects.push("./index.js".into());
     }
     let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
-    std::fs::write(&manifest, text + "\n").map_err(|e| format!("pkg/package.json: {e}"))
+    std::fs::write(&manifest, text + "\n").map_err(|e| failed(&e))
 }
 
 /// Bundles `www/examples/` with Vite and webpack 5 (into their `dist/`), the way an app that
