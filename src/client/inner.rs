@@ -243,11 +243,22 @@ impl Inner {
         // message that replaced it).
         let mut seen = std::collections::BTreeSet::new();
         ids.retain(|id| seen.insert(id.clone()));
-        for id in ids {
-            let event = match store.get::<MessageRecord>(&id).await {
+        // All in one read (a pass may have changed hundreds); if one record does not read,
+        // each alone, so only its update is missed (the app still reads it itself).
+        let found = match store.get_many::<MessageRecord>(&ids).await {
+            Ok(found) => found.into_iter().map(Ok).collect(),
+            Err(_) => {
+                let mut found = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    found.push(store.get::<MessageRecord>(id).await);
+                }
+                found
+            }
+        };
+        for (id, found) in ids.into_iter().zip(found) {
+            let event = match found {
                 Ok(Some(message)) => StreamEvent::Message { message: self.message_info(message) },
                 Ok(None) => StreamEvent::Removed { id },
-                // The stream misses one update; the app still reads the record itself.
                 Err(_) => continue,
             };
             if let Ok(event) = to_js(&event) {

@@ -401,43 +401,45 @@ impl App {
         // Like the binding's: later than the previous one sent by this instance.
         let mut last_at = 0u64;
         let own = self.wallets[self.device.account].address.to_string();
-        // Bursts: several sends back to back, now and then.
-        let mut burst = 0u64;
         loop {
-            if burst == 0 {
-                pause(1 + rng.below(40)).await;
-                burst = if rng.chance(0.1) { 1 + rng.below(20) } else { 1 };
+            pause(1 + rng.below(40)).await;
+            // Now and then a burst: several sends in one tick, queued as one group (as the
+            // binding queues the sends an app makes without awaiting each).
+            let burst = if rng.chance(0.1) { 1 + rng.below(20) } else { 1 };
+            let mut group = Vec::new();
+            let mut promised = Vec::new();
+            for _ in 0..burst {
+                if !self.sending.get() || self.budget.get() == 0 || self.peers.is_empty() {
+                    break;
+                }
+                self.budget.set(self.budget.get() - 1);
+                let peer = self.peers[rng.below(self.peers.len() as u64) as usize];
+                let peer_address = self.wallets[peer].address.to_string();
+                let Ok(conversation) =
+                    queue::conversation(&self.ctx.store, &own, &peer_address, self.ctx.now()).await
+                else {
+                    continue;
+                };
+                let at = self.ctx.now().max(last_at + 1);
+                last_at = at;
+                let nonce = format!("{:016x}", rng.next_u64());
+                let content = format!("{nonce} from {}", self.device.id).into_bytes();
+                promised.push((peer, content.clone()));
+                group.push(queue::Outgoing {
+                    conversation_id: conversation.id,
+                    content_type: "text/plain".into(),
+                    content,
+                    nonce,
+                    now_ms: at,
+                });
             }
-            burst -= 1;
-            if !self.sending.get() || self.budget.get() == 0 || self.peers.is_empty() {
-                burst = 0;
-                continue;
-            }
-            self.budget.set(self.budget.get() - 1);
-            let peer = self.peers[rng.below(self.peers.len() as u64) as usize];
-            let peer_address = self.wallets[peer].address.to_string();
-            let Ok(conversation) =
-                queue::conversation(&self.ctx.store, &own, &peer_address, self.ctx.now()).await
-            else {
-                continue;
-            };
-            let at = self.ctx.now().max(last_at + 1);
-            last_at = at;
-            let nonce = format!("{:016x}", rng.next_u64());
-            let content = format!("{nonce} from {}", self.device.id).into_bytes();
-            let queued = queue::queue_message(
-                &self.ctx.store,
-                &conversation,
-                &own,
-                "text/plain".into(),
-                content.clone(),
-                &nonce,
-                at,
-            )
-            .await;
-            if let Ok(message) = queued {
-                let (id, sent_at_ms) = (message.id, message.sent_at_ms);
-                self.device.promised.borrow_mut().push(Promise { id, peer, sent_at_ms, content });
+            let queued = queue::queue_messages(&self.ctx.store, &own, group).await;
+            for (queued, (peer, content)) in queued.into_iter().zip(promised) {
+                if let Ok(message) = queued {
+                    let (id, sent_at_ms) = (message.id, message.sent_at_ms);
+                    let promise = Promise { id, peer, sent_at_ms, content };
+                    self.device.promised.borrow_mut().push(promise);
+                }
             }
         }
     }
