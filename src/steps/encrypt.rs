@@ -241,10 +241,9 @@ impl GroupReads {
             convo_ids.insert(message.convo_id.clone());
         }
         let convo_ids: Vec<String> = convo_ids.into_iter().collect();
-        for conversation in ctx.store.get_many::<ConversationRecord>(&convo_ids).await? {
-            if let Some(conversation) = conversation {
-                reads.conversations.insert(conversation.id.clone(), conversation);
-            }
+        let found = ctx.store.get_many::<ConversationRecord>(&convo_ids).await?;
+        for conversation in found.into_iter().flatten() {
+            reads.conversations.insert(conversation.id.clone(), conversation);
         }
         if ctx.own.borrow().revoked {
             return Ok(reads);
