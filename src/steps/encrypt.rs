@@ -166,7 +166,9 @@ fn plan_group<S: Store, N: Node>(
                 Some(update) => Some(update),
                 None => {
                     let (stored, version) = reads.take_session(&installation.id);
-                    read.entry(installation.id.clone()).or_insert(version);
+                    if !read.contains_key(&installation.id) {
+                        read.insert(installation.id.clone(), version);
+                    }
                     stored
                 }
             };
@@ -289,15 +291,20 @@ impl GroupReads {
             return Err("this installation was revoked");
         }
         let mut recipients = Vec::new();
+        let mut peer_has_one = false;
         for (participant, installations) in &self.installations {
             if *participant == own.address || *participant == conversation.peer_address {
-                recipients.extend(installations.iter().cloned());
+                for installation in installations {
+                    peer_has_one |= installation.address == conversation.peer_address;
+                    if installation.id != own.id {
+                        recipients.push(installation.clone());
+                    }
+                }
             }
         }
-        if !recipients.iter().any(|i| i.address == conversation.peer_address) {
+        if !peer_has_one {
             return Err("the peer has no installations");
         }
-        recipients.retain(|i| i.id != own.id);
         Ok(recipients)
     }
 }

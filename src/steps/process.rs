@@ -189,7 +189,11 @@ async fn process_group<S: Store, N: Node>(
             }
             ctx.store.get_many::<InboundPayloadRecord>(&hashes).await?
         } else {
-            group.iter().cloned().map(Some).collect()
+            let mut listed = Vec::with_capacity(group.len());
+            for payload in group {
+                listed.push(Some(payload.clone()));
+            }
+            listed
         };
         let received = InboundPayloadState::Received;
         let mut records = Vec::with_capacity(stored.len());
@@ -404,7 +408,11 @@ async fn plan_group<S: Store, N: Node>(
     }
     // (A marker written and repaired in the group is named twice.)
     let mut named = VecSet::new();
-    outcome.changed.retain(|id| named.insert(id.clone()));
+    for id in std::mem::take(&mut outcome.changed) {
+        if named.insert(id.clone()) {
+            outcome.changed.push(id);
+        }
+    }
     Ok(outcome)
 }
 

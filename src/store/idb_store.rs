@@ -509,7 +509,11 @@ fn encode_each<K: Serialize>(store: &'static str, keys: &[K]) -> Result<Vec<JsVa
 }
 
 fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
-    values.into_iter().map(decode::<R>).collect()
+    let mut records = Vec::with_capacity(values.len());
+    for value in values {
+        records.push(decode::<R>(value)?);
+    }
+    Ok(records)
 }
 
 fn decode<R: Record>(value: JsValue) -> Result<R, StoreError> {
