@@ -245,16 +245,19 @@ impl Inner {
         ids.retain(|id| seen.insert(id.clone()));
         // All in one read (a pass may have changed hundreds); if one record does not read,
         // each alone, so only its update is missed (the app still reads it itself).
-        let found = match store.get_many::<MessageRecord>(&ids).await {
-            Ok(found) => found.into_iter().map(Ok).collect(),
+        let mut found = Vec::with_capacity(ids.len());
+        match store.get_many::<MessageRecord>(&ids).await {
+            Ok(read) => {
+                for message in read {
+                    found.push(Ok(message));
+                }
+            }
             Err(_) => {
-                let mut found = Vec::with_capacity(ids.len());
                 for id in &ids {
                     found.push(store.get::<MessageRecord>(id).await);
                 }
-                found
             }
-        };
+        }
         for (id, found) in ids.into_iter().zip(found) {
             let event = match found {
                 Ok(Some(message)) => StreamEvent::Message { message: self.message_info(message) },

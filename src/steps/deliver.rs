@@ -69,8 +69,13 @@ async fn batch_messages(
     store: &impl Store,
     batch: &[OutboundPayloadRecord],
 ) -> Result<(Vec<OutboundPayloadRecord>, Vec<MessageRecord>), SdkError> {
-    let ids: BTreeSet<&String> = batch.iter().flat_map(|p| &p.message_ids).collect();
-    let ids: Vec<String> = ids.into_iter().cloned().collect();
+    let mut ids = BTreeSet::new();
+    for payload in batch {
+        for id in &payload.message_ids {
+            ids.insert(id.clone());
+        }
+    }
+    let ids: Vec<String> = ids.into_iter().collect();
     let by_message = index::OUTBOUND_BY_MESSAGE;
     let siblings = store.by_index_each::<OutboundPayloadRecord, _>(by_message, &ids).await?;
     let messages = store.get_many::<MessageRecord>(&ids).await?;

@@ -111,90 +111,106 @@ async fn encrypt_group<S: Store, N: Node>(
             }
             return Ok((changes, committed));
         }
-        let mut reads = GroupReads::read(ctx, &queued).await?;
-        // Sessions as advanced so far, and the versions first read (None: absent).
-        let mut live: BTreeMap<String, SessionUpdate> = BTreeMap::new();
-        let mut read: BTreeMap<String, Option<u32>> = BTreeMap::new();
-        // Conversations the group changed (or failed a message of).
-        let mut conversations: BTreeMap<String, ConversationRecord> = BTreeMap::new();
-        for message in queued {
-            let conversation = match conversations.remove(&message.convo_id) {
-                Some(c) => c,
-                None => reads.conversations.get(&message.convo_id).cloned().ok_or_else(|| {
-                    SdkError::new(ErrorCode::Storage, "a message's conversation is gone")
-                })?,
-            };
-            changes.expect_field::<MessageRecord>(
-                &message.id,
-                "state",
-                Some(&MessageState::Uninitialized),
-            )?;
-            let installations = match reads.recipients_of(ctx, &conversation) {
-                Ok(installations) => installations,
-                Err(reason) => {
-                    committed.push(message.id.clone());
-                    changes.put(&MessageRecord {
-                        state: MessageState::Failed,
-                        failure: Some(reason.to_owned()),
-                        ..message
-                    })?;
-                    conversations.insert(conversation.id.clone(), conversation);
-                    continue;
-                }
-            };
-            let mut recipients = Vec::new();
-            for installation in installations {
-                let session = match live.remove(&installation.id) {
-                    Some(update) => Some(update),
-                    None => {
-                        let (stored, version) = reads.take_session(&installation.id);
-                        read.entry(installation.id.clone()).or_insert(version);
-                        stored
-                    }
-                };
-                recipients.push(Recipient { installation, session });
-            }
-            let step = {
-                let installation = ctx.installation.borrow();
-                plan_send(&installation, &message, &conversation, recipients, ctx.now())
-            }
-            .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))?;
-            for payload in &step.payloads {
-                if ctx.faults.corrupt_next_payload.replace(false) {
-                    changes.put(&corrupted(&ctx.installation.borrow(), payload))?;
-                    continue;
-                }
-                changes.put(payload)?;
-            }
-            for installation in &step.installations {
-                changes.put(installation)?;
-            }
-            changes.put(&step.message)?;
-            for update in step.sessions {
-                live.insert(update.installation_id.clone(), update);
-            }
-            conversations.insert(step.conversation.id.clone(), step.conversation);
-            committed.push(step.message.id.clone());
-        }
-        for (id, version) in &read {
-            changes.expect_version::<SessionRecord>(id, *version)?;
-        }
-        for update in live.values() {
-            changes.put(&update.to_record(ctx.pickle_key).map_err(crypto_error)?)?;
-        }
-        for conversation in conversations.values() {
-            changes.put(conversation)?;
-        }
-        if ctx.faults.fail_next_commit.replace(false) {
-            // An existing conversation: inserting it fails after every write above.
-            if let Some(conversation) = conversations.values().next() {
-                changes.insert(conversation)?;
-            }
-        }
+        let reads = GroupReads::read(ctx, &queued).await?;
+        plan_group(ctx, queued, reads, &mut changes, &mut committed)?;
         Ok((changes, committed))
     })
     .await?;
     ctx.changed(committed);
+    Ok(())
+}
+
+/// Plans every message of `queued` in order, each on the sessions the previous one advanced,
+/// into `changes`; `committed` names the messages written. (Sync: kept out of the async
+/// state machine.)
+fn plan_group<S: Store, N: Node>(
+    ctx: &Context<'_, S, N>,
+    queued: Vec<MessageRecord>,
+    mut reads: GroupReads,
+    changes: &mut Changes,
+    committed: &mut Vec<String>,
+) -> Result<(), SdkError> {
+    // Sessions as advanced so far, and the versions first read (None: absent).
+    let mut live: BTreeMap<String, SessionUpdate> = BTreeMap::new();
+    let mut read: BTreeMap<String, Option<u32>> = BTreeMap::new();
+    // Conversations the group changed (or failed a message of).
+    let mut conversations: BTreeMap<String, ConversationRecord> = BTreeMap::new();
+    for message in queued {
+        let conversation = match conversations.remove(&message.convo_id) {
+            Some(c) => c,
+            None => reads.conversations.get(&message.convo_id).cloned().ok_or_else(|| {
+                SdkError::new(ErrorCode::Storage, "a message's conversation is gone")
+            })?,
+        };
+        changes.expect_field::<MessageRecord>(
+            &message.id,
+            "state",
+            Some(&MessageState::Uninitialized),
+        )?;
+        let installations = match reads.recipients_of(ctx, &conversation) {
+            Ok(installations) => installations,
+            Err(reason) => {
+                committed.push(message.id.clone());
+                changes.put(&MessageRecord {
+                    state: MessageState::Failed,
+                    failure: Some(reason.to_owned()),
+                    ..message
+                })?;
+                conversations.insert(conversation.id.clone(), conversation);
+                continue;
+            }
+        };
+        let mut recipients = Vec::new();
+        for installation in installations {
+            let session = match live.remove(&installation.id) {
+                Some(update) => Some(update),
+                None => {
+                    let (stored, version) = reads.take_session(&installation.id);
+                    if !read.contains_key(&installation.id) {
+                        read.insert(installation.id.clone(), version);
+                    }
+                    stored
+                }
+            };
+            recipients.push(Recipient { installation, session });
+        }
+        let step = {
+            let installation = ctx.installation.borrow();
+            plan_send(&installation, &message, &conversation, recipients, ctx.now())
+        }
+        .map_err(|e| SdkError::new(ErrorCode::Protocol, e.to_string()))?;
+        for payload in &step.payloads {
+            if ctx.faults.corrupt_next_payload.replace(false) {
+                changes.put(&corrupted(&ctx.installation.borrow(), payload))?;
+                continue;
+            }
+            changes.put(payload)?;
+        }
+        for installation in &step.installations {
+            changes.put(installation)?;
+        }
+        changes.put(&step.message)?;
+        for update in step.sessions {
+            live.insert(update.installation_id.clone(), update);
+        }
+        conversations.insert(step.conversation.id.clone(), step.conversation);
+        committed.push(step.message.id.clone());
+    }
+    for (id, version) in &read {
+        changes.expect_version::<SessionRecord>(id, *version)?;
+    }
+    for update in live.values() {
+        changes.put(&update.to_record(ctx.pickle_key).map_err(crypto_error)?)?;
+    }
+    for conversation in conversations.values() {
+        changes.put(conversation)?;
+    }
+    if ctx.faults.fail_next_commit.replace(false) {
+        // An existing conversation: inserting it fails after every write above.
+        if let Some(conversation) = conversations.values().next() {
+            changes.insert(conversation)?;
+        }
+    }
     Ok(())
 }
 
@@ -222,14 +238,14 @@ impl GroupReads {
         messages: &[MessageRecord],
     ) -> Result<Self, SdkError> {
         let mut reads = Self::default();
+        let mut convo_ids = BTreeSet::new();
         for message in messages {
-            let id = &message.convo_id;
-            if !reads.conversations.contains_key(id) {
-                // (A get per conversation: a group is mostly one conversation.)
-                if let Some(conversation) = ctx.store.get::<ConversationRecord>(id).await? {
-                    reads.conversations.insert(id.clone(), conversation);
-                }
-            }
+            convo_ids.insert(message.convo_id.clone());
+        }
+        let convo_ids: Vec<String> = convo_ids.into_iter().collect();
+        let found = ctx.store.get_many::<ConversationRecord>(&convo_ids).await?;
+        for conversation in found.into_iter().flatten() {
+            reads.conversations.insert(conversation.id.clone(), conversation);
         }
         if ctx.own.borrow().revoked {
             return Ok(reads);
@@ -275,15 +291,20 @@ impl GroupReads {
             return Err("this installation was revoked");
         }
         let mut recipients = Vec::new();
+        let mut peer_has_one = false;
         for (participant, installations) in &self.installations {
             if *participant == own.address || *participant == conversation.peer_address {
-                recipients.extend(installations.iter().cloned());
+                for installation in installations {
+                    peer_has_one |= installation.address == conversation.peer_address;
+                    if installation.id != own.id {
+                        recipients.push(installation.clone());
+                    }
+                }
             }
         }
-        if !recipients.iter().any(|i| i.address == conversation.peer_address) {
+        if !peer_has_one {
             return Err("the peer has no installations");
         }
-        recipients.retain(|i| i.id != own.id);
         Ok(recipients)
     }
 }

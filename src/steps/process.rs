@@ -116,13 +116,17 @@ fn groups(queue: Vec<InboundPayloadRecord>) -> Vec<Vec<InboundPayloadRecord>> {
     let mut run = Vec::new();
     for payload in queue {
         if parse_inbound(&payload.payload).is_ok_and(|p| p.notice.is_some()) {
-            groups.extend([std::mem::take(&mut run), vec![payload]]);
+            if !run.is_empty() {
+                groups.push(std::mem::take(&mut run));
+            }
+            groups.push(vec![payload]);
         } else {
             run.push(payload);
         }
     }
-    groups.push(run);
-    groups.retain(|g| !g.is_empty());
+    if !run.is_empty() {
+        groups.push(run);
+    }
     groups
 }
 
@@ -178,19 +182,26 @@ async fn process_group<S: Store, N: Node>(
     let redone = std::cell::Cell::new(false);
     commit(ctx.store, "the payloads' records", || async {
         // The listed records first; once redone, what is stored now.
-        let records = if redone.replace(true) {
-            let hashes: Vec<String> = group.iter().map(|p| p.hash.clone()).collect();
-            ctx.store
-                .get_many::<InboundPayloadRecord>(&hashes)
-                .await?
-                .into_iter()
-                .flatten()
-                .collect()
+        let stored = if redone.replace(true) {
+            let mut hashes = Vec::with_capacity(group.len());
+            for payload in group {
+                hashes.push(payload.hash.clone());
+            }
+            ctx.store.get_many::<InboundPayloadRecord>(&hashes).await?
         } else {
-            group.to_vec()
+            let mut listed = Vec::with_capacity(group.len());
+            for payload in group {
+                listed.push(Some(payload.clone()));
+            }
+            listed
         };
         let received = InboundPayloadState::Received;
-        let records: Vec<_> = records.into_iter().filter(|r| r.state == received).collect();
+        let mut records = Vec::with_capacity(stored.len());
+        for record in stored.into_iter().flatten() {
+            if record.state == received {
+                records.push(record);
+            }
+        }
         let mut changes = Changes::new();
         for record in &records {
             changes.expect_field::<InboundPayloadRecord>(&record.hash, "state", Some(&received))?;
@@ -270,12 +281,13 @@ async fn plan_group<S: Store, N: Node>(
     // The verified senders' sessions, in one read, each checked at its version at the
     // commit; their records, as the group updates them.
     let mut installations: Vec<InstallationRecord> = Vec::new();
+    let mut ids = Vec::new();
     for sender in senders.values() {
         if let Sender::Verified(verified) = sender {
             installations.push(verified.0.clone());
+            ids.push(verified.0.id.clone());
         }
     }
-    let ids: Vec<String> = installations.iter().map(|i| i.id.clone()).collect();
     let mut sessions = Vec::with_capacity(ids.len());
     if !ids.is_empty() {
         for (id, stored) in ids.iter().zip(ctx.store.get_many::<SessionRecord>(&ids).await?) {
@@ -348,7 +360,9 @@ async fn plan_group<S: Store, N: Node>(
             Opening::Opened { plaintext, message_id, convo_id, .. } => {
                 convo_ids.insert(convo_id.clone());
                 message_ids.insert(message_id.clone());
-                message_ids.extend(plaintext.repairs.iter().map(|hash| marker_id(hash)));
+                for hash in &plaintext.repairs {
+                    message_ids.insert(marker_id(hash));
+                }
             }
         }
     }
@@ -394,7 +408,11 @@ async fn plan_group<S: Store, N: Node>(
     }
     // (A marker written and repaired in the group is named twice.)
     let mut named = VecSet::new();
-    outcome.changed.retain(|id| named.insert(id.clone()));
+    for id in std::mem::take(&mut outcome.changed) {
+        if named.insert(id.clone()) {
+            outcome.changed.push(id);
+        }
+    }
     Ok(outcome)
 }
 
@@ -462,11 +480,12 @@ impl<S: Store, N: Node> Plan<'_, '_, S, N> {
         changes: &mut Changes,
         changed: &mut Vec<String>,
     ) -> Result<Option<InstallationRecord>, SdkError> {
-        let markers: Vec<MessageRecord> = plaintext
-            .repairs
-            .iter()
-            .filter_map(|hash| touched.messages.get(&marker_id(hash)).cloned().flatten())
-            .collect();
+        let mut markers = Vec::new();
+        for hash in &plaintext.repairs {
+            if let Some(Some(marker)) = touched.messages.get(&marker_id(hash)) {
+                markers.push(marker.clone());
+            }
+        }
         let step = match plan_receive(
             self.own_address,
             self.record,
@@ -517,11 +536,15 @@ async fn read_many<R: crate::store::Record<Key = String>, S: Store>(
     keys: VecSet<String>,
 ) -> Result<VecMap<String, Option<R>>, SdkError> {
     let keys: Vec<String> = keys.into_iter().collect();
+    let mut read = VecMap::new();
     if keys.is_empty() {
-        return Ok(VecMap::new());
+        return Ok(read);
     }
     let found = store.get_many::<R>(&keys).await?;
-    Ok(keys.into_iter().zip(found).collect())
+    for (key, record) in keys.into_iter().zip(found) {
+        read.insert(key, record);
+    }
+    Ok(read)
 }
 
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -37,14 +37,22 @@ pub(super) fn held_sessions<S: Store, N: Node>(
     id: &str,
     stored: Option<SessionRecord>,
 ) -> Sessions {
-    let version = stored.as_ref().map(|s| s.version);
-    let pickles = stored
-        .map(|s| std::iter::once(s.pickle).chain(s.previous.into_iter().map(|p| p.into_vec())))
-        .into_iter()
-        .flatten();
-    let (sessions, pickles) =
-        pickles.filter_map(|p| unpickle(&p, ctx.pickle_key).ok().map(|s| (s, Some(p)))).unzip();
-    Sessions { id: id.to_owned(), version, sessions, pickles, used: false }
+    let mut held = Sessions {
+        id: id.to_owned(),
+        version: stored.as_ref().map(|s| s.version),
+        sessions: Vec::new(),
+        pickles: Vec::new(),
+        used: false,
+    };
+    let Some(stored) = stored else { return held };
+    let previous = stored.previous.into_iter().map(|p| p.into_vec());
+    for pickle in std::iter::once(stored.pickle).chain(previous) {
+        if let Ok(session) = unpickle(&pickle, ctx.pickle_key) {
+            held.sessions.push(session);
+            held.pickles.push(Some(pickle));
+        }
+    }
+    held
 }
 
 /// Opens `payload` with the sender's sessions and checks what it carries. Returns the

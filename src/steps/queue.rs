@@ -138,7 +138,13 @@ pub(crate) async fn queue_messages(
         messages.push(message);
     }
     match insert(store, &messages).await {
-        Ok(()) => return messages.into_iter().map(Ok).collect(),
+        Ok(()) => {
+            let mut queued = Vec::with_capacity(count);
+            for message in messages {
+                queued.push(Ok(message));
+            }
+            return queued;
+        }
         // Alone, each would fail the same way: once is enough.
         Err(e) if count <= 1 || e.code == ErrorCode::StorageEvicted => return vec![Err(e); count],
         Err(_) => {}

@@ -311,12 +311,12 @@ impl super::Store for IdbStore {
     /// The records of type `R` with primary keys `keys`, in their order: one transaction,
     /// every request fired before the first is awaited.
     async fn get_many<R: Record>(&self, keys: &[R::Key]) -> Result<Vec<Option<R>>, StoreError> {
-        let keys: Result<Vec<JsValue>, _> = keys.iter().map(|k| encode(R::STORE, k)).collect();
-        let values = self.each_value(R::STORE, None, keys).await?;
-        values
-            .into_iter()
-            .map(|v| (!v.is_undefined()).then(|| decode::<R>(v)).transpose())
-            .collect()
+        let values = self.each_value(R::STORE, None, encode_each(R::STORE, keys)).await?;
+        let mut found = Vec::with_capacity(values.len());
+        for value in values {
+            found.push(if value.is_undefined() { None } else { Some(decode::<R>(value)?) });
+        }
+        Ok(found)
     }
 
     /// For each of `keys`, the records of type `R` whose `index` key equals it: one
@@ -326,14 +326,13 @@ impl super::Store for IdbStore {
         index: &str,
         keys: &[K],
     ) -> Result<Vec<Vec<R>>, StoreError> {
-        let keys: Result<Vec<JsValue>, _> = keys.iter().map(|k| encode(R::STORE, k)).collect();
-        let values = self.each_value(R::STORE, Some(index), keys).await?;
-        values
-            .into_iter()
-            .map(|v| {
-                decode_all(v.dyn_into::<js_sys::Array>().map(|a| a.to_vec()).unwrap_or_default())
-            })
-            .collect()
+        let values = self.each_value(R::STORE, Some(index), encode_each(R::STORE, keys)).await?;
+        let mut found = Vec::with_capacity(values.len());
+        for value in values {
+            let all = value.dyn_into::<js_sys::Array>().map(|a| a.to_vec()).unwrap_or_default();
+            found.push(decode_all(all)?);
+        }
+        Ok(found)
     }
 
     /// Every record of type `R`, in primary-key order.
@@ -500,8 +499,21 @@ fn holds(check: &Check, found: &JsValue) -> bool {
     }
 }
 
+/// Each of `keys` as the JS value an IndexedDB request takes.
+fn encode_each<K: Serialize>(store: &'static str, keys: &[K]) -> Result<Vec<JsValue>, StoreError> {
+    let mut encoded = Vec::with_capacity(keys.len());
+    for key in keys {
+        encoded.push(encode(store, key)?);
+    }
+    Ok(encoded)
+}
+
 fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
-    values.into_iter().map(decode::<R>).collect()
+    let mut records = Vec::with_capacity(values.len());
+    for value in values {
+        records.push(decode::<R>(value)?);
+    }
+    Ok(records)
 }
 
 fn decode<R: Record>(value: JsValue) -> Result<R, StoreError> {
