@@ -11,8 +11,10 @@ use crate::Result;
 /// against hostile peers of issue 12 took it past 260 KB: signed, canonical, range-checked
 /// payloads, two-way bundle links, verified senders. Issue 13's first hour took it past 264 KB:
 /// a create that waits for another, a wallet bounded by a timeout and a signal, the node's
-/// state as events, `canMessage`, messages' `text`.)
-const GZIP_BUDGET: usize = 270 * 1000;
+/// state as events, `canMessage`, messages' `text`. Issue 14's grouping took it to 283 KB:
+/// each step's group reads, plans and commits as a future of its own beside the one-item
+/// fallback, and the reads of many keys.)
+const GZIP_BUDGET: usize = 288 * 1000;
 
 /// Gzipped wasm of the peers' npm packages, for scale.
 const PEERS: [(&str, usize); 2] = [
