@@ -119,22 +119,32 @@ pub(crate) struct Local {
 /// What the inbox subscription covers, in memory: a connection that was open before a pull
 /// started and is still open when it finished brings everything published since that pull
 /// (or ends, and the reconnection asks for a catch-up), so what it streams is processed at
-/// once, without a pull from the cursor first.
+/// once, without a pull from the cursor first, and moves the saved cursor as a pull would.
 #[derive(Debug, Default)]
 pub(crate) struct InboxStream {
     /// The current connection: bumped by each (re)connection (0: none yet).
     pub(crate) connection: Cell<u64>,
     /// The connection a pull covered up to (see above), if one did.
     pub(crate) synced: Cell<Option<u64>>,
-    /// The latest envelope time stored from a covered connection: payloads up to it may be
-    /// processed, as payloads up to the pull cursor may.
-    pub(crate) covered_ns: Cell<Option<u64>>,
+    /// The latest envelope time read in full since the last (re)connection: by a pull, or
+    /// from a covered connection. Payloads up to it may be processed, as payloads up to the
+    /// saved cursor may; unlike the cursor it may lie ahead of this installation's clock (a
+    /// sender whose clock runs ahead is processed, not held back).
+    pub(crate) read_upto_ns: Cell<Option<u64>>,
+    /// The newest cursor this session saved (a pull's or the stream's): the stream moves the
+    /// saved cursor only past it, without reading it back per envelope.
+    pub(crate) saved: RefCell<Option<Cursor>>,
 }
 
 impl InboxStream {
     /// Whether the current connection is covered by a pull.
     pub(crate) fn is_synced(&self) -> bool {
         self.synced.get() == Some(self.connection.get())
+    }
+
+    /// Notes that everything up to `time_ns` was read in full.
+    pub(crate) fn read_upto(&self, time_ns: u64) {
+        self.read_upto_ns.set(self.read_upto_ns.get().max(Some(time_ns)));
     }
 }
 

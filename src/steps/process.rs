@@ -98,15 +98,15 @@ pub(crate) async fn process_received<S: Store, N: Node>(
     first_error.map_or(Ok(()), Err)
 }
 
-/// The last envelope order that may be processed: up to the saved pull cursor, or up to what
-/// the inbox stream brought while it covered everything after a pull (see `on_inbox_event`).
-/// A payload past both may have a gap before it that only a pull fills.
+/// The last envelope order that may be processed: up to the saved cursor, or up to what was
+/// read in full since the stream last connected (see `InboxStream::read_upto_ns`). A payload
+/// past both may have a gap before it that only a pull fills.
 async fn processable_upto<S: Store, N: Node>(
     ctx: &Context<'_, S, N>,
 ) -> Result<Option<String>, SdkError> {
     let pulled = saved_cursor(ctx.store).await?.map(|c| c.index.sender_time_ns);
-    let streamed = ctx.stream.covered_ns.get();
-    Ok(pulled.max(streamed).map(order_of))
+    let read = ctx.stream.read_upto_ns.get();
+    Ok(pulled.max(read).map(order_of))
 }
 
 /// The queue cut into groups: runs of payloads in order, a notice alone (answering one reads

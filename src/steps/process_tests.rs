@@ -21,7 +21,7 @@ use crate::{
     steps::{
         hostile_payloads_tests::{chat, publish_to, sign_payload},
         processor,
-        test_devices::{Device, NOW, Wallet, device_at},
+        test_devices::{Device, NOW, quiet_pair},
     },
     store::{Changes, Record, Store, StoreError, memory::MemoryStore},
     wire::{InboxPayload, Invite, Plaintext, PlaintextKind, Topic, payload_hash},
@@ -123,19 +123,6 @@ impl Store for Counting<'_> {
         }
         self.inner.save(changes).await
     }
-}
-
-/// Alice and Bob, who know each other and refresh each other only after an hour (so that
-/// processing reads and saves nothing for a refresh).
-fn quiet_pair(node: &MemoryNode) -> (Device, Device) {
-    let hour = 3_600_000;
-    let alice = device_at(node, &Wallet::new(1), NOW, hour);
-    let bob = device_at(node, &Wallet::new(2), NOW, hour);
-    alice.send(&bob.address, "hello", "hello", NOW);
-    alice.pass(node, NOW).unwrap();
-    bob.pass(node, NOW).unwrap();
-    assert_eq!(bob.message("hello").unwrap().state, MessageState::Received);
-    (alice, bob)
 }
 
 /// Alice sends `count` messages ("m0", "m1", …) that Bob's inbox stores but does not process.

@@ -72,12 +72,10 @@ async fn receive<S: Store, N: Node>(
 /// What an event of the inbox subscription does. A (re)connection asks for a catch-up pull
 /// (envelopes published while away). An envelope is stored `RECEIVED`: if a pull finished
 /// under this connection after it opened, the connection has brought everything published
-/// since, so the envelope may be processed at once; otherwise a pull from the cursor is asked
-/// for, which must read everything before it first. (If storing fails, a catch-up pull
-/// brings it again.)
-///
-/// The stream does not move the saved cursor: the cursor says what a query read, which is
-/// where the periodic catch-up looks back from for what the stream dropped or held back.
+/// since, so the envelope may be processed at once and moves the saved cursor (a reconnection
+/// after a long session catches up from there, not from the last pull); otherwise a pull from
+/// the cursor is asked for, which must read everything before it first. (If storing fails, a
+/// catch-up pull brings it again.)
 pub(crate) async fn on_inbox_event(
     local: &Local,
     store: &impl Store,
@@ -89,14 +87,13 @@ pub(crate) async fn on_inbox_event(
         SubscriptionEvent::Connected { .. } => {
             stream.connection.set(stream.connection.get().wrapping_add(1));
             // What the last connection brought is processed once the catch-up covers it.
-            stream.covered_ns.set(None);
+            stream.read_upto_ns.set(None);
             local.need(Pull::CatchUp);
         }
         SubscriptionEvent::Envelope(envelope) => {
-            let (covered, at) = (stream.is_synced(), envelope.timestamp_ns);
-            // Not stored: it may sit behind the cursor, where only a catch-up reaches.
-            match pull::store_envelopes(store, &[envelope], None, now_ms).await {
-                Ok(()) if covered => stream.covered_ns.set(stream.covered_ns.get().max(Some(at))),
+            let covered = stream.is_synced();
+            match pull::store_streamed(stream, store, envelope, covered, now_ms).await {
+                Ok(()) if covered => {}
                 Ok(()) => local.need(Pull::FromCursor),
                 Err(_) => local.need(Pull::CatchUp),
             }

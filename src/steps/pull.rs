@@ -1,17 +1,18 @@
 //! The pull step: this installation's inbox read from the saved cursor, each page's payloads
 //! stored `RECEIVED` (by hash, so an envelope delivered twice is stored once) with the cursor
 //! after it, in one transaction. Storing before processing means a reload between the two
-//! loses nothing.
+//! loses nothing. A streamed envelope is stored the same way, and moves the cursor when the
+//! stream connection is covered by a pull (see `InboxStream`).
 
 use sha2::{Digest, Sha256};
 
-use super::context::{Context, order_of, saved_cursor};
+use super::context::{Context, InboxStream, order_of, saved_cursor};
 use crate::{
     engine::{
         INBOX_CURSOR, InboundFailure, InboundPayloadRecord, InboundPayloadState, InboxCursorRecord,
     },
     error::SdkError,
-    net::{Cursor, Envelope, IndexCursor, Node, QueryPages},
+    net::{Cursor, Envelope, IndexCursor, Node, QueryPages, QueryResponse},
     store::{Changes, Store},
     wire::{MAX_INBOX_PAYLOAD_BYTES, Topic, payload_hash},
 };
@@ -19,6 +20,13 @@ use crate::{
 /// How far before its saved cursor a catch-up pull reads: the skew between senders' clocks
 /// (and publishes delayed by a failing node) that is tolerated without loss.
 pub(crate) const CATCH_UP_NS: u64 = 10 * 60 * 1_000_000_000;
+
+/// How far ahead of this installation's clock the saved cursor may go. An envelope dated
+/// further (a sender's clock far ahead, or a hostile date: anyone may publish to an inbox)
+/// is stored and processed but does not move the cursor, which would otherwise put every
+/// later envelope behind it, out of a pull's and a catch-up's reach. Well under
+/// [`CATCH_UP_NS`], so a catch-up still looks back before this installation's now.
+pub(crate) const CURSOR_AHEAD_NS: u64 = 60 * 1_000_000_000;
 
 /// Pulls this installation's inbox from the saved cursor (`catch_up`: from
 /// [`CATCH_UP_NS`] before it) to the end, storing each page's payloads and the cursor
@@ -35,21 +43,73 @@ pub(crate) async fn pull_inbox<S: Store, N: Node>(
             .from_time(saved.index.sender_time_ns.saturating_sub(CATCH_UP_NS).max(1)),
         _ => QueryPages::new(std::slice::from_ref(&topic), saved.clone()),
     };
+    let limit_ns = cursor_limit_ns(ctx.now());
     let mut read = 0;
     let mut at = saved;
     while let Some(page) = pages.next_page(ctx.node).await? {
-        // The node hands a cursor only while more pages remain; after the last page, resume
-        // after its last envelope.
-        let cursor = page.next_cursor().cloned().or_else(|| page.envelopes.last().map(cursor_of));
-        if let Some(cursor) = cursor {
+        if let Some(cursor) = page_cursor(&page, limit_ns) {
             if at.as_ref().is_none_or(|at| key(&cursor) > key(at)) {
                 at = Some(cursor);
             }
         }
         store_envelopes(ctx.store, &page.envelopes, at.as_ref(), ctx.now()).await?;
+        note_saved(ctx.stream, at.as_ref());
+        if let Some(latest) = page.envelopes.iter().map(|e| e.timestamp_ns).max() {
+            ctx.stream.read_upto(latest);
+        }
         read += page.envelopes.len();
     }
     Ok(read)
+}
+
+/// Stores a streamed envelope `RECEIVED`. From a `covered` connection (see `InboxStream`)
+/// everything up to it has been read, as after a pull, so it also moves the saved cursor
+/// (when newer, and not too far ahead), in the same transaction.
+pub(crate) async fn store_streamed(
+    stream: &InboxStream,
+    store: &impl Store,
+    envelope: Envelope,
+    covered: bool,
+    now_ms: u64,
+) -> Result<(), SdkError> {
+    let at = envelope.timestamp_ns;
+    let newer =
+        |cursor: &Cursor| stream.saved.borrow().as_ref().is_none_or(|s| key(cursor) > key(s));
+    let cursor =
+        (covered && at <= cursor_limit_ns(now_ms)).then(|| cursor_of(&envelope)).filter(newer);
+    store_envelopes(store, std::slice::from_ref(&envelope), cursor.as_ref(), now_ms).await?;
+    note_saved(stream, cursor.as_ref());
+    if covered {
+        stream.read_upto(at);
+    }
+    Ok(())
+}
+
+/// The latest envelope time the saved cursor may point at, at `now_ms`.
+fn cursor_limit_ns(now_ms: u64) -> u64 {
+    now_ms.saturating_mul(1_000_000).saturating_add(CURSOR_AHEAD_NS)
+}
+
+/// Where a page leaves the saved cursor: at the node's cursor while more pages remain, after
+/// the page's last envelope at the end; but never past `limit_ns`: then after the page's
+/// last envelope dated before it, if any.
+fn page_cursor(page: &QueryResponse, limit_ns: u64) -> Option<Cursor> {
+    // The node hands a cursor only while more pages remain.
+    let cursor = page.next_cursor().cloned().or_else(|| page.envelopes.last().map(cursor_of));
+    match cursor {
+        Some(cursor) if cursor.index.sender_time_ns <= limit_ns => Some(cursor),
+        _ => page.envelopes.iter().rev().find(|e| e.timestamp_ns <= limit_ns).map(cursor_of),
+    }
+}
+
+/// Remembers `cursor` as the newest saved this session, if it is.
+fn note_saved(stream: &InboxStream, cursor: Option<&Cursor>) {
+    let mut saved = stream.saved.borrow_mut();
+    if let Some(cursor) = cursor {
+        if saved.as_ref().is_none_or(|s| key(cursor) > key(s)) {
+            *saved = Some(cursor.clone());
+        }
+    }
 }
 
 /// The node's order key of the envelope a cursor points at.
@@ -108,3 +168,7 @@ pub(crate) async fn store_envelopes(
     }
     Ok(store.save(changes).await?)
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[path = "pull_tests.rs"]
+mod tests;

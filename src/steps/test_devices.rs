@@ -135,3 +135,16 @@ impl Device {
         block_on(self.store.all::<OutboundPayloadRecord>()).unwrap()
     }
 }
+
+/// Alice and Bob, who know each other and refresh each other only after an hour (so that
+/// processing reads and saves nothing for a refresh).
+pub(super) fn quiet_pair(node: &MemoryNode) -> (Device, Device) {
+    let hour = 3_600_000;
+    let alice = device_at(node, &Wallet::new(1), NOW, hour);
+    let bob = device_at(node, &Wallet::new(2), NOW, hour);
+    alice.send(&bob.address, "hello", "hello", NOW);
+    alice.pass(node, NOW).unwrap();
+    bob.pass(node, NOW).unwrap();
+    assert_eq!(bob.message("hello").unwrap().state, crate::engine::MessageState::Received);
+    (alice, bob)
+}
