@@ -24,7 +24,8 @@ export type ErrorCode =
   | "INSTALLATION_REVOKED"
   | "RETRY_LATER"
   | "SIGNER_TIMEOUT"
-  | "ABORTED";
+  | "ABORTED"
+  | "WRONG_PICKLE_KEY";
 "#;
 
 crate::engine::named! {
@@ -66,6 +67,9 @@ crate::engine::named! {
         SignerTimeout = "SIGNER_TIMEOUT",
         /// The app cancelled the call (its `AbortSignal` fired).
         Aborted = "ABORTED",
+        /// This profile's database is sealed under another pickle key than the one given
+        /// (or under the app's own key, and none was given); nothing was changed.
+        WrongPickleKey = "WRONG_PICKLE_KEY",
     }
 }
 

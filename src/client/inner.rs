@@ -80,6 +80,7 @@ impl Inner {
             Box::pin(open_or_create(&store, &node, &signer, &marker, options.app_key, now_ms()))
                 .await?;
         store.set_sentinel::<OwnInstallationRecord>(&OWN_INSTALLATION.to_owned())?;
+        store.seal_with(identity.pickle_key.clone());
         let runtime = Rc::new(Runtime {
             local: Local {
                 installation: RefCell::new(identity.installation),

@@ -12,6 +12,25 @@ impl Client {
     pub fn secret_keys_for_tests(&self) -> Vec<Vec<u8>> {
         self.inner.local().installation.borrow().secret_keys_for_tests()
     }
+
+    /// The key bytes of every stored Olm session (test builds only), to prove they never
+    /// reach storage in the clear.
+    pub async fn session_secrets_for_tests(&self) -> Vec<Vec<u8>> {
+        use crate::{crypto::OlmSession, engine::SessionRecord, store::Store};
+        let Ok(store) = self.inner.store() else { return Vec::new() };
+        let key = &self.inner.local().pickle_key;
+        let mut secrets = Vec::new();
+        for record in store.all::<SessionRecord>().await.unwrap_or_default() {
+            let previous = record.previous.iter().map(|b| b.as_slice());
+            for pickle in std::iter::once(record.pickle.as_slice()).chain(previous) {
+                let text = String::from_utf8_lossy(pickle);
+                if let Ok(session) = OlmSession::from_encrypted_pickle(&text, key) {
+                    secrets.extend(session.secret_keys_for_tests());
+                }
+            }
+        }
+        secrets
+    }
     /// Decrypts, in order, the payloads one sender installation (with curve25519 key
     /// `sender_identity_key`) sent to this one, with one session opened by the first: each
     /// as `"invite:<message id>"` or `"message:<message id>"`, through the engine's own

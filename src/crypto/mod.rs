@@ -17,6 +17,7 @@ mod wallet;
 pub use installation::{IdentityKeys, Installation, installation_id, random_id};
 pub use pickle_key::PickleKey;
 pub use random::random_hex;
+pub use sealed::{open_bytes, seal_bytes};
 pub use session::{OlmCiphertext, OlmSession, OpenError};
 pub use verify::{
     BundleError, ContactFact, VerifiedBundle, VerifiedRevocation, reverify_contact_entry,

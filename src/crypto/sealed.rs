@@ -1,5 +1,6 @@
 //! Pickles at rest: vodozemac's pickle structs as JSON, sealed with ChaCha20-Poly1305 under
-//! the pickle key (a fresh random nonce each time), as base64.
+//! the pickle key (a fresh random nonce each time), as base64. The same sealing, as bytes
+//! bound to a label, keeps message content and payloads at rest ([`seal_bytes`]).
 //!
 //! vodozemac's own `pickle().encrypt()` would do the same through serde_json, which costs the
 //! wasm about 57 KB; in the browser the JSON here goes through the browser's own
@@ -8,7 +9,7 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chacha20poly1305::{
     ChaCha20Poly1305, Nonce,
-    aead::{Aead, KeyInit},
+    aead::{Aead, KeyInit, Payload},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -18,34 +19,40 @@ const NONCE_LEN: usize = 12;
 
 /// `value` as JSON, sealed under `key`.
 pub(super) fn seal(value: &impl Serialize, key: &PickleKey) -> Result<String, CryptoError> {
-    seal_bytes(&to_json(value)?, key)
-}
-
-// Sealing and opening are kept out of the generic functions so they are not copied per type.
-fn seal_bytes(json: &[u8], key: &PickleKey) -> Result<String, CryptoError> {
-    let mut nonce = [0u8; NONCE_LEN];
-    getrandom::fill(&mut nonce).map_err(|_| CryptoError::NoRandomness)?;
-    let cipher = ChaCha20Poly1305::new(key.as_bytes().into());
-    let sealed = cipher
-        .encrypt(&Nonce::from(nonce), json)
-        .map_err(|_| CryptoError::Pickle("sealing failed".into()))?;
-    Ok(STANDARD.encode([&nonce[..], &sealed].concat()))
+    Ok(STANDARD.encode(seal_bytes(&to_json(value)?, b"", key)?))
 }
 
 /// The value [`seal`] sealed; any tampering, truncation or wrong key is an error.
 pub(super) fn open<T: DeserializeOwned>(sealed: &str, key: &PickleKey) -> Result<T, CryptoError> {
-    from_json(&open_bytes(sealed, key)?)
+    let bytes = STANDARD.decode(sealed).map_err(|e| CryptoError::Pickle(e.to_string()))?;
+    from_json(&open_bytes(&bytes, b"", key)?)
 }
 
-fn open_bytes(sealed: &str, key: &PickleKey) -> Result<Vec<u8>, CryptoError> {
-    let bytes = STANDARD.decode(sealed).map_err(|e| CryptoError::Pickle(e.to_string()))?;
-    let (nonce, body) = bytes
+// Sealing and opening are kept out of the generic functions so they are not copied per type.
+
+/// `bytes` sealed under `key` (nonce, then ciphertext and tag), bound to `label`: they open
+/// only under the same label (the record they belong to), so sealed values cannot be swapped
+/// between records unnoticed.
+pub fn seal_bytes(bytes: &[u8], label: &[u8], key: &PickleKey) -> Result<Vec<u8>, CryptoError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|_| CryptoError::NoRandomness)?;
+    let cipher = ChaCha20Poly1305::new(key.as_bytes().into());
+    let sealed = cipher
+        .encrypt(&Nonce::from(nonce), Payload { msg: bytes, aad: label })
+        .map_err(|_| CryptoError::Pickle("sealing failed".into()))?;
+    Ok([&nonce[..], &sealed].concat())
+}
+
+/// The bytes [`seal_bytes`] sealed under `label`; any tampering, truncation, other label or
+/// wrong key is an error.
+pub fn open_bytes(sealed: &[u8], label: &[u8], key: &PickleKey) -> Result<Vec<u8>, CryptoError> {
+    let (nonce, body) = sealed
         .split_first_chunk::<NONCE_LEN>()
-        .ok_or_else(|| CryptoError::Pickle("the sealed pickle is truncated".into()))?;
+        .ok_or_else(|| CryptoError::Pickle("the sealed value is truncated".into()))?;
     let cipher = ChaCha20Poly1305::new(key.as_bytes().into());
     cipher
-        .decrypt(&Nonce::from(*nonce), body)
-        .map_err(|_| CryptoError::Pickle("wrong key, or the pickle was altered".into()))
+        .decrypt(&Nonce::from(*nonce), Payload { msg: body, aad: label })
+        .map_err(|_| CryptoError::Pickle("wrong key, or the sealed value was altered".into()))
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -101,5 +108,15 @@ mod tests {
         assert!(open::<Vec<u32>>(&STANDARD.encode(&bytes), &key).is_err());
         assert!(open::<Vec<u32>>(&STANDARD.encode(&bytes[..5]), &key).is_err());
         assert!(open::<Vec<u32>>("not base64!", &key).is_err());
+    }
+
+    #[test]
+    fn sealed_bytes_open_only_under_their_label() {
+        let key = PickleKey::from_bytes([5; 32]);
+        let sealed = seal_bytes(b"hello", b"messages/1", &key).unwrap();
+        assert_eq!(open_bytes(&sealed, b"messages/1", &key).unwrap(), b"hello");
+        assert!(open_bytes(&sealed, b"messages/2", &key).is_err());
+        assert!(open_bytes(&sealed, b"messages/1", &PickleKey::from_bytes([6; 32])).is_err());
+        assert!(open_bytes(&sealed[..11], b"messages/1", &key).is_err());
     }
 }

@@ -170,6 +170,29 @@ impl OlmSession {
         let pickle: SessionPickle = super::sealed::open(pickle, key)?;
         Ok(Self(Session::from_pickle(pickle)))
     }
+
+    /// The session's key bytes (root and chain keys, ratchet keys), for tests that look for
+    /// them where they must not be.
+    #[cfg(any(test, feature = "test-export"))]
+    pub fn secret_keys_for_tests(&self) -> Vec<Vec<u8>> {
+        let mut pickle = serde_json::to_value(self.0.pickle()).unwrap_or_default();
+        // Public keys are no secret: the session's (identity, base, one-time) and the
+        // peer's ratchet keys.
+        if let Some(pickle) = pickle.as_object_mut() {
+            pickle.remove("session_keys");
+            if let Some(sending) = pickle.get_mut("sending_ratchet").and_then(|s| s.as_object_mut())
+            {
+                sending.remove("parent_ratchet_key");
+            }
+            let chains = pickle.get_mut("receiving_chains").and_then(|c| c.get_mut("inner"));
+            for chain in chains.and_then(|c| c.as_array_mut()).into_iter().flatten() {
+                if let Some(chain) = chain.as_object_mut() {
+                    chain.remove("ratchet_key");
+                }
+            }
+        }
+        super::secrets::byte_strings_of_len(&pickle, 32)
+    }
 }
 
 #[cfg(test)]

@@ -65,9 +65,9 @@ pub(crate) async fn open_or_create(
                         .await?
                         .ok_or_else(|| {
                             SdkError::new(
-                                ErrorCode::Storage,
-                                "the installation is encrypted with an app key: pass the same \
-                             pickleKey",
+                                ErrorCode::WrongPickleKey,
+                                "this database is sealed under the app's own pickleKey: pass \
+                                 the same pickleKey (nothing was changed)",
                             )
                         })?
                         .unwrap_pickle_key()

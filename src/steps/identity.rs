@@ -55,8 +55,11 @@ pub(crate) fn load(
     let installation =
         Installation::from_encrypted_pickle(&own.pickle, &pickle_key).map_err(|e| match e {
             CryptoError::Pickle(reason) => SdkError::new(
-                ErrorCode::Storage,
-                format!("cannot decrypt this installation (wrong pickleKey?): {reason}"),
+                ErrorCode::WrongPickleKey,
+                format!(
+                    "this database is sealed under another pickleKey (nothing was changed): \
+                     {reason}"
+                ),
             ),
             other => SdkError::new(ErrorCode::Unsupported, other.to_string()),
         })?;

@@ -12,8 +12,9 @@ use super::{
     changes::{Changes, Check, Op, encode},
     idb::{self, Database},
     record::Record,
-    schema,
+    schema, sealing,
 };
+use crate::crypto::PickleKey;
 
 /// One client's database, opened once and shared by its processors. Dropping it closes the
 /// connection (a connection left to the garbage collector would block deleting or upgrading
@@ -29,6 +30,8 @@ pub struct IdbStore {
     name: String,
     sentinel: RefCell<Option<(&'static str, JsValue)>>,
     evicted: Cell<bool>,
+    /// Seals content at rest once given (see `sealing`).
+    sealing_key: RefCell<Option<PickleKey>>,
     /// Read-write transactions begun (test builds only).
     #[cfg(feature = "test-export")]
     saves_begun: Cell<u32>,
@@ -57,9 +60,29 @@ impl IdbStore {
             name: name.to_owned(),
             sentinel: RefCell::new(None),
             evicted: Cell::new(false),
+            sealing_key: RefCell::new(None),
             #[cfg(feature = "test-export")]
             saves_begun: Cell::new(0),
         })
+    }
+
+    /// Seals message content, payload bytes and peer addresses under `key` from now on, and
+    /// opens what was sealed under it (see `sealing`).
+    pub fn seal_with(&self, key: PickleKey) {
+        *self.sealing_key.borrow_mut() = Some(key);
+    }
+
+    /// Opens a client's database with the key that seals it, when the client keeps that key
+    /// wrapped in it (test builds only: the tests read what a client stored).
+    #[cfg(feature = "test-export")]
+    pub async fn open_as_client_for_tests(name: &str) -> Result<Self, StoreError> {
+        use super::{Store as _, at_rest::WRAPPED_PICKLE_KEY, at_rest::WrappedPickleKey};
+        let store = Self::open(name).await?;
+        let key = WRAPPED_PICKLE_KEY.to_owned();
+        if let Some(wrapped) = store.get::<WrappedPickleKey>(&key).await? {
+            store.seal_with(wrapped.unwrap_pickle_key().await?);
+        }
+        Ok(store)
     }
 
     /// Names a record that must survive for the data to be intact (this profile's
@@ -249,7 +272,7 @@ impl IdbStore {
         newest_first: bool,
     ) -> Result<Vec<R>, StoreError> {
         let bounds = encode(R::STORE, lower).and_then(|l| Ok((l, encode(R::STORE, upper)?)));
-        decode_all(self.index_values(R::STORE, index, bounds, limit, newest_first).await?)
+        self.decode_all(self.index_values(R::STORE, index, bounds, limit, newest_first).await?)
     }
 
     // The non-generic body of `scan_index` (see `get_value`).
@@ -305,7 +328,10 @@ impl IdbStore {
 impl super::Store for IdbStore {
     /// The record of type `R` with primary key `key`.
     async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
-        self.get_value(R::STORE, encode(R::STORE, key)).await?.map(decode::<R>).transpose()
+        self.get_value(R::STORE, encode(R::STORE, key))
+            .await?
+            .map(|v| self.decode::<R>(v))
+            .transpose()
     }
 
     /// The records of type `R` with primary keys `keys`, in their order: one transaction,
@@ -314,7 +340,7 @@ impl super::Store for IdbStore {
         let values = self.each_value(R::STORE, None, encode_each(R::STORE, keys)).await?;
         let mut found = Vec::with_capacity(values.len());
         for value in values {
-            found.push(if value.is_undefined() { None } else { Some(decode::<R>(value)?) });
+            found.push(if value.is_undefined() { None } else { Some(self.decode::<R>(value)?) });
         }
         Ok(found)
     }
@@ -330,14 +356,14 @@ impl super::Store for IdbStore {
         let mut found = Vec::with_capacity(values.len());
         for value in values {
             let all = value.dyn_into::<js_sys::Array>().map(|a| a.to_vec()).unwrap_or_default();
-            found.push(decode_all(all)?);
+            found.push(self.decode_all(all)?);
         }
         Ok(found)
     }
 
     /// Every record of type `R`, in primary-key order.
     async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
-        decode_all(self.values(R::STORE, None, None, None).await?)
+        self.decode_all(self.values(R::STORE, None, None, None).await?)
     }
 
     /// Records of type `R` whose `index` key lies in `[lower, upper]`, in index order, at
@@ -372,7 +398,7 @@ impl super::Store for IdbStore {
     ) -> Result<Vec<R>, StoreError> {
         let range = IdbKeyRange::lower_bound_with_open(&encode(R::STORE, from)?, false)
             .map_err(|_| StoreError::in_transaction(idb::Error::UNNAMED))?;
-        decode_all(self.values(R::STORE, None, Some(range), limit).await?)
+        self.decode_all(self.values(R::STORE, None, Some(range), limit).await?)
     }
 
     /// Writes every change in one read-write transaction: all of them are committed, or
@@ -382,6 +408,10 @@ impl super::Store for IdbStore {
     async fn save(&self, changes: Changes) -> Result<(), StoreError> {
         if changes.ops.is_empty() {
             return Ok(());
+        }
+        // Sealed before the transaction opens: it then only writes.
+        if let Some(key) = self.sealing_key.borrow().as_ref() {
+            seal_all(&changes.ops, key)?;
         }
         let stores: Vec<&str> = changes.stores.into_iter().collect();
         let tx = self.begin(&stores, TransactionMode::Readwrite).await?;
@@ -426,6 +456,19 @@ async fn conflict(checks: &[Check], tx: &Transaction) -> Option<StoreError> {
             .map(|(check, _)| StoreError::Conflict { store: check.store }),
         Err(e) => Some(StoreError::in_transaction(e)),
     }
+}
+
+/// Seals the written records' sealed fields in place (see `sealing`).
+fn seal_all(ops: &[Op], key: &PickleKey) -> Result<(), StoreError> {
+    for op in ops {
+        match op {
+            Op::Put { store, value }
+            | Op::Insert { store, value }
+            | Op::InsertIfAbsent { store, value } => sealing::seal_record(store, value, key)?,
+            Op::Delete { .. } => {}
+        }
+    }
+    Ok(())
 }
 
 /// Issues `op` in `tx` without waiting for it.
@@ -508,14 +551,17 @@ fn encode_each<K: Serialize>(store: &'static str, keys: &[K]) -> Result<Vec<JsVa
     Ok(encoded)
 }
 
-fn decode_all<R: Record>(values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
-    let mut records = Vec::with_capacity(values.len());
-    for value in values {
-        records.push(decode::<R>(value)?);
+impl IdbStore {
+    fn decode_all<R: Record>(&self, values: Vec<JsValue>) -> Result<Vec<R>, StoreError> {
+        let mut records = Vec::with_capacity(values.len());
+        for value in values {
+            records.push(self.decode::<R>(value)?);
+        }
+        Ok(records)
     }
-    Ok(records)
-}
 
-fn decode<R: Record>(value: JsValue) -> Result<R, StoreError> {
-    R::from_js(value).map_err(|reason| StoreError::Decode { store: R::STORE, reason })
+    fn decode<R: Record>(&self, value: JsValue) -> Result<R, StoreError> {
+        sealing::open_record(R::STORE, &value, self.sealing_key.borrow().as_ref())?;
+        R::from_js(value).map_err(|reason| StoreError::Decode { store: R::STORE, reason })
+    }
 }

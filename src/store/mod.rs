@@ -24,6 +24,9 @@ mod record;
 #[cfg(target_arch = "wasm32")]
 mod records;
 mod schema;
+// Read by the browser's store; natively only its format's tests.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod sealing;
 /// The behaviour suite every store passes (natively, and in the browser tests).
 #[cfg(any(test, feature = "test-export"))]
 #[doc(hidden)]

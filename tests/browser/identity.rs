@@ -233,7 +233,7 @@ fn base64_standard(bytes: &[u8]) -> String {
 }
 
 /// Every byte string and string in every record of every object store of `db`.
-async fn every_stored_value(db: &str) -> Vec<Vec<u8>> {
+pub(super) async fn every_stored_value(db: &str) -> Vec<Vec<u8>> {
     let rexie = rexie::Rexie::builder(db).build().await.unwrap();
     let mut found = Vec::new();
     for store in rexie.store_names() {

@@ -10,6 +10,7 @@ use wasm_bindgen_test::wasm_bindgen_test_configure;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+mod at_rest;
 mod client;
 mod codecs;
 mod first_hour;

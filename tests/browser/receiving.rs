@@ -67,7 +67,7 @@ pub(super) async fn until_shown(client: &Client, peer: &TestWallet, count: usize
 }
 
 async fn inbound_records(db: &str) -> Vec<InboundPayloadRecord> {
-    let store = IdbStore::open(db).await.unwrap();
+    let store = IdbStore::open_as_client_for_tests(db).await.unwrap();
     store.all::<InboundPayloadRecord>().await.unwrap()
 }
 
@@ -283,7 +283,7 @@ async fn a_corrupted_payload_is_re_sent_on_a_new_session_and_shown_once() {
 #[wasm_bindgen_test]
 async fn a_lost_session_is_re_made_and_the_message_shown_once() {
     let (alice, bob, alice_client, bob_client, bob_db) = talking_pair().await;
-    let store = IdbStore::open(&bob_db).await.unwrap();
+    let store = IdbStore::open_as_client_for_tests(&bob_db).await.unwrap();
     let mut changes = Changes::new();
     changes.delete::<SessionRecord>(&alice_client.installation_id()).unwrap();
     store.save(changes).await.unwrap();

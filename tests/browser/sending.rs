@@ -190,7 +190,7 @@ async fn sent_payload_bytes_can_be_dropped_keeping_their_hash() {
     until_state(&alice_client, std::slice::from_ref(&id), "SENT").await;
 
     use e2ee_sdk::store::Store as _;
-    let store = e2ee_sdk::store::IdbStore::open(&db).await.unwrap();
+    let store = e2ee_sdk::store::IdbStore::open_as_client_for_tests(&db).await.unwrap();
     let queue = store.all::<e2ee_sdk::engine::OutboundPayloadRecord>().await.unwrap();
     assert_eq!(queue.len(), 1);
     assert!(queue[0].payload.is_empty());
