@@ -24,7 +24,7 @@ export interface ClientOptions {
   dbName: string;
   /** How old an account's installation list may be before it is fetched again (ms, default 300000). */
   refreshThresholdMs?: number;
-  /** A 32-byte key to encrypt keys at rest with; by default the SDK keeps a non-extractable WebCrypto key. */
+  /** A 32-byte key that seals keys, messages and payloads at rest, never stored (derive it from a passkey's PRF or a passphrase); by default the SDK keeps one wrapped in IndexedDB, which a copy of the profile can unwrap. A database sealed under another key rejects with `WRONG_PICKLE_KEY`. */
   pickleKey?: Uint8Array;
   /** How long one request to the node may take, in milliseconds (default 15000). */
   requestTimeoutMs?: number;
