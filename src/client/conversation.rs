@@ -80,6 +80,10 @@ pub(super) struct SendGroups {
     next_nonce: RefCell<Option<String>>,
 }
 
+/// The most sends committed in one transaction: a tick with more (an import, a script) commits
+/// them in groups of this size, so no transaction grows without bound.
+const MAX_SEND_GROUP: usize = 500;
+
 /// A send waiting for its commit, and its promise's settlers.
 struct WaitingSend {
     outgoing: queue::Outgoing,
@@ -100,7 +104,11 @@ impl SendGroups {
     /// Commits the waiting sends, group after group, and settles their promises.
     async fn commit(inner: Rc<Inner>) {
         loop {
-            let group = std::mem::take(&mut *inner.sends.waiting.borrow_mut());
+            let group: Vec<WaitingSend> = {
+                let mut waiting = inner.sends.waiting.borrow_mut();
+                let count = waiting.len().min(MAX_SEND_GROUP);
+                waiting.drain(..count).collect()
+            };
             if group.is_empty() {
                 inner.sends.committing.set(false);
                 return;
