@@ -52,8 +52,10 @@ pub(crate) async fn pull_inbox<S: Store, N: Node>(
                 at = Some(cursor);
             }
         }
-        store_envelopes(ctx.store, &page.envelopes, at.as_ref(), ctx.now()).await?;
-        note_saved(ctx.stream, at.as_ref());
+        // (Not written if the stream moved the cursor past it meanwhile: it never moves back.)
+        let cursor = at.as_ref().filter(|c| newer_than_saved(ctx.stream, c));
+        store_envelopes(ctx.store, &page.envelopes, cursor, ctx.now()).await?;
+        note_saved(ctx.stream, cursor);
         if let Some(latest) = page.envelopes.iter().map(|e| e.timestamp_ns).max() {
             ctx.stream.read_upto(latest);
         }
@@ -73,10 +75,9 @@ pub(crate) async fn store_streamed(
     now_ms: u64,
 ) -> Result<(), SdkError> {
     let at = envelope.timestamp_ns;
-    let newer =
-        |cursor: &Cursor| stream.saved.borrow().as_ref().is_none_or(|s| key(cursor) > key(s));
-    let cursor =
-        (covered && at <= cursor_limit_ns(now_ms)).then(|| cursor_of(&envelope)).filter(newer);
+    let cursor = (covered && at <= cursor_limit_ns(now_ms))
+        .then(|| cursor_of(&envelope))
+        .filter(|c| newer_than_saved(stream, c));
     store_envelopes(store, std::slice::from_ref(&envelope), cursor.as_ref(), now_ms).await?;
     note_saved(stream, cursor.as_ref());
     if covered {
@@ -102,13 +103,15 @@ fn page_cursor(page: &QueryResponse, limit_ns: u64) -> Option<Cursor> {
     }
 }
 
+/// Whether `cursor` lies past the newest cursor saved this session.
+fn newer_than_saved(stream: &InboxStream, cursor: &Cursor) -> bool {
+    stream.saved.borrow().as_ref().is_none_or(|saved| key(cursor) > key(saved))
+}
+
 /// Remembers `cursor` as the newest saved this session, if it is.
 fn note_saved(stream: &InboxStream, cursor: Option<&Cursor>) {
-    let mut saved = stream.saved.borrow_mut();
-    if let Some(cursor) = cursor {
-        if saved.as_ref().is_none_or(|s| key(cursor) > key(s)) {
-            *saved = Some(cursor.clone());
-        }
+    if let Some(cursor) = cursor.filter(|c| newer_than_saved(stream, c)) {
+        *stream.saved.borrow_mut() = Some(cursor.clone());
     }
 }
 
