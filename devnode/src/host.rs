@@ -71,6 +71,7 @@ pub(crate) async fn check(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::LoopbackHosts;
 
