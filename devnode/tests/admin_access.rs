@@ -50,12 +50,7 @@ async fn admin_routes_are_absent_without_a_token() {
 
 #[tokio::test]
 async fn a_missing_or_wrong_token_is_401_and_changes_nothing() {
-    let state = AppState::new(devnode::Options {
-        admin_token: Some(ADMIN_TOKEN.to_owned()),
-        ..devnode::Options::default()
-    })
-    .unwrap();
-    let app = devnode::app(state.clone());
+    let (state, app) = node_with_admin();
     let wrong = format!("Bearer {ADMIN_TOKEN}x");
     let lower = format!("bearer {ADMIN_TOKEN}");
     let short = format!("Bearer {}", &ADMIN_TOKEN[1..]);
@@ -73,12 +68,7 @@ async fn a_missing_or_wrong_token_is_401_and_changes_nothing() {
 
 #[tokio::test]
 async fn an_admin_post_must_be_declared_json() {
-    let state = AppState::new(devnode::Options {
-        admin_token: Some(ADMIN_TOKEN.to_owned()),
-        ..devnode::Options::default()
-    })
-    .unwrap();
-    let app = devnode::app(state.clone());
+    let (state, app) = node_with_admin();
     let auth = format!("Bearer {ADMIN_TOKEN}");
     for content_type in
         [None, Some("text/plain;charset=UTF-8"), Some("application/x-www-form-urlencoded")]

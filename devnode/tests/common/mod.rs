@@ -18,8 +18,14 @@ pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// A fresh in-memory node with its admin routes on (behind [`ADMIN_TOKEN`]).
 pub(crate) fn node() -> Router {
+    node_with_admin().1
+}
+
+/// [`node`] and its state, to look into.
+pub(crate) fn node_with_admin() -> (AppState, Router) {
     let options = Options { admin_token: Some(ADMIN_TOKEN.to_owned()), ..Options::default() };
-    app(AppState::new(options).unwrap())
+    let state = AppState::new(options).unwrap();
+    (state.clone(), app(state))
 }
 
 pub(crate) fn b64(bytes: &[u8]) -> String {
