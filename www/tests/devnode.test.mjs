@@ -15,7 +15,11 @@ before(async () => {
     `--host-resolver-rules=MAP ${REBOUND} 127.0.0.1`,
     // Chromium asks the user before a public page reaches a local address; other browsers do
     // not, so devnode must refuse these requests by itself.
-    "--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessSendPreflights,PrivateNetworkAccessRespectPreflightResults",
+    `--disable-features=${[
+      "LocalNetworkAccessChecks",
+      "PrivateNetworkAccessSendPreflights",
+      "PrivateNetworkAccessRespectPreflightResults",
+    ].join(",")}`,
   ]);
 });
 after(() => browser?.close());
@@ -29,7 +33,8 @@ async function pageAt(origin) {
   const answers = [];
   page.on("response", (response) => {
     if (response.url().startsWith(nodeUrl) || response.url().includes(REBOUND)) {
-      answers.push(`${response.request().method()} ${new URL(response.url()).pathname} ${response.status()}`);
+      const { pathname } = new URL(response.url());
+      answers.push(`${response.request().method()} ${pathname} ${response.status()}`);
     }
   });
   await page.goto(`${origin}/`);
@@ -63,11 +68,13 @@ test("a page whose name resolves to 127.0.0.1 cannot read or write devnode", asy
   const { page, answers } = await pageAt(origin);
   // Same origin as far as the browser knows, so it may read whatever devnode answers.
   const statuses = await page.evaluate(async () => {
+    const topic = "/xmtp/0/probe-rebound/proto";
+    const headers = { "Content-Type": "application/json" };
     const post = (path, body) =>
-      fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    const query = await post("/message/v1/query", { contentTopics: ["/xmtp/0/probe-rebound/proto"] });
+      fetch(path, { method: "POST", headers, body: JSON.stringify(body) });
+    const query = await post("/message/v1/query", { contentTopics: [topic] });
     const publish = await post("/message/v1/publish", {
-      envelopes: [{ contentTopic: "/xmtp/0/probe-rebound/proto", timestampNs: "1", message: "aGk=" }],
+      envelopes: [{ contentTopic: topic, timestampNs: "1", message: "aGk=" }],
     });
     const health = await fetch("/devnode/health");
     return [query.status, publish.status, health.status];

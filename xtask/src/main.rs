@@ -27,8 +27,8 @@ use process::{Admin, Devnode, cmd};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <demo [--node-port N] [--www-port N] [--admin-token T] | test | sim \
-                     [--seeds N] [--from S] [--jobs J] | bench [--quick] [--runs N]>";
+const USAGE: &str = "usage: cargo xtask <demo [--node-port N] [--www-port N] [--admin-token T] \
+                     | test | sim [--seeds N] [--from S] [--jobs J] | bench [--quick] [--runs N]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
