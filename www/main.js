@@ -1,31 +1,78 @@
 // The demo chat: loads the SDK from /pkg (the wasm-pack output), opens a client for the
 // visitor's wallet on the node given by ?node= (default: the demo's devnode on
-// 127.0.0.1:5555), and lets the visitor chat with any address.
+// 127.0.0.1:5555; a node not on this machine only if the visitor confirms it), and lets the
+// visitor chat with any address.
 //
-// Everything from the network or the SDK is put on the page with textContent, never as HTML.
+// Everything from the network, the SDK or the URL is put on the page with textContent, never
+// as HTML.
 import init, { Client, version } from "./pkg/index.js";
 import { BrowserProvider, Wallet } from "./vendor/ethers/ethers.min.js";
 
 const params = new URLSearchParams(location.search);
-const nodeUrl = params.get("node") ?? "http://127.0.0.1:5555";
 const $ = (id) => document.getElementById(id);
 const show = (id, text) => {
   $(id).textContent = text;
 };
 
+/** Whether `url` is an http(s) URL of this machine (a loopback host). */
+function isLoopback(url) {
+  try {
+    const { protocol, hostname } = new URL(url);
+    const web = protocol === "http:" || protocol === "https:";
+    return web && ["127.0.0.1", "localhost", "[::1]"].includes(hostname);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The node: ?node= if it is on this machine, or if the visitor confirms another (a crafted
+ * link must not quietly route their messages through a node of its choosing: a node sees who
+ * writes to whom, and when); null when they decline.
+ */
+function chooseNode() {
+  const asked = params.get("node") ?? "http://127.0.0.1:5555";
+  if (isLoopback(asked)) return asked;
+  const question =
+    `This link asks the demo to use the node ${asked}, which is not on this machine. ` +
+    "That node would see who you write to and when. Use it?";
+  return confirm(question) ? asked : null;
+}
+
+/** Where the throwaway wallet's private key is kept. */
+const WALLET_KEY = "e2ee-sdk-demo:wallet";
+
 /**
  * The visitor's wallet: the browser's injected wallet when there is one (unless
- * ?wallet=local), otherwise a random ethers wallet kept in this page's storage.
+ * ?wallet=local), otherwise a throwaway: a random ethers wallet kept in this page's storage.
  */
 async function visitorWallet() {
   if (globalThis.ethereum && params.get("wallet") !== "local") {
-    return new BrowserProvider(globalThis.ethereum).getSigner();
+    return { signer: await new BrowserProvider(globalThis.ethereum).getSigner(), throwaway: false };
   }
-  const key = "e2ee-sdk-demo:wallet";
-  const saved = localStorage.getItem(key);
+  const saved = localStorage.getItem(WALLET_KEY);
   const wallet = saved ? new Wallet(saved) : Wallet.createRandom();
-  localStorage.setItem(key, wallet.privateKey);
-  return wallet;
+  localStorage.setItem(WALLET_KEY, wallet.privateKey);
+  return { signer: wallet, throwaway: true };
+}
+
+/**
+ * Forgets the throwaway wallet, after asking: its key and this profile's database of it
+ * (installation, sessions, messages) are deleted, and the reload makes a new one.
+ */
+async function forgetWallet(dbName) {
+  const question =
+    "Forget this wallet? Its key and its messages are deleted from this browser, " +
+    "and nobody can get them back.";
+  if (!confirm(question)) return;
+  client?.close();
+  localStorage.removeItem(WALLET_KEY);
+  if (dbName) {
+    // Another tab of this profile may hold the database open; the key is gone either way.
+    const gaveUp = new Promise((resolve) => setTimeout(resolve, 5_000));
+    await Promise.race([Client.deleteLocalData(dbName).catch(console.warn), gaveUp]);
+  }
+  location.reload();
 }
 
 /** What each state is called on the page. */
@@ -137,12 +184,24 @@ function fail(err) {
   show("error", `${err.code ?? "ERROR"}: ${err.message}`);
 }
 
+const nodeUrl = chooseNode();
 try {
+  if (nodeUrl === null) {
+    show("node", `not used: ${params.get("node")} is not on this machine`);
+    $("node").dataset.state = "refused";
+    throw new Error(`not using the node ${params.get("node")}: it is not on this machine`);
+  }
   await init();
   show("wasm", `loaded, SDK ${version()}`);
-  const signer = await visitorWallet();
+  const { signer, throwaway } = await visitorWallet();
   const address = (await signer.getAddress()).toLowerCase();
-  client = await Client.create({ signer, nodeUrl, dbName: `e2ee-sdk-demo:${address}` });
+  const dbName = `e2ee-sdk-demo:${address}`;
+  show("wallet", throwaway ? "throwaway, kept in this page's storage" : "your browser's wallet");
+  if (throwaway) {
+    $("throwaway").hidden = false;
+    $("forget").addEventListener("click", () => forgetWallet(dbName).catch(fail));
+  }
+  client = await Client.create({ signer, nodeUrl, dbName });
   show("db", `${client.dbName}, schema version ${client.schemaVersion}`);
   show("address", client.address);
   show("installation", client.installationId);

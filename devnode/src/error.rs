@@ -12,10 +12,12 @@ use serde::Serialize;
 pub(crate) enum Code {
     InvalidArgument = 3,
     NotFound = 5,
+    PermissionDenied = 7,
     ResourceExhausted = 8,
     Unimplemented = 12,
     Internal = 13,
     Unavailable = 14,
+    Unauthenticated = 16,
 }
 
 /// An API error: an HTTP status plus the gRPC-style JSON body.
@@ -46,6 +48,21 @@ impl ApiError {
     /// NOT_FOUND (5) -> 404.
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, Code::NotFound, message)
+    }
+
+    /// PERMISSION_DENIED (7) -> 403.
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, Code::PermissionDenied, message)
+    }
+
+    /// UNAUTHENTICATED (16) -> 401.
+    pub(crate) fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, Code::Unauthenticated, message)
+    }
+
+    /// INVALID_ARGUMENT (3), but 415: the body is not declared as JSON.
+    pub(crate) fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, Code::InvalidArgument, message)
     }
 
     /// RESOURCE_EXHAUSTED (8), but 413 rather than grpc-gateway's 429 because

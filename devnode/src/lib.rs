@@ -1,16 +1,18 @@
 //! `devnode`: a local HTTP node speaking XMTP's message API v1
 //! (`xmtp.message_api.v1` over HTTP/JSON, as XMTP's grpc-gateway serves it),
-//! plus admin routes for fault injection and request statistics, so the SDK
-//! can be tested end to end without a network.
+//! plus request statistics and, for tests that pass an admin token, fault
+//! injection, so the SDK can be tested end to end without a network.
 //!
 //! Use [`app`] to get an [`axum::Router`] over an [`AppState`] (tests drive
-//! it in-process), or [`serve`] to run it on a listener.
+//! it in-process), or [`serve`] to run it on a listener (which adds the
+//! `Host` check of loopback binds).
 
 mod admin;
 mod api;
 mod cors;
 mod error;
 mod faults;
+mod host;
 mod routes;
 mod stats;
 mod store;
@@ -58,11 +60,15 @@ pub struct Options {
     /// Envelopes a subscriber may fall behind by before its stream is ended
     /// (clamped to `1..=1048576`).
     pub stream_buffer: usize,
+    /// Mounts the admin routes (`/devnode/faults`, `/devnode/stats/reset`),
+    /// answered only to requests carrying this token as
+    /// `authorization: Bearer <token>`; `None` leaves them out (404).
+    pub admin_token: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { data: None, seed: None, stream_buffer: 1024 }
+        Self { data: None, seed: None, stream_buffer: 1024, admin_token: None }
     }
 }
 
@@ -80,6 +86,7 @@ struct Inner {
     counters: Mutex<Counters>,
     events: broadcast::Sender<Arc<StoredEnvelope>>,
     shutdown: watch::Sender<bool>,
+    admin_token: Option<String>,
 }
 
 /// Locks a mutex; a panic elsewhere must not take the whole node down, and
@@ -117,8 +124,14 @@ impl AppState {
                 counters: Mutex::new(Counters::default()),
                 events,
                 shutdown,
+                admin_token: options.admin_token,
             }),
         }
+    }
+
+    /// The token the admin routes ask for; `None` when they are off.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.inner.admin_token.as_deref()
     }
 
     /// The fault config in force.
@@ -179,11 +192,17 @@ impl AppState {
     }
 }
 
-/// The full HTTP surface: message API v1, admin routes, JSON 404/405, CORS.
+/// The full HTTP surface: message API v1, the public `/devnode/` routes, the
+/// admin routes if the state has an admin token, JSON 404/405, CORS.
 pub fn app(state: AppState) -> Router {
+    let admin = match state.admin_token() {
+        Some(_) => admin::admin_router(&state),
+        None => Router::new(),
+    };
     Router::new()
         .merge(routes::router())
-        .merge(admin::router())
+        .merge(admin::public_router())
+        .merge(admin)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(cors::layer())
@@ -193,11 +212,17 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves [`app`] on `listener` until `shutdown` resolves, then ends all
 /// subscribe streams and waits (at most a few seconds) for in-flight
-/// requests to finish.
+/// requests to finish. On a loopback address, only requests whose `Host`
+/// names that address are answered (the others get 403: DNS rebinding).
 pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let mut router = app(state.clone());
+    if let Some(hosts) = host::LoopbackHosts::for_bind(listener.local_addr()?) {
+        // Outermost, so a rebound page's request reaches nothing, not even the counters.
+        router = router.layer(axum::middleware::from_fn_with_state(hosts, host::check));
+    }
     let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
     let signal_state = state.clone();
     let signal = async move {
@@ -205,7 +230,7 @@ where
         signal_state.shutdown();
         let _ = fired_tx.send(());
     };
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(signal).into_future();
+    let server = axum::serve(listener, router).with_graceful_shutdown(signal).into_future();
     let deadline = async move {
         match fired_rx.await {
             Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,

@@ -12,9 +12,18 @@ use devnode::{AppState, Options};
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Address to listen on; port 0 picks a free port.
+    /// Address to listen on; port 0 picks a free port. Only loopback addresses, unless
+    /// --allow-remote.
     #[arg(long, default_value = "127.0.0.1:5555")]
     listen: SocketAddr,
+    /// Allow a non-loopback --listen address. The node has no authentication: whoever
+    /// reaches it reads and writes every topic.
+    #[arg(long)]
+    allow_remote: bool,
+    /// For tests: turn on the admin routes (/devnode/faults, /devnode/stats/reset), answered
+    /// only with `authorization: Bearer <TOKEN>` (at least 16 visible ASCII characters).
+    #[arg(long, value_name = "TOKEN")]
+    admin_token: Option<String>,
     /// Keep envelopes in this append-only JSON-lines file (default: memory).
     #[arg(long)]
     data: Option<PathBuf>,
@@ -35,9 +44,44 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Shortest admin token accepted: a guessable one would undo the point of having one.
+const MIN_TOKEN_LEN: usize = 16;
+
 async fn run(args: Args) -> Result<(), String> {
-    let state = AppState::new(Options { data: args.data, seed: args.seed, ..Options::default() })
-        .map_err(|e| e.to_string())?;
+    if !args.listen.ip().is_loopback() {
+        if !args.allow_remote {
+            return Err(format!(
+                "refusing to listen on {}: not a loopback address, and devnode has no \
+                 authentication. Pass --allow-remote to serve other machines anyway.",
+                args.listen
+            ));
+        }
+        eprintln!(
+            "devnode: WARNING: listening on {}, not a loopback address: anyone who can reach it \
+             can read and write every topic{}",
+            args.listen,
+            if args.admin_token.is_some() {
+                ", and the admin token crosses the network in clear text"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(token) = &args.admin_token {
+        if token.len() < MIN_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!(
+                "--admin-token needs at least {MIN_TOKEN_LEN} visible ASCII characters"
+            ));
+        }
+        eprintln!("devnode: admin routes on (/devnode/faults, /devnode/stats/reset)");
+    }
+    let options = Options {
+        data: args.data,
+        seed: args.seed,
+        admin_token: args.admin_token,
+        ..Options::default()
+    };
+    let state = AppState::new(options).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

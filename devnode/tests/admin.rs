@@ -96,7 +96,9 @@ async fn fault_config_round_trip_and_validation() {
 
 #[tokio::test]
 async fn seed_option_and_typed_api() {
-    let state = AppState::new(Options { seed: Some(77), ..Options::default() }).unwrap();
+    let options =
+        Options { seed: Some(77), admin_token: Some(ADMIN_TOKEN.into()), ..Options::default() };
+    let state = AppState::new(options).unwrap();
     assert_eq!(state.faults(), FaultConfig { seed: 77, ..FaultConfig::default() });
     let app = app(state.clone());
     assert_eq!(get(&app, "/devnode/faults").await.1["seed"], json!(77));

@@ -14,6 +14,8 @@ use tokio::process::{Child, Command};
 use tokio::time::timeout;
 
 const TOPIC: &str = "/xmtp/0/binary-test/proto";
+/// The admin token the binary is started with where a test needs the admin routes.
+const TOKEN: &str = "binary-test-token-0123456789";
 
 /// Starts the binary on a free port and parses the address it prints.
 async fn start(extra: &[&str]) -> (Child, SocketAddr) {
@@ -57,10 +59,30 @@ async fn write_post(
     stream.write_all(request.as_bytes()).await.unwrap();
 }
 
-/// One request on its own connection; returns status and JSON body.
+/// One JSON POST with the admin token, on its own connection; returns status and JSON body.
 async fn http_post(addr: SocketAddr, path: &str, body: Value) -> (u16, Value) {
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
+    http(addr, "POST", path, &addr.to_string(), &headers, &body.to_string()).await
+}
+
+/// One request with exactly these `Host` and other headers, on its own connection; returns
+/// status and JSON body.
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    write_post(&mut stream, addr, path, &body, true).await;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    stream.write_all((head + body).as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await.unwrap().unwrap();
     let text = String::from_utf8(raw).unwrap();
@@ -89,7 +111,8 @@ async fn read_until(stream: &mut TcpStream, received: &mut Vec<u8>, needle: &str
 async fn real_binary_publish_query_subscribe_and_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data.jsonl");
-    let (mut child, addr) = start(&["--data", data.to_str().unwrap(), "--seed", "5"]).await;
+    let (mut child, addr) =
+        start(&["--data", data.to_str().unwrap(), "--seed", "5", "--admin-token", TOKEN]).await;
 
     let message = STANDARD.encode(b"over real tcp");
     let envelope = json!({ "contentTopic": TOPIC, "timestampNs": "123", "message": message });
@@ -159,4 +182,109 @@ async fn bad_listen_address_fails_cleanly() {
         .unwrap();
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn loopback_bind_answers_only_its_own_host_names() {
+    let (mut child, addr) = start(&[]).await;
+    let port = addr.port();
+    for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")]
+    {
+        let (status, body) = http(addr, "GET", "/devnode/health", &host, &[], "").await;
+        assert_eq!((status, body), (200, json!({ "ok": true })), "{host}");
+    }
+    // A page whose own name was made to resolve to 127.0.0.1 (DNS rebinding) sends its name.
+    let query = json!({ "contentTopics": [TOPIC] }).to_string();
+    let json = [("Content-Type", "application/json")];
+    for host in [
+        format!("evil.example:{port}"),
+        format!("localhost.evil.example:{port}"),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
+        "127.0.0.1".to_owned(),
+    ] {
+        for (method, path) in [("POST", "/message/v1/query"), ("GET", "/devnode/health")] {
+            let (status, body) = http(addr, method, path, &host, &json, &query).await;
+            assert_eq!(status, 403, "{host} {path}: {body}");
+            assert_eq!(body["code"], json!(7), "{body}");
+        }
+    }
+    // Refused requests reached nothing, not even the counters.
+    let (_, stats) = http(addr, "GET", "/devnode/stats", &addr.to_string(), &[], "").await;
+    assert_eq!(stats["requests"]["query"], json!(0), "{stats}");
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn admin_routes_are_off_unless_started_with_a_token() {
+    let faults = json!({ "publishFailRate": 1 }).to_string();
+    let auth = format!("Bearer {TOKEN}");
+    let admin = [("Content-Type", "application/json"), ("Authorization", auth.as_str())];
+
+    let (mut child, addr) = start(&[]).await;
+    let host = addr.to_string();
+    for (method, path) in
+        [("GET", "/devnode/faults"), ("POST", "/devnode/faults"), ("POST", "/devnode/stats/reset")]
+    {
+        let (status, body) = http(addr, method, path, &host, &admin, &faults).await;
+        assert_eq!((status, &body["code"]), (404, &json!(5)), "{method} {path}: {body}");
+    }
+    child.kill().await.unwrap();
+
+    let (mut child, addr) = start(&["--admin-token", TOKEN]).await;
+    let (status, body) =
+        http(addr, "POST", "/devnode/faults", &addr.to_string(), &admin, &faults).await;
+    assert_eq!((status, &body["publishFailRate"]), (200, &json!(1.0)), "{body}");
+    child.kill().await.unwrap();
+}
+
+/// Runs the binary with `args` to its exit (it must exit on its own); status and stderr.
+async fn run_to_exit(args: &[&str]) -> (std::process::ExitStatus, String, Vec<u8>) {
+    let out = timeout(
+        Duration::from_secs(20),
+        Command::new(env!("CARGO_BIN_EXE_devnode")).args(args).kill_on_drop(true).output(),
+    )
+    .await
+    .expect("devnode exits on its own")
+    .unwrap();
+    (out.status, String::from_utf8_lossy(&out.stderr).into_owned(), out.stdout)
+}
+
+#[tokio::test]
+async fn non_loopback_bind_needs_allow_remote_and_warns() {
+    let (status, stderr, stdout) = run_to_exit(&["--listen", "0.0.0.0:0"]).await;
+    assert!(!status.success());
+    assert!(
+        stderr.contains("not a loopback address") && stderr.contains("--allow-remote"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "nothing was bound, so no address is printed");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_devnode"))
+        .args(["--listen", "0.0.0.0:0", "--allow-remote"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    timeout(Duration::from_secs(20), BufReader::new(stdout).read_line(&mut line))
+        .await
+        .expect("devnode started")
+        .unwrap();
+    assert!(line.starts_with("devnode listening on http://0.0.0.0:"), "{line:?}");
+    child.kill().await.unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+    assert!(stderr.contains("WARNING") && stderr.contains("anyone who can reach it"), "{stderr}");
+}
+
+#[tokio::test]
+async fn weak_admin_tokens_are_refused() {
+    for token in ["", "short", "has spaces in the token!"] {
+        let (status, stderr, _) =
+            run_to_exit(&["--listen", "127.0.0.1:0", "--admin-token", token]).await;
+        assert!(!status.success(), "{token:?}");
+        assert!(stderr.contains("--admin-token"), "{token:?}: {stderr}");
+    }
 }

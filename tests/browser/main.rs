@@ -38,10 +38,15 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{:x}-{nonce:x}", js_sys::Date::now() as u64)
 }
 
-/// Replaces devnode's fault configuration (`"{}"` turns every fault off).
+/// Replaces devnode's fault configuration (`"{}"` turns every fault off), with the admin
+/// token `cargo xtask test` started devnode with (`DEVNODE_ADMIN_TOKEN` at build time).
 async fn set_faults(json: &str) {
+    #[allow(clippy::option_env_unwrap)]
+    let token = option_env!("DEVNODE_ADMIN_TOKEN")
+        .expect("DEVNODE_ADMIN_TOKEN is set at build time by `cargo xtask test`");
     let response = Request::post(&format!("{}/devnode/faults", devnode_url()))
         .header("Content-Type", "application/json")
+        .header("Authorization", &format!("Bearer {token}"))
         .body(json)
         .unwrap()
         .send()

@@ -6,7 +6,10 @@ import init, { Client, OlmBench } from "./pkg/index.js";
 import { Wallet } from "/vendor/ethers/ethers.min.js";
 import * as raw from "./raw.js";
 
-const nodeUrl = new URLSearchParams(location.search).get("node");
+const params = new URLSearchParams(location.search);
+const nodeUrl = params.get("node");
+/** devnode's admin token (`cargo xtask bench` starts it with one), for switching its faults. */
+const adminToken = params.get("admin");
 /** The text of every message: about 100 bytes, like the crypto baseline's. */
 const TEXT_LENGTH = 100;
 /** The length of the SDK's message ids (`sameShape` checks it). */
@@ -34,7 +37,7 @@ async function peer(installations = 1) {
 async function faults(config) {
   const response = await fetch(`${nodeUrl}/devnode/faults`, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${adminToken}` },
     body: JSON.stringify(config),
   });
   if (!response.ok) throw new Error(`devnode refused the faults: ${response.status}`);

@@ -13,11 +13,11 @@ function chromiumArgs() {
   return config["goog:chromeOptions"].args.filter((arg) => !arg.startsWith("--headless"));
 }
 
-/** The system Chromium, headless. */
-export function launch() {
+/** The system Chromium, headless, with `extraArgs` after the shared ones. */
+export function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: chromiumArgs(),
+    args: [...chromiumArgs(), ...extraArgs],
   });
 }
 
@@ -42,6 +42,34 @@ export async function saveScreenshot(page, name) {
 /** The served demo page (DEMO_URL, with ?node=devnode) and the devnode URL. */
 export const url = process.env.DEMO_URL;
 export const nodeUrl = url && new URL(url).searchParams.get("node");
+
+/** The headers of devnode's admin routes: JSON, and the token the test command started it with. */
+function adminHeaders() {
+  const token = process.env.DEVNODE_ADMIN_TOKEN;
+  assert.ok(token, "DEVNODE_ADMIN_TOKEN (devnode's --admin-token) is set by `cargo xtask test`");
+  return { "Content-Type": "application/json", Authorization: `Bearer ${token}` };
+}
+
+/** Replaces devnode's fault configuration (`{}` turns every fault off). */
+export async function setFaults(config) {
+  const response = await fetch(`${nodeUrl}/devnode/faults`, {
+    method: "POST",
+    headers: adminHeaders(),
+    body: JSON.stringify(config),
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.ok(response.ok, `devnode took the faults ${JSON.stringify(config)}: ${response.status}`);
+}
+
+/** devnode's fault configuration in force. */
+export async function readFaults() {
+  const response = await fetch(`${nodeUrl}/devnode/faults`, {
+    headers: adminHeaders(),
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.ok(response.ok, `devnode showed its faults: ${response.status}`);
+  return response.json();
+}
 
 /**
  * One Chromium for the calling test file, launched before its tests and closed after them;

@@ -3,7 +3,7 @@
 // Run by `cargo xtask test` (DEMO_URL points at the served page with ?node=devnode).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { nodeUrl, saveScreenshot, sharedBrowser, url } from "./browser.mjs";
+import { saveScreenshot, setFaults, sharedBrowser, url } from "./browser.mjs";
 
 const browser = sharedBrowser();
 
@@ -63,15 +63,6 @@ async function until(page, count, states) {
   return rows(page);
 }
 
-async function faults(json) {
-  const response = await fetch(`${nodeUrl}/devnode/faults`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(json),
-  });
-  assert.ok(response.ok, `devnode took the faults: ${response.status}`);
-}
-
 test("two profiles chat both ways", async () => {
   const alice = await profile();
   const bob = await profile();
@@ -107,7 +98,7 @@ test("a reload while the node fails publishes loses and doubles nothing", async 
   const alice = await profile();
   const bob = await profile();
   await openChat(alice.page, bob.address);
-  await faults({ publishFailRate: 1.0 });
+  await setFaults({ publishFailRate: 1.0 });
   try {
     const texts = Array.from({ length: 20 }, (_, i) => `offline ${i}`);
     for (const [i, text] of texts.entries()) {
@@ -120,7 +111,7 @@ test("a reload while the node fails publishes loses and doubles nothing", async 
         await openChat(alice.page, bob.address);
       }
     }
-    await faults({});
+    await setFaults({});
     const atAlice = await until(alice.page, 20, ["SENT"]);
     assert.deepEqual(atAlice.map((r) => r.text), texts);
 
@@ -129,7 +120,7 @@ test("a reload while the node fails publishes loses and doubles nothing", async 
     assert.deepEqual(atBob.map((r) => r.text), texts, "all 20, once each, in order");
     await saveScreenshot(bob.page, "chat-after-reload.png");
   } finally {
-    await faults({});
+    await setFaults({});
     await alice.ctx.close();
     await bob.ctx.close();
   }

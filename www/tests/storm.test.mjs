@@ -24,7 +24,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { launchProfile, nodeUrl, saveScreenshot, url } from "./browser.mjs";
+import { launchProfile, nodeUrl, saveScreenshot, setFaults, url } from "./browser.mjs";
 
 const number = (name, fallback) => {
   const value = process.env[name];
@@ -77,16 +77,6 @@ async function bounded(promise, ms, what) {
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function faults(config) {
-  const response = await fetch(`${nodeUrl}/devnode/faults`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(config),
-    signal: AbortSignal.timeout(10_000),
-  });
-  assert.ok(response.ok, `devnode took the faults ${JSON.stringify(config)}: ${response.status}`);
 }
 
 /** A random fault configuration of devnode (sometimes none at all). */
@@ -285,7 +275,7 @@ test(
     const b = new Profile("B");
     const log = [];
     try {
-      await faults({});
+      await setFaults({});
       await bounded(Promise.all([a.launch(), b.launch()]), 2 * STEP_MS, "launching A and B");
       a.peer = b.address;
       b.peer = a.address;
@@ -332,9 +322,9 @@ test(
           kind: r.pick(["reload", "reload", "close tab", "close profile"]),
           pause: r.int(0, 400),
         };
-        if (FAULTS) await faults(plan.faults);
+        if (FAULTS) await setFaults(plan.faults);
         const switching =
-          FAULTS && plan.switchTo ? sleep(plan.switchAt).then(() => faults(plan.switchTo)) : null;
+          FAULTS && plan.switchTo ? sleep(plan.switchAt).then(() => setFaults(plan.switchTo)) : null;
         let note = "";
         const disrupt = async () => {
           await sleep(plan.delay);
@@ -358,7 +348,7 @@ test(
       const stormMs = Date.now() - stormStart;
 
       // Settle: faults off, then poll until both sides are quiet (or the deadline).
-      await faults({});
+      await setFaults({});
       const settleStart = Date.now();
       let last = "";
       let changedAt = Date.now();
@@ -482,7 +472,7 @@ test(
       }
       assert.ok(!failed, summary);
     } finally {
-      await faults({}).catch(() => {});
+      await setFaults({}).catch(() => {});
       await a.close();
       await b.close();
     }

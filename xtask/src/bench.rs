@@ -15,7 +15,7 @@ use std::{
 
 use crate::{
     Result, USAGE, build_package,
-    process::{Devnode, cmd},
+    process::{Admin, Devnode, cmd},
     serve, tools,
 };
 
@@ -46,11 +46,14 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result {
     tools::ensure(root, tools::Need::Test)?;
     build(root)?;
     let commit = commit(root);
-    let devnode = Devnode::start(root, "127.0.0.1:0")?;
+    // The queue phase switches devnode's faults: the page gets the admin token in `?admin=`.
+    let devnode = Devnode::start(root, "127.0.0.1:0", Admin::RandomToken)?;
     let site = serve::Site::start(root, "127.0.0.1:0")?;
+    let page =
+        format!("{}/bench/?node={}&admin={}", site.url(), devnode.url(), devnode.admin_token());
     let mut driver = cmd("node", &["www/bench/run.mjs"])
         .dir(root)
-        .env("BENCH_URL", &format!("{}/bench/?node={}", site.url(), devnode.url()))
+        .env("BENCH_URL", &page)
         .env("BENCH_QUICK", if quick { "1" } else { "0" })
         .env("BENCH_COMMIT", &commit)
         .env("CHROMIUM", tools::CHROMIUM);

@@ -23,12 +23,12 @@ use std::{
     time::Instant,
 };
 
-use process::{Devnode, cmd};
+use process::{Admin, Devnode, cmd};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-const USAGE: &str = "usage: cargo xtask <demo [--node-port N] [--www-port N] | test | sim \
-                     [--seeds N] [--from S] [--jobs J] | bench [--quick] [--runs N]>";
+const USAGE: &str = "usage: cargo xtask <demo [--node-port N] [--www-port N] [--admin-token T] \
+                     | test | sim [--seeds N] [--from S] [--jobs J] | bench [--quick] [--runs N]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -74,7 +74,9 @@ fn test() -> Result {
     })?;
     steps.run("bundle the Vite and webpack examples", || build_examples(&root))?;
     steps.run("build the React and Next.js apps", || build_apps(&root))?;
-    let devnode = steps.run("start devnode", || Devnode::start(&root, "127.0.0.1:0"))?;
+    // The tests switch devnode's faults, through its admin routes behind a token of this run.
+    let devnode =
+        steps.run("start devnode", || Devnode::start(&root, "127.0.0.1:0", Admin::RandomToken))?;
     steps.run("browser tests (headless Chromium)", || {
         // `test-export` lets the tests read key bytes to prove they are never stored in the clear.
         cmd("wasm-pack", &["test", "--headless", "--chrome", "--", "--test", "browser"])
@@ -84,6 +86,7 @@ fn test() -> Result {
             // only guards against hangs.
             .env("WASM_BINDGEN_TEST_TIMEOUT", "300")
             .env("DEVNODE_URL", devnode.url())
+            .env("DEVNODE_ADMIN_TOKEN", devnode.admin_token())
             .run()
     })?;
     steps.run("demo page end-to-end (Playwright)", || {
@@ -91,6 +94,7 @@ fn test() -> Result {
         cmd("node", &["--test", "www/tests/"])
             .dir(&root)
             .env("DEMO_URL", &format!("{}/?node={}", site.url(), devnode.url()))
+            .env("DEVNODE_ADMIN_TOKEN", devnode.admin_token())
             .env("CHROMIUM", tools::CHROMIUM)
             .run()
     })?;
@@ -142,7 +146,9 @@ fn sim(args: &[String]) -> Result {
     outcomes.into_iter().collect()
 }
 
-/// Builds the package, starts devnode and serves the demo until ctrl-c.
+/// Builds the package, starts devnode and serves the demo until ctrl-c. devnode's admin
+/// routes stay off unless `--admin-token T` (for running the page tests against it, with
+/// `DEVNODE_ADMIN_TOKEN=T`).
 fn demo(args: &[String]) -> Result {
     let port = |flag: &str, default: u16| -> Result<u16> {
         match args.iter().position(|a| a == flag) {
@@ -154,11 +160,17 @@ fn demo(args: &[String]) -> Result {
         }
     };
     let (node_port, www_port) = (port("--node-port", 5555)?, port("--www-port", 8080)?);
+    let admin = match args.iter().position(|a| a == "--admin-token") {
+        Some(i) => Admin::Token(
+            args.get(i + 1).ok_or_else(|| format!("--admin-token needs a token\n{USAGE}"))?.clone(),
+        ),
+        None => Admin::Off,
+    };
     let root = root();
     tools::ensure(&root, tools::Need::Demo)?;
     build_pkg(&root)?;
     size::check(&root)?;
-    let devnode = Devnode::start(&root, &format!("127.0.0.1:{node_port}"))?;
+    let devnode = Devnode::start(&root, &format!("127.0.0.1:{node_port}"), admin)?;
     let site = serve::Site::start(&root, &format!("127.0.0.1:{www_port}"))?;
     println!(
         "\nDemo running. Open:\n\n    {}/?node={}\n\nCtrl-C stops it.",

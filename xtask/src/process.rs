@@ -70,26 +70,45 @@ impl Cmd {
 pub(crate) struct Devnode {
     child: Child,
     url: String,
+    admin_token: Option<String>,
+}
+
+/// Whether devnode's admin routes (faults, stats reset) are on, for the tests that drive them.
+pub(crate) enum Admin {
+    Off,
+    /// On, behind this token.
+    Token(String),
+    /// On, behind a fresh random token.
+    RandomToken,
 }
 
 impl Devnode {
     /// Builds and starts devnode on `listen` (port 0 picks a free port) and reads the URL
     /// it prints.
-    pub(crate) fn start(root: &Path, listen: &str) -> Result<Self> {
+    pub(crate) fn start(root: &Path, listen: &str, admin: Admin) -> Result<Self> {
         cmd("cargo", &["build", "--quiet", "-p", "devnode"]).dir(root).run()?;
         // Where cargo put it: CARGO_TARGET_DIR (relative to the root) if set.
         let target =
             std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |d| root.join(d));
         let binary = target.join("debug/devnode");
-        let mut child = Command::new(&binary)
-            .args(["--listen", listen])
+        let admin_token = match admin {
+            Admin::Off => None,
+            Admin::Token(token) => Some(token),
+            Admin::RandomToken => Some(random_token()),
+        };
+        let mut command = Command::new(&binary);
+        command.args(["--listen", listen]);
+        if let Some(token) = &admin_token {
+            command.args(["--admin-token", token]);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let mut stdout = BufReader::new(child.stdout.take().ok_or("devnode has no stdout")?);
         let mut line = String::new();
         let read = stdout.read_line(&mut line);
-        let mut devnode = Self { child, url: String::new() };
+        let mut devnode = Self { child, url: String::new(), admin_token };
         read.map_err(|e| format!("cannot read devnode's address: {e}"))?;
         devnode.url = line
             .trim()
@@ -107,6 +126,19 @@ impl Devnode {
     pub(crate) fn url(&self) -> &str {
         &self.url
     }
+
+    /// The admin token, if the admin routes are on ("" otherwise).
+    pub(crate) fn admin_token(&self) -> &str {
+        self.admin_token.as_deref().unwrap_or_default()
+    }
+}
+
+/// 128 random bits in hex, from the standard library's randomly keyed hasher (no dependency
+/// for a token that lives as long as one test run).
+fn random_token() -> String {
+    use std::hash::{BuildHasher as _, RandomState};
+    let half = || RandomState::new().hash_one(std::process::id());
+    format!("{:016x}{:016x}", half(), half())
 }
 
 impl Drop for Devnode {

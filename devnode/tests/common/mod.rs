@@ -8,14 +8,24 @@ use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use devnode::{AppState, app};
+use devnode::{AppState, Options, app};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-/// A fresh in-memory node.
+/// The admin token of [`node`]; [`send`] presents it on every request.
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A fresh in-memory node with its admin routes on (behind [`ADMIN_TOKEN`]).
 pub(crate) fn node() -> Router {
-    app(AppState::in_memory())
+    node_with_admin().1
+}
+
+/// [`node`] and its state, to look into.
+pub(crate) fn node_with_admin() -> (AppState, Router) {
+    let options = Options { admin_token: Some(ADMIN_TOKEN.to_owned()), ..Options::default() };
+    let state = AppState::new(options).unwrap();
+    (state.clone(), app(state))
 }
 
 pub(crate) fn b64(bytes: &[u8]) -> String {
@@ -31,7 +41,7 @@ pub(crate) fn env(topic: &str, ts: u64, message: &[u8]) -> Value {
     json!({ "contentTopic": topic, "timestampNs": ts.to_string(), "message": b64(message) })
 }
 
-/// Sends a request with a raw body and returns the raw response.
+/// Sends a JSON request with a raw body, as the tests' admin, and returns the raw response.
 pub(crate) async fn send(
     app: &Router,
     method: Method,
@@ -42,6 +52,7 @@ pub(crate) async fn send(
         .method(method)
         .uri(path)
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
         .body(body.into())
         .unwrap();
     app.clone().oneshot(req).await.unwrap()
