@@ -6,7 +6,9 @@
 
 use std::rc::Rc;
 
-use super::{Batch, FIRST_BATCH, MAX_BATCH, MAX_BATCH_BYTES, deliver_pending, next_batch};
+use super::{
+    Batch, FIRST_BATCH, MAX_BATCH, MAX_BATCH_BYTES, deliver_pending, deliver_within, next_batch,
+};
 use crate::steps::encrypt::probes::{CountingStore, Log, RecordingNode};
 use crate::{
     engine::{MessageRecord, MessageState, OutboundPayloadRecord, OutboundPayloadState},
@@ -54,6 +56,13 @@ impl Queue {
         let clock = || NOW;
         let ctx = self.device.local.context(&self.store, &self.recording, &clock);
         block_on(deliver_pending(&ctx))
+    }
+
+    /// Delivers with at most `max_bytes` of payload per request.
+    fn deliver_within(&self, max_bytes: usize) -> Result<(), SdkError> {
+        let clock = || NOW;
+        let ctx = self.device.local.context(&self.store, &self.recording, &clock);
+        block_on(deliver_within(&ctx, max_bytes))
     }
 
     /// The payloads, in queue order.
@@ -173,6 +182,10 @@ fn a_failed_publish_in_the_pipeline_marks_nothing_unacknowledged_sent() {
         assert!(payloads[50].last_error.as_deref().is_some_and(|e| e.contains("down")));
         assert_eq!(queue.message_state("m0049"), MessageState::Sent);
         assert_eq!(queue.message_state("m0050"), MessageState::Committed);
+        // A failure that may pass changes only the payloads: the failed batch's messages
+        // are not read (the one read is the acknowledged batch's).
+        let messages = crate::store::store_names::MESSAGES;
+        assert_eq!(queue.log.count("get_many", messages), 1, "{:?}", queue.log.calls.borrow());
 
         // Next time the same envelopes go out again, then the rest.
         let failed = queue.log.publishes.borrow()[1].envelopes.clone();
@@ -264,4 +277,82 @@ fn a_batch_is_cut_by_its_bytes_and_skips_the_payloads_in_flight() {
     assert_eq!((seqs(&full), full.next_size), (from(0, 3), MAX_BATCH));
     // Exactly the queue: nothing more.
     assert_eq!(read(12, &[], MAX_BATCH_BYTES).next_size, FIRST_BATCH);
+}
+
+#[test]
+fn a_refused_publish_after_an_acknowledged_batch_fails_only_its_own_messages() {
+    let queue = Queue::new(&[1; 300], 64);
+    let refused = NetError::Node { status: 400, code: 3, message: "invalid topic".into() };
+    queue.recording.fail_when(move |n| (n == 1).then(|| (refused.clone(), false)));
+    let error = queue.deliver().unwrap_err();
+    assert_eq!(error.code, crate::error::ErrorCode::NodeRejected, "{error}");
+
+    assert_eq!(queue.publish_sizes(), [50, 200]);
+    let states: Vec<OutboundPayloadState> = queue.payloads().iter().map(|p| p.state).collect();
+    use OutboundPayloadState::*;
+    assert_eq!(states[..50], [Sent; 50], "acknowledged: marked while the refused one flew");
+    assert_eq!(states[50..250], [Failed; 200], "refused: it will not pass");
+    assert_eq!(states[250..], [Uninitialized; 50], "never sent");
+    assert_eq!(queue.message_state("m0049"), MessageState::Sent);
+    assert_eq!(queue.message_state("m0050"), MessageState::Failed);
+    assert_eq!(queue.message_state("m0249"), MessageState::Failed);
+    assert_eq!(queue.message_state("m0250"), MessageState::Committed);
+
+    // The refused batch does not block the queue behind it.
+    queue.recording.fail_when(|_| None);
+    queue.deliver().unwrap();
+    assert_eq!(queue.publish_sizes(), [50, 200, 50]);
+    assert_eq!(queue.message_state("m0299"), MessageState::Sent);
+    assert_eq!(queue.message_state("m0050"), MessageState::Failed, "not sent behind its back");
+}
+
+#[test]
+fn a_request_is_capped_by_its_bytes() {
+    // 200 payloads of 100 bytes under a cap of 8000: 50 first (5000 bytes, more queued),
+    // then as many as fit, 80.
+    let queue = Queue::new(&[1; 200], 100);
+    queue.deliver_within(8000).unwrap();
+
+    assert_eq!(queue.publish_sizes(), [50, 80, 70], "50 first, then as many as fit");
+    for publish in queue.log.publishes.borrow().iter() {
+        let bytes: usize = publish.envelopes.iter().map(|e| e.message.len()).sum();
+        assert!(bytes <= 8000, "{bytes} bytes in one request");
+    }
+    let in_queue_order: Vec<Vec<u8>> = queue.payloads().into_iter().map(|p| p.payload).collect();
+    assert_eq!(queue.published(), in_queue_order, "each payload once, in queue order");
+    assert!(queue.payloads().iter().all(|p| p.state == OutboundPayloadState::Sent));
+
+    // Payloads of 1000 bytes under 4500: even the first request is cut, at 4.
+    let queue = Queue::new(&[1; 10], 1000);
+    queue.deliver_within(4500).unwrap();
+    assert_eq!(queue.publish_sizes(), [4, 4, 2]);
+}
+
+#[test]
+fn a_failed_read_while_a_publish_flies_marks_nothing_unacknowledged_and_loses_nothing() {
+    let queue = Queue::new(&[1; 300], 64);
+    // The third read of the queue (while the second publish flies, after the first batch
+    // was marked) fails; that publish is acknowledged all the same.
+    let mut queue_reads = 0;
+    queue.store.fail_reads_when(move |call| {
+        queue_reads += usize::from(call.kind == "by_index");
+        call.kind == "by_index" && queue_reads == 3
+    });
+    let error = queue.deliver().unwrap_err();
+    assert_eq!(error.code, crate::error::ErrorCode::Storage, "{error}");
+    assert_eq!(queue.publish_sizes(), [50, 200], "the second publish ended before the error");
+    let states: Vec<OutboundPayloadState> = queue.payloads().iter().map(|p| p.state).collect();
+    use OutboundPayloadState::*;
+    assert_eq!(states[..50], [Sent; 50], "marked while the second publish flew");
+    assert_eq!(states[50..], [Uninitialized; 250], "acknowledged but not marked, or never sent");
+    assert!(queue.payloads().iter().all(|p| p.attempts == 0), "no publish failed");
+
+    // The batch acknowledged but not marked goes out again (exact duplicates), then the rest.
+    queue.store.fail_reads_when(|_| false);
+    queue.deliver().unwrap();
+    assert_eq!(queue.publish_sizes(), [50, 200, 50, 200]);
+    assert!(queue.payloads().iter().all(|p| p.state == Sent));
+    assert!((0..300).all(|m| queue.message_state(&format!("m{m:04}")) == MessageState::Sent));
+    let everything: Vec<Vec<u8>> = queue.payloads().into_iter().map(|p| p.payload).collect();
+    assert_eq!(sorted(queue.stored_on_node()), sorted(everything), "each once on the node");
 }
