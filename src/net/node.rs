@@ -113,23 +113,23 @@ impl NodeClient {
     /// POSTs `body` as JSON to `path` and decodes the answer, within the timeout.
     async fn post<T: DeserializeOwned>(
         &self,
-        path: &str,
+        path: &'static str,
         body: &(impl Serialize + ?Sized),
     ) -> Result<T, NetError> {
         let text = self.post_text(path, json::encode(body)?).await?;
         // An answer that is not the API's JSON (a page served with 200) is not a node's.
-        json::decode(&text).inspect_err(|e| self.note_failure(e))
+        json::decode(&text).inspect_err(|e| self.note_failure(path, e))
     }
 
-    fn note_failure(&self, error: &NetError) {
-        self.seen.borrow_mut().record_failure(error);
+    fn note_failure(&self, path: &'static str, error: &NetError) {
+        self.seen.borrow_mut().record_failure(path, error);
     }
 
     /// The body of a successful answer to a POST of `body`. Not generic, so each answer type
     /// adds only its decoding, not another copy of the request's state machine.
-    async fn post_text(&self, path: &str, body: String) -> Result<String, NetError> {
+    async fn post_text(&self, path: &'static str, body: String) -> Result<String, NetError> {
         let outcome = self.answer_text(path, body).await;
-        self.seen.borrow_mut().record(&outcome);
+        self.seen.borrow_mut().record(path, &outcome);
         outcome
     }
 

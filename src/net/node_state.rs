@@ -99,38 +99,48 @@ pub fn unreachable_code(error: &NetError) -> Option<ErrorCode> {
 pub struct NodeSeen {
     /// Some request was answered as a node answers.
     answered: bool,
-    /// The first failure that says the node is not doing its job.
-    failure: Option<(ErrorCode, String)>,
+    /// The failures that say the node is not doing its job, by the request that met them (its
+    /// path), the first of each kind: one stands until a later request of its kind is
+    /// answered, so a node that recovers within a pass (a publish refused, a later one
+    /// acknowledged) is not left reported down with nothing left to ask it.
+    failures: Vec<(&'static str, ErrorCode, String)>,
 }
 
 impl NodeSeen {
-    /// Notes the outcome of one request.
-    pub fn record<T>(&mut self, outcome: &Result<T, NetError>) {
+    /// Notes the outcome of one `request` (its path).
+    pub fn record<T>(&mut self, request: &'static str, outcome: &Result<T, NetError>) {
         match outcome {
-            Ok(_) => self.answered = true,
-            Err(error) => self.record_failure(error),
+            Ok(_) => self.answered_as_a_node(request),
+            Err(error) => self.record_failure(request, error),
         }
     }
 
-    /// Notes a failed request.
-    pub fn record_failure(&mut self, error: &NetError) {
+    /// Notes a failed `request` (its path).
+    pub fn record_failure(&mut self, request: &'static str, error: &NetError) {
         match unreachable_code(error) {
             Some(code) => {
-                self.failure.get_or_insert_with(|| (code, error.to_string()));
+                if !self.failures.iter().any(|(kind, ..)| *kind == request) {
+                    self.failures.push((request, code, error.to_string()));
+                }
             }
             // Aborted by the caller: says nothing about the node.
             None if *error == NetError::Aborted => {}
-            None => self.answered = true,
+            None => self.answered_as_a_node(request),
         }
     }
 
-    /// The state after these requests, if it changed from `current`. A failure wins over
-    /// answers in the same pass (messages wait while any part of the node fails them); a
-    /// pass that asked nothing changes nothing. Only the code counts as a change, so a node
+    fn answered_as_a_node(&mut self, request: &'static str) {
+        self.answered = true;
+        self.failures.retain(|(kind, ..)| *kind != request);
+    }
+
+    /// The state after these requests, if it changed from `current`. A failure that stands
+    /// wins over answers to other requests in the same pass (messages wait while any part of
+    /// the node fails them); a pass that asked nothing changes nothing. Only the code counts as a change, so a node
     /// that fails a little differently each time is not reported again and again.
     pub fn settle(self, current: &NodeState, now_ms: u64) -> Option<NodeState> {
-        let next = match self.failure {
-            Some((code, message)) => NodeState {
+        let next = match self.failures.into_iter().next() {
+            Some((_, code, message)) => NodeState {
                 state: NodeStatus::Unreachable,
                 code: Some(code),
                 message: Some(message),
@@ -154,12 +164,14 @@ mod tests {
     fn seen(outcomes: &[Result<(), NetError>]) -> NodeSeen {
         let mut seen = NodeSeen::default();
         for outcome in outcomes {
-            seen.record(outcome);
+            seen.record(PUBLISH, outcome);
         }
         seen
     }
 
     const DOWN: NetError = NetError::Timeout(15_000);
+    const PUBLISH: &str = "/message/v1/publish";
+    const QUERY: &str = "/message/v1/query";
 
     #[test]
     fn failures_are_classed_by_what_answered() {
@@ -206,6 +218,35 @@ mod tests {
         assert!(up.is_news_after(&not_a_node));
         let refused = NetError::Node { status: 400, code: 3, message: "bad topic".into() };
         assert_eq!(seen(&[Err(refused)]).settle(&up, 6), None, "one refused request: still up");
+    }
+
+    #[test]
+    fn a_failure_stands_until_a_later_request_of_its_kind_is_answered() {
+        let up = NodeState { state: NodeStatus::Reachable, code: None, message: None, at_ms: 1 };
+        let refused = NetError::Node { status: 503, code: 14, message: "down".into() };
+        // A publish refused, the inbox still answered: messages wait, the node is down.
+        let mut seen = NodeSeen::default();
+        seen.record(PUBLISH, &Err::<(), _>(refused.clone()));
+        seen.record(QUERY, &Ok(()));
+        let down = seen.clone().settle(&up, 2).unwrap();
+        assert_eq!(
+            (down.state, down.code),
+            (NodeStatus::Unreachable, Some(ErrorCode::NodeRejected))
+        );
+
+        // The node recovers within the pass: a later publish is acknowledged.
+        seen.record(PUBLISH, &Ok(()));
+        assert_eq!(seen.clone().settle(&down, 3).unwrap().state, NodeStatus::Reachable);
+        // ... and fails again: the latest failure of the kind is what stands.
+        seen.record(PUBLISH, &Err::<(), _>(DOWN));
+        let again = seen.clone().settle(&down, 4).unwrap();
+        assert_eq!(again.code, Some(ErrorCode::Network), "{again:?}");
+
+        // A refusal of one request is an answer as a node: its kind works.
+        let mut seen = NodeSeen::default();
+        seen.record_failure(QUERY, &NetError::Decode("<html>".into()));
+        seen.record_failure(QUERY, &NetError::Node { status: 400, code: 3, message: "m".into() });
+        assert_eq!(seen.settle(&down, 5).unwrap().state, NodeStatus::Reachable);
     }
 
     #[test]

@@ -55,32 +55,49 @@ impl Log {
     }
 }
 
-/// A [`MemoryStore`] that logs each call.
+/// Picks the reads that fail, given each as it is logged.
+type ReadFault = Box<dyn FnMut(&Call) -> bool>;
+
+/// A [`MemoryStore`] that logs each call, and fails the reads a test picks (the memory store
+/// fails saves itself).
 #[derive(Clone)]
 pub(in crate::steps) struct CountingStore {
     pub(in crate::steps) inner: MemoryStore,
     pub(in crate::steps) log: Rc<Log>,
+    read_fault: Rc<RefCell<Option<ReadFault>>>,
 }
 
 impl CountingStore {
     pub(in crate::steps) fn new(inner: &MemoryStore, log: &Rc<Log>) -> Self {
-        Self { inner: inner.clone(), log: log.clone() }
+        Self { inner: inner.clone(), log: log.clone(), read_fault: Rc::default() }
     }
 
-    fn note(&self, kind: &'static str, store: &'static str) {
-        let during_publish = self.log.publishing.get();
-        self.log.calls.borrow_mut().push(Call { kind, store, during_publish });
+    /// Fails each read for which `fault` answers `true` (with [`StoreError::Transaction`]).
+    pub(in crate::steps) fn fail_reads_when(&self, fault: impl FnMut(&Call) -> bool + 'static) {
+        *self.read_fault.borrow_mut() = Some(Box::new(fault));
+    }
+
+    /// Logs a call; a read the fault picks fails.
+    fn note(&self, kind: &'static str, store: &'static str) -> Result<(), StoreError> {
+        let call = Call { kind, store, during_publish: self.log.publishing.get() };
+        self.log.calls.borrow_mut().push(call);
+        let mut fault = self.read_fault.borrow_mut();
+        let fails = kind != "save" && fault.as_mut().is_some_and(|fault| fault(&call));
+        if fails {
+            return Err(StoreError::Transaction(format!("injected: {kind} on {store} failed")));
+        }
+        Ok(())
     }
 }
 
 impl Store for CountingStore {
     async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
-        self.note("get", R::STORE);
+        self.note("get", R::STORE)?;
         self.inner.get(key).await
     }
 
     async fn get_many<R: Record>(&self, keys: &[R::Key]) -> Result<Vec<Option<R>>, StoreError> {
-        self.note("get_many", R::STORE);
+        self.note("get_many", R::STORE)?;
         self.inner.get_many(keys).await
     }
 
@@ -89,12 +106,12 @@ impl Store for CountingStore {
         index: &str,
         keys: &[K],
     ) -> Result<Vec<Vec<R>>, StoreError> {
-        self.note("by_index_each", R::STORE);
+        self.note("by_index_each", R::STORE)?;
         self.inner.by_index_each(index, keys).await
     }
 
     async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
-        self.note("all", R::STORE);
+        self.note("all", R::STORE)?;
         self.inner.all().await
     }
 
@@ -105,7 +122,7 @@ impl Store for CountingStore {
         upper: &(impl Serialize + ?Sized),
         limit: Option<u32>,
     ) -> Result<Vec<R>, StoreError> {
-        self.note("by_index", R::STORE);
+        self.note("by_index", R::STORE)?;
         self.inner.by_index(index, lower, upper, limit).await
     }
 
@@ -116,7 +133,7 @@ impl Store for CountingStore {
         upper: &(impl Serialize + ?Sized),
         limit: u32,
     ) -> Result<Vec<R>, StoreError> {
-        self.note("by_index_newest_first", R::STORE);
+        self.note("by_index_newest_first", R::STORE)?;
         self.inner.by_index_newest_first(index, lower, upper, limit).await
     }
 
@@ -125,13 +142,13 @@ impl Store for CountingStore {
         from: &R::Key,
         limit: Option<u32>,
     ) -> Result<Vec<R>, StoreError> {
-        self.note("starting_at", R::STORE);
+        self.note("starting_at", R::STORE)?;
         self.inner.starting_at(from, limit).await
     }
 
     async fn save(&self, changes: Changes) -> Result<(), StoreError> {
         if !changes.is_empty() {
-            self.note("save", "");
+            self.note("save", "")?;
         }
         self.inner.save(changes).await
     }
