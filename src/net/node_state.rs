@@ -136,8 +136,9 @@ impl NodeSeen {
 
     /// The state after these requests, if it changed from `current`. A failure that stands
     /// wins over answers to other requests in the same pass (messages wait while any part of
-    /// the node fails them); a pass that asked nothing changes nothing. Only the code counts as a change, so a node
-    /// that fails a little differently each time is not reported again and again.
+    /// the node fails them); a pass that asked nothing changes nothing. Only the code counts
+    /// as a change, so a node that fails a little differently each time is not reported
+    /// again and again.
     pub fn settle(self, current: &NodeState, now_ms: u64) -> Option<NodeState> {
         let next = match self.failures.into_iter().next() {
             Some((_, code, message)) => NodeState {
