@@ -107,6 +107,17 @@ pub(super) fn bytes_from(valid: Vec<Vec<u8>>) -> BoxedStrategy<Vec<u8>> {
     .boxed()
 }
 
+/// One of `valid`'s tagged encodings, with up to four mutations (so unchanged a fifth of the
+/// time), keeping its tag: for decoders told what the bytes are (an Olm message's type).
+pub(super) fn tagged_bytes_from<T>(valid: Vec<(T, Vec<u8>)>) -> BoxedStrategy<(T, Vec<u8>)>
+where
+    T: Clone + std::fmt::Debug + 'static,
+{
+    (select(valid), vec(mutation(), 0..=4))
+        .prop_map(|((tag, bytes), mutations)| (tag, mutations.iter().fold(bytes, mutate)))
+        .boxed()
+}
+
 /// Random text, or `valid` texts as [`bytes_from`] makes them, read back lossily as UTF-8.
 pub(super) fn text_from(valid: Vec<String>) -> BoxedStrategy<String> {
     let bytes: Vec<Vec<u8>> = valid.into_iter().map(String::into_bytes).collect();

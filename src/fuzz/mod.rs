@@ -61,6 +61,29 @@ type Outcome = Result<bool, TestCaseError>;
 /// Prints the counts (seen with `--nocapture`).
 fn fuzz<S: Strategy>(name: &str, inputs: S, target: impl Fn(S::Value) -> Outcome) {
     let (seed, cases) = (seed(), cases());
+    match run(name, seed, cases, inputs, target) {
+        Ok(decoded) => {
+            println!("fuzz {name}: {cases} cases, {decoded} decoded to a value, seed {seed}");
+            assert!(
+                decoded > 0 || cases < DEFAULT_CASES,
+                "fuzz target {name}: none of {cases} inputs decoded; are its valid inputs still valid?"
+            );
+        }
+        Err(failure) => panic!(
+            "{failure}\nreplay: FUZZ_SEED={seed} FUZZ_CASES={cases} cargo test --profile sim -p \
+             e2ee-sdk --lib fuzz::"
+        ),
+    }
+}
+
+/// [`fuzz`]'s run: how many inputs decoded, or the failure with its shrunk input.
+fn run<S: Strategy>(
+    name: &str,
+    seed: u64,
+    cases: u32,
+    inputs: S,
+    target: impl Fn(S::Value) -> Outcome,
+) -> Result<u64, String> {
     let config = Config {
         cases,
         failure_persistence: None,
@@ -68,29 +91,18 @@ fn fuzz<S: Strategy>(name: &str, inputs: S, target: impl Fn(S::Value) -> Outcome
         max_shrink_iters: 2_000,
         ..Config::default()
     };
-    let mut runner = TestRunner::new_with_rng(
-        config,
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(seed, name)),
-    );
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(seed, name));
     let decoded = std::cell::Cell::new(0u64);
-    let outcome = runner.run(&inputs, |input| {
+    let outcome = TestRunner::new_with_rng(config, rng).run(&inputs, |input| {
         decoded.set(decoded.get() + u64::from(target(input)?));
         Ok(())
     });
     match outcome {
-        Ok(()) => {
-            let decoded = decoded.get();
-            println!("fuzz {name}: {cases} cases, {decoded} decoded to a value, seed {seed}");
-            assert!(
-                decoded > 0 || cases < DEFAULT_CASES,
-                "fuzz target {name}: none of {cases} inputs decoded; are its valid inputs still valid?"
-            );
+        Ok(()) => Ok(decoded.get()),
+        Err(TestError::Abort(reason)) => Err(format!("fuzz target {name} aborted: {reason}")),
+        Err(TestError::Fail(reason, input)) => {
+            Err(format!("fuzz target {name} failed: {reason}\nminimal input: {input:?}"))
         }
-        Err(TestError::Abort(reason)) => panic!("fuzz target {name} aborted: {reason}"),
-        Err(TestError::Fail(reason, input)) => panic!(
-            "fuzz target {name} failed: {reason}\nminimal input: {input:?}\nreplay: FUZZ_SEED={seed} \
-             FUZZ_CASES={cases} cargo test --profile sim -p e2ee-sdk --lib fuzz::"
-        ),
     }
 }
 
@@ -141,14 +153,15 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_target_reports_its_input() {
-        let failed = std::panic::catch_unwind(|| {
-            fuzz("always_fails", proptest::num::u8::ANY, |n| {
-                check(n < 200, || "n".into()).map(|()| true)
-            })
-        });
-        let message = *failed.unwrap_err().downcast::<String>().unwrap();
-        assert!(message.contains("always_fails") && message.contains("FUZZ_SEED="), "{message}");
+    fn a_failing_target_reports_its_shrunk_input() {
+        let always = |n: u8| check(n < 200, || "too big".into()).map(|()| true);
+        let failure = run("always_fails", 1, 256, proptest::num::u8::ANY, always).unwrap_err();
+        assert!(failure.contains("always_fails failed: too big"), "{failure}");
+        assert!(failure.ends_with("minimal input: 200"), "{failure}");
+        assert_eq!(
+            run("counts", 1, 256, proptest::num::u8::ANY, |n| Ok(n % 2 == 0)).map(|n| n > 0),
+            Ok(true)
+        );
     }
 
     #[test]

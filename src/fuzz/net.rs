@@ -11,7 +11,9 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use super::{bounded, check, fuzz, inputs};
-use crate::net::{BatchQueryResponse, LineBuffer, NodeErrorBody, QueryResponse, StreamLine};
+use crate::net::{
+    BatchQueryResponse, LineBuffer, NetError, NodeErrorBody, QueryResponse, StreamLine,
+};
 
 /// Every name in the message API's JSON, for the random JSON.
 const API_NAMES: &[&str] = &[
@@ -106,6 +108,12 @@ fn stream_line() {
 fn node_error_body() {
     let valid = vec![json!({"code": 3, "message": "invalid topic"}), json!({"code": 14})];
     fuzz("node_error_body", inputs::json_text_from(valid, API_NAMES), |text| {
+        // What a failed request makes of the body, under any status.
+        if let Ok(body) = serde_json::from_slice::<NodeErrorBody>(&text) {
+            for status in [200, 400, 429, 503, u16::MAX] {
+                let _ = NetError::from_answer(status, Some(body.clone())).is_retryable();
+            }
+        }
         decode_and_reencode::<NodeErrorBody>(&text)
     });
 }

@@ -4,18 +4,18 @@
 
 use std::cell::RefCell;
 
-use proptest::prelude::{any, prop_oneof};
+use proptest::prelude::{Just, any, prop_oneof};
 use prost::Message;
 
 use super::{bounded, check, fuzz, inputs};
 use crate::{
     crypto::{
-        Address, Installation, OlmSession, reverify_contact_entry, sign_for_tests,
-        verify_contact_entry,
+        Address, Installation, OlmSession, PickleKey, reverify_contact_entry, sign_for_tests,
+        verify_contact_entry, verify_installation_signature,
     },
     engine::{
         SenderKeys, conversation_id, message_id, message_id_matches, open_payload, parse_inbound,
-        receivable,
+        receivable, verify_notice, verify_payload,
     },
     wire::{
         ChatMessage, ContactEntry, ContactEntryKind, DecryptionFailureNotice, InboxPayload, Invite,
@@ -89,40 +89,89 @@ fn contact_entry_verified() {
     });
 }
 
-/// A message payload and a notice payload from Alice's installation.
-fn inbox_payloads() -> Vec<Vec<u8>> {
-    let message = InboxPayload {
+/// The installation Alice's payloads are for.
+const BOB_INSTALLATION: &str = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
+
+/// A message payload and a notice payload from Alice's `installation` to Bob's, signed.
+fn inbox_payloads(installation: &Installation) -> Vec<InboxPayload> {
+    let mut message = InboxPayload {
         sender_address: alice().to_string(),
-        sender_installation_id: "a1".repeat(32),
+        sender_installation_id: installation.id().to_owned(),
         message_type: 1,
         ciphertext: vec![7; 90],
         notice: None,
-        signature: vec![9; 64],
+        signature: Vec::new(),
     };
+    message.signature = installation.sign(&message.signing_bytes(BOB_INSTALLATION));
+    let mut notice = DecryptionFailureNotice {
+        failed_payload_hash: "f0".repeat(32),
+        recipient_installation_id: BOB_INSTALLATION.to_owned(),
+        created_at_ms: NOW,
+        signature: Vec::new(),
+    };
+    notice.signature = installation.sign(&notice.signing_bytes(installation.id()));
     let notice = InboxPayload {
         message_type: 0,
         ciphertext: Vec::new(),
-        notice: Some(DecryptionFailureNotice {
-            failed_payload_hash: "f0".repeat(32),
-            recipient_installation_id: "b2".repeat(32),
-            created_at_ms: NOW,
-            signature: vec![5; 64],
-        }),
+        notice: Some(notice),
         signature: Vec::new(),
         ..message.clone()
     };
-    vec![message.encode_to_vec(), notice.encode_to_vec()]
+    vec![message, notice]
 }
 
 #[test]
 fn inbox_payload() {
-    fuzz("inbox_payload", inputs::bytes_from(inbox_payloads()), |bytes| {
+    let alice = Installation::generate();
+    let valid = inbox_payloads(&alice);
+    let keys = alice.unsigned_bundle("", NOW, NOW, NOW);
+    let keys = SenderKeys { identity_key: keys.identity_key, signing_key: keys.signing_key };
+    let encoded = valid.iter().map(Message::encode_to_vec).collect();
+    fuzz("inbox_payload", inputs::bytes_from(encoded), |bytes| {
         let Ok(payload) = bounded(bytes.len(), || parse_inbound(&bytes))? else {
             return Ok(false);
         };
         // Only the canonical encoding is accepted: it is the input, byte for byte.
         check(payload.encode_to_vec() == bytes, || "accepted a non-canonical encoding".into())?;
+        // Each signature covers what it signs: nothing it covers was altered.
+        let same = |f: &dyn Fn(&InboxPayload) -> Vec<u8>| valid.iter().any(|v| f(v) == f(&payload));
+        if verify_payload(BOB_INSTALLATION, &payload, &keys).is_ok() {
+            check(same(&|p| p.signing_bytes(BOB_INSTALLATION)), || {
+                "an altered payload verified".into()
+            })?;
+        }
+        if verify_notice(BOB_INSTALLATION, &payload, &keys).is_ok() {
+            let signed = |p: &InboxPayload| {
+                p.notice
+                    .as_ref()
+                    .map(|n| n.signing_bytes(&p.sender_installation_id))
+                    .unwrap_or_default()
+            };
+            check(same(&signed), || "an altered notice verified".into())?;
+        }
         Ok(true)
+    });
+}
+
+/// Ed25519 signatures of installations (fallback keys, payloads, notices): any key and
+/// signature bytes give a yes or a no, and only the signed message with its key says yes.
+#[test]
+fn installation_signature() {
+    let alice = Installation::generate();
+    let key = alice.unsigned_bundle("", NOW, NOW, NOW).signing_key;
+    let signature = alice.sign(b"signed");
+    // One of the two altered at a time, so that the unaltered pair comes up often.
+    let inputs = prop_oneof![
+        (Just(key.clone()), inputs::bytes_from(vec![signature.clone()])),
+        (inputs::bytes_from(vec![key.clone()]), Just(signature.clone())),
+    ];
+    fuzz("installation_signature", inputs, |(k, s)| {
+        let verified =
+            bounded(k.len() + s.len(), || verify_installation_signature(&k, b"signed", &s))?;
+        check(!verified || (k == key && s == signature), || {
+            "an altered signature verified".into()
+        })?;
+        Ok(verified)
     });
 }
 
@@ -162,14 +211,17 @@ fn plaintext() {
     });
 }
 
-/// Bob's installation with a session Alice's installation opened to it, Alice's keys, and
-/// Alice's first two Olm messages on that session (a pre-key message, then another).
+/// Bob's installation, the session Alice's installation opened to it (sealed, so each case
+/// starts from it afresh), Alice's keys, and Alice's first two Olm messages on that session
+/// (a pre-key message, then a normal one).
 struct OlmPair {
     bob: Installation,
     alice_keys: SenderKeys,
-    session: OlmSession,
+    session: String,
     messages: Vec<(u32, Vec<u8>)>,
 }
+
+const PICKLE_KEY: [u8; 32] = [0x24; 32];
 
 fn olm_pair() -> Option<OlmPair> {
     let (alice, mut bob) = (Installation::generate(), Installation::generate());
@@ -184,28 +236,39 @@ fn olm_pair() -> Option<OlmPair> {
         signing_key: alice_bundle.signing_key,
     };
     let (session, _) = bob.create_inbound_session(&alice_keys.identity_key, &first).ok()?;
+    let session = session.to_encrypted_pickle(&PickleKey::from_bytes(PICKLE_KEY)).ok()?;
     let messages = [first, second].into_iter().map(|m| (m.message_type, m.ciphertext)).collect();
     Some(OlmPair { bob, alice_keys, session, messages })
 }
 
+/// Olm messages as Bob opens them: with the stored session, or with none (a pre-key message
+/// then makes one). Only Alice's messages open, to what she sent.
 #[test]
 fn olm_message() {
     let Some(pair) = olm_pair() else { panic!("two installations made no session") };
-    let types = pair.messages.iter().map(|(t, _)| *t).collect::<Vec<_>>();
     let bytes = pair.messages.iter().map(|(_, m)| m.clone()).collect();
-    let inputs =
-        (inputs::bytes_from(bytes), prop_oneof![proptest::sample::select(types), any::<u32>()]);
+    let messages = prop_oneof![
+        4 => inputs::tagged_bytes_from(pair.messages.clone()),
+        1 => (any::<u32>(), inputs::bytes_from(bytes)),
+    ];
+    let inputs = (messages, any::<bool>());
     let bob = RefCell::new(pair.bob);
-    let sessions = RefCell::new(vec![pair.session]);
-    fuzz("olm_message", inputs, |(ciphertext, message_type)| {
+    let sent = plaintexts();
+    fuzz("olm_message", inputs, |((message_type, ciphertext), with_session)| {
         let payload = InboxPayload { message_type, ciphertext, ..InboxPayload::default() };
-        // A session that opens a message advances; a failed try changes nothing.
-        let (mut bob, mut sessions) = (bob.borrow_mut(), sessions.borrow_mut());
+        let key = PickleKey::from_bytes(PICKLE_KEY);
+        let mut sessions: Vec<OlmSession> = if with_session {
+            OlmSession::from_encrypted_pickle(&pair.session, &key).into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        let mut bob = bob.borrow_mut();
         let opened = bounded(payload.ciphertext.len(), || {
             open_payload(&mut bob, &payload, &pair.alice_keys, &mut sessions)
         })?;
         let Ok(opened) = opened else { return Ok(false) };
-        sessions.extend(opened.session);
+        let plaintext = opened.plaintext.encode_to_vec();
+        check(sent.contains(&plaintext), || format!("opened to {:?}", opened.plaintext))?;
         Ok(true)
     });
 }
