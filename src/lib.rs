@@ -20,6 +20,9 @@ pub mod crypto;
 pub mod engine;
 mod error;
 mod from_js;
+// The decoders' fuzz targets: native tests only.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod fuzz;
 mod js;
 pub mod net;
 // Natively the steps run only in the simulator's tests.

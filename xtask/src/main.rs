@@ -12,6 +12,7 @@
 //! `cargo xtask bench [--quick] [--runs N]`, the benchmarks (see `bench.rs`).
 
 mod bench;
+mod fuzz;
 mod process;
 mod serve;
 mod size;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(&args[1..]),
         Some("sim") => sim(&args[1..]),
         Some("bench") => bench::bench(&root(), &args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
     match outcome {
