@@ -24,9 +24,9 @@ mod record;
 #[cfg(target_arch = "wasm32")]
 mod records;
 mod schema;
-// Read by the browser's store; natively only its format's tests.
+// Read by the browser's store; natively only its format's tests and fuzz target.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-mod sealing;
+pub(crate) mod sealing;
 /// The behaviour suite every store passes (natively, and in the browser tests).
 #[cfg(any(test, feature = "test-export"))]
 #[doc(hidden)]

@@ -50,12 +50,12 @@ pub(super) fn sealed_fields(store: &str) -> Option<&'static Sealed> {
 }
 
 /// What a record's sealed value is bound to: its store and the value of its binding field.
-pub(super) fn label(store: &str, bound: &str) -> Vec<u8> {
+pub(crate) fn label(store: &str, bound: &str) -> Vec<u8> {
     [store.as_bytes(), b"/", bound.as_bytes()].concat()
 }
 
 /// Fields' bytes as one byte string: each as a 4-byte little-endian length, then its bytes.
-pub(super) fn pack(fields: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn pack(fields: &[Vec<u8>]) -> Vec<u8> {
     let mut packed = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
     for field in fields {
         // A field past 4 GiB cannot reach here: IndexedDB values and payloads are far smaller.
@@ -67,7 +67,7 @@ pub(super) fn pack(fields: &[Vec<u8>]) -> Vec<u8> {
 
 /// The `count` fields [`pack`] joined, checked against the bytes actually there (a length
 /// past the end is an error, never an allocation), with nothing left over.
-pub(super) fn unpack(mut packed: &[u8], count: usize) -> Result<Vec<Vec<u8>>, String> {
+pub(crate) fn unpack(mut packed: &[u8], count: usize) -> Result<Vec<Vec<u8>>, String> {
     let mut fields = Vec::with_capacity(count.min(SEALED_FIELDS_MAX));
     for _ in 0..count {
         let (length, rest) =
