@@ -13,8 +13,10 @@ use crate::Result;
 /// a create that waits for another, a wallet bounded by a timeout and a signal, the node's
 /// state as events, `canMessage`, messages' `text`. Issue 14's grouping took it to 283 KB:
 /// each step's group reads, plans and commits as a future of its own beside the one-item
-/// fallback, and the reads of many keys.)
-const GZIP_BUDGET: usize = 288 * 1000;
+/// fallback, and the reads of many keys. Its pipelined delivery (+2.1 KB) and issue 15's
+/// content sealed at rest (+3.5 KB: the sealed fields' table and their JS walk, the key
+/// check) took it to 287.7 KB; the budget is that plus 5 KB.)
+const GZIP_BUDGET: usize = 292_700;
 
 /// Gzipped wasm of the peers' npm packages, for scale.
 const PEERS: [(&str, usize); 2] = [
