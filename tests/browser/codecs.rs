@@ -90,7 +90,7 @@ fn check_field<T: Field + Serialize + DeserializeOwned + PartialEq + Debug>(valu
     assert_eq!(&T::from_js(serde_object).unwrap(), value);
 }
 
-fn rejected() -> Vec<RejectedEntry> {
+pub(super) fn rejected() -> Vec<RejectedEntry> {
     vec![
         RejectedEntry {
             installation_id: Some("ab".repeat(16)),
@@ -101,7 +101,7 @@ fn rejected() -> Vec<RejectedEntry> {
     ]
 }
 
-fn user(rejected: Vec<RejectedEntry>, fetched: Option<u64>) -> UserRecord {
+pub(super) fn user(rejected: Vec<RejectedEntry>, fetched: Option<u64>) -> UserRecord {
     UserRecord {
         address: "0x00000000000000000000000000000000000000b0".into(),
         installations_fetched_at_ms: fetched,
@@ -110,7 +110,10 @@ fn user(rejected: Vec<RejectedEntry>, fetched: Option<u64>) -> UserRecord {
     }
 }
 
-fn installation(state: InstallationState, last_notice_at_ms: Option<u64>) -> InstallationRecord {
+pub(super) fn installation(
+    state: InstallationState,
+    last_notice_at_ms: Option<u64>,
+) -> InstallationRecord {
     InstallationRecord {
         id: "cd".repeat(16),
         address: "0xaaaa".into(),
@@ -121,7 +124,7 @@ fn installation(state: InstallationState, last_notice_at_ms: Option<u64>) -> Ins
     }
 }
 
-fn message(state: MessageState, failure: Option<&str>, content: &[u8]) -> MessageRecord {
+pub(super) fn message(state: MessageState, failure: Option<&str>, content: &[u8]) -> MessageRecord {
     MessageRecord {
         id: format!("m-{}", state.name()),
         convo_id: "c1".into(),
@@ -135,7 +138,11 @@ fn message(state: MessageState, failure: Option<&str>, content: &[u8]) -> Messag
     }
 }
 
-fn outbound(seq: Option<u64>, state: OutboundPayloadState, ids: &[&str]) -> OutboundPayloadRecord {
+pub(super) fn outbound(
+    seq: Option<u64>,
+    state: OutboundPayloadState,
+    ids: &[&str],
+) -> OutboundPayloadRecord {
     OutboundPayloadRecord {
         seq,
         installation_id: "i1".into(),
@@ -151,7 +158,10 @@ fn outbound(seq: Option<u64>, state: OutboundPayloadState, ids: &[&str]) -> Outb
     }
 }
 
-fn inbound(state: InboundPayloadState, failure: Option<InboundFailure>) -> InboundPayloadRecord {
+pub(super) fn inbound(
+    state: InboundPayloadState,
+    failure: Option<InboundFailure>,
+) -> InboundPayloadRecord {
     InboundPayloadRecord {
         hash: format!("{:064}", state.name().len() * 10 + failure.map_or(0, |f| f.name().len())),
         state,
@@ -165,7 +175,7 @@ fn inbound(state: InboundPayloadState, failure: Option<InboundFailure>) -> Inbou
     }
 }
 
-fn own_installation(published: bool) -> OwnInstallationRecord {
+pub(super) fn own_installation(published: bool) -> OwnInstallationRecord {
     OwnInstallationRecord {
         key: OWN_INSTALLATION.into(),
         id: "ef".repeat(16),

@@ -14,6 +14,7 @@ mod at_rest;
 mod client;
 mod codecs;
 mod first_hour;
+mod fuzz;
 mod hostile_contacts;
 mod hostile_payloads;
 mod identity;
