@@ -94,8 +94,8 @@ pub(super) use browser::{open_record, seal_record};
 
 #[cfg(target_arch = "wasm32")]
 mod browser {
-    use js_sys::{Reflect, Uint8Array};
-    use wasm_bindgen::JsValue;
+    use js_sys::{Object, Reflect, Uint8Array};
+    use wasm_bindgen::{JsCast as _, JsValue};
 
     use super::{Kind, SEALED_PROPERTY, label, pack, sealed_fields, unpack};
     use crate::{
@@ -125,7 +125,7 @@ mod browser {
                 Kind::Bytes => return Err(failed(format!("{name}: not bytes"))),
             });
             let _ = Reflect::delete_property(
-                record.unchecked_ref::<js_sys::Object>(),
+                record.unchecked_ref::<Object>(),
                 &JsValue::from_str(name),
             );
         }
@@ -165,18 +165,13 @@ mod browser {
             };
             let _ = Reflect::set(record, &JsValue::from_str(name), &value);
         }
-        let _ = Reflect::delete_property(
-            record.unchecked_ref::<js_sys::Object>(),
-            &SEALED_PROPERTY.into(),
-        );
+        let _ = Reflect::delete_property(record.unchecked_ref::<Object>(), &SEALED_PROPERTY.into());
         Ok(())
     }
 
     fn get(record: &JsValue, name: &str) -> JsValue {
         Reflect::get(record, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
     }
-
-    use wasm_bindgen::JsCast as _;
 }
 
 #[cfg(test)]
