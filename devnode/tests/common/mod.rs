@@ -17,14 +17,14 @@ use tower::ServiceExt as _;
 pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// A fresh in-memory node with its admin routes on (behind [`ADMIN_TOKEN`]).
-pub(crate) fn node() -> Router {
-    node_with_admin().1
+pub(crate) async fn node() -> Router {
+    node_with_admin().await.1
 }
 
 /// [`node`] and its state, to look into.
-pub(crate) fn node_with_admin() -> (AppState, Router) {
+pub(crate) async fn node_with_admin() -> (AppState, Router) {
     let options = Options { admin_token: Some(ADMIN_TOKEN.to_owned()), ..Options::default() };
-    let state = AppState::new(options).unwrap();
+    let state = AppState::new(options).await.unwrap();
     (state.clone(), app(state))
 }
 
