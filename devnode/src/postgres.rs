@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
 
 use crate::api::EnvelopeIn;
 use crate::store::{Page, PageQuery, StoreError, StoredEnvelope};
@@ -49,8 +50,15 @@ pub(crate) struct PgStore {
     publish_order: tokio::sync::Mutex<()>,
 }
 
-fn db_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(e.to_string())
+/// The error with its causes: tokio-postgres says only "db error" at the top.
+fn db_err(e: impl std::error::Error) -> StoreError {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    StoreError::Database(message)
 }
 
 /// `u64` → order-preserving `i64` (flips the top bit).
@@ -164,37 +172,35 @@ impl PgStore {
     /// the cursor's `(timestamp, digest)`.
     pub(crate) async fn page(&self, q: &PageQuery<'_>) -> Result<Page, StoreError> {
         let end_ns = if q.end_ns == 0 { u64::MAX } else { q.end_ns };
-        let (cursor_ts, cursor_digest) = match &q.cursor {
-            Some(c) => (Some(to_sql_ts(c.timestamp_ns)), Some(c.digest.as_slice())),
-            None => (None, None),
-        };
         let take = i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let sql = if q.descending {
-            "SELECT topic, timestamp_ns, message FROM envelopes
-             WHERE topic = ANY($1) AND timestamp_ns BETWEEN $2 AND $3
-               AND ($4::bigint IS NULL OR (timestamp_ns, digest) < ($4, $5::bytea))
-             ORDER BY timestamp_ns DESC, digest DESC LIMIT $6"
-        } else {
-            "SELECT topic, timestamp_ns, message FROM envelopes
-             WHERE topic = ANY($1) AND timestamp_ns BETWEEN $2 AND $3
-               AND ($4::bigint IS NULL OR (timestamp_ns, digest) > ($4, $5::bytea))
-             ORDER BY timestamp_ns, digest LIMIT $6"
+        let (order, beyond) = if q.descending { ("DESC", "<") } else { ("ASC", ">") };
+        // Like the memory store: each topic reads at most a page from its
+        // own index range in order (no sort), then the pages are merged.
+        // With and without a cursor are separate statements so a generic
+        // plan still gets the cursor as an index condition.
+        let cursor_condition = match q.cursor {
+            Some(_) => format!("AND (timestamp_ns, digest) {beyond} ($5, $6)"),
+            None => String::new(),
         };
+        let sql = format!(
+            "SELECT e.topic, e.timestamp_ns, e.message
+             FROM (SELECT DISTINCT unnest($1::text[]) AS topic) AS t
+             CROSS JOIN LATERAL (
+                 SELECT topic, timestamp_ns, digest, message FROM envelopes
+                 WHERE topic = t.topic AND timestamp_ns BETWEEN $2 AND $3 {cursor_condition}
+                 ORDER BY timestamp_ns {order}, digest {order} LIMIT $4
+             ) AS e
+             ORDER BY e.timestamp_ns {order}, e.digest {order} LIMIT $4"
+        );
+        let (start, end) = (to_sql_ts(q.start_ns), to_sql_ts(end_ns));
+        let cursor = q.cursor.as_ref().map(|c| (to_sql_ts(c.timestamp_ns), c.digest.as_slice()));
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&q.topics, &start, &end, &take];
+        if let Some((timestamp, digest)) = &cursor {
+            params.push(timestamp);
+            params.push(digest);
+        }
         let client = self.pool.get().await.map_err(db_err)?;
-        let rows = client
-            .query(
-                sql,
-                &[
-                    &q.topics,
-                    &to_sql_ts(q.start_ns),
-                    &to_sql_ts(end_ns),
-                    &cursor_ts,
-                    &cursor_digest,
-                    &take,
-                ],
-            )
-            .await
-            .map_err(db_err)?;
+        let rows = client.query(&sql, &params).await.map_err(db_err)?;
         let mut envelopes: Vec<Arc<StoredEnvelope>> = rows
             .into_iter()
             .map(|row| {
