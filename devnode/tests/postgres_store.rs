@@ -1,6 +1,7 @@
 //! What only the PostgreSQL store has to get right: the schema survives a
 //! restart (migrations run again harmlessly), the full `u64` timestamp range
-//! keeps its order in a signed column, and duplicates are stored once.
+//! keeps its order in a signed column, duplicates are stored once, and
+//! retention deletes by the time an envelope was stored.
 //! Needs the PostgreSQL 15 server binaries (see `common/postgres.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -54,4 +55,36 @@ async fn the_whole_timestamp_range_keeps_its_order() {
     )
     .await;
     assert_eq!(bounded["envelopes"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn retention_deletes_what_was_stored_before_the_cutoff() {
+    let url = fresh_database_url().await;
+    let (_, node) = open(&url).await;
+    publish(&node, vec![env(TOPIC, 1, b"old"), env(TOPIC, 2, b"new")]).await;
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    // Stored three days ago, as far as retention can tell.
+    db.execute(
+        "UPDATE envelopes SET stored_at = now() - interval '3 days' WHERE timestamp_ns = $1",
+        &[&(1i64 ^ i64::MIN)],
+    )
+    .await
+    .unwrap();
+
+    let options =
+        Options { database: Some(url.clone()), retention_days: Some(2), ..Options::default() };
+    let node = app(AppState::new(options).await.unwrap());
+    // Retention runs as a task right after the start.
+    for _ in 0..50 {
+        let body = query(&node, json!({ "contentTopics": [TOPIC] })).await;
+        let texts: Vec<String> =
+            body["envelopes"].as_array().unwrap().iter().map(text_of).collect();
+        if texts == ["new"] {
+            return;
+        }
+        assert_eq!(texts, ["old", "new"], "only the old one may go");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("retention did not delete the envelope stored three days ago");
 }
