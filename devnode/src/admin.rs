@@ -96,13 +96,13 @@ async fn set_faults(
     Ok(Json(state.faults()))
 }
 
-async fn get_stats(State(state): State<AppState>) -> Json<Stats> {
-    Json(state.stats())
+async fn get_stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
+    state.stats().await.map(Json).map_err(|e| ApiError::internal(e.to_string()))
 }
 
-async fn reset_stats(State(state): State<AppState>) -> Json<Stats> {
+async fn reset_stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
     state.reset_stats();
-    Json(state.stats())
+    get_stats(State(state)).await
 }
 
 async fn health() -> Json<Value> {

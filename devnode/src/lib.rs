@@ -9,10 +9,12 @@
 
 mod admin;
 mod api;
+mod backend;
 mod cors;
 mod error;
 mod faults;
 mod host;
+mod postgres;
 mod routes;
 mod stats;
 mod store;
@@ -32,6 +34,7 @@ pub use faults::FaultConfig;
 pub use stats::{RequestCounts, Stats};
 pub use store::StoreError;
 
+use backend::Backend;
 use faults::Faults;
 use stats::Counters;
 use store::{Store, StoredEnvelope};
@@ -64,11 +67,24 @@ pub struct Options {
     /// answered only to requests carrying this token as
     /// `authorization: Bearer <token>`; `None` leaves them out (404).
     pub admin_token: Option<String>,
+    /// Keep envelopes in this PostgreSQL database
+    /// (`postgres://user:password@host:port/dbname`) instead of `data`.
+    pub database: Option<String>,
+    /// With `database`: delete envelopes stored more than this many days ago
+    /// (checked at start and hourly); `None` keeps them forever.
+    pub retention_days: Option<u32>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { data: None, seed: None, stream_buffer: 1024, admin_token: None }
+        Self {
+            data: None,
+            seed: None,
+            stream_buffer: 1024,
+            admin_token: None,
+            database: None,
+            retention_days: None,
+        }
     }
 }
 
@@ -80,8 +96,8 @@ pub struct AppState {
 }
 
 #[derive(Debug)]
-struct Inner {
-    store: Mutex<Store>,
+pub(crate) struct Inner {
+    store: Backend,
     faults: Mutex<Faults>,
     counters: Mutex<Counters>,
     events: broadcast::Sender<Arc<StoredEnvelope>>,
@@ -96,27 +112,41 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl AppState {
-    /// Builds the state, loading `options.data` if given.
-    pub fn new(options: Options) -> Result<Self, StoreError> {
-        let store = match &options.data {
-            Some(path) => Store::open(path)?,
-            None => Store::in_memory(),
+    /// Builds the state: connects to `options.database` (migrating its
+    /// schema) or loads `options.data`, if given. Must run inside a Tokio
+    /// runtime (retention runs as a task on it).
+    pub async fn new(options: Options) -> Result<Self, StoreError> {
+        let store = match (&options.database, &options.data) {
+            (Some(_), Some(_)) => {
+                return Err(StoreError::Options("give a database or a data file, not both"));
+            }
+            (Some(url), None) => Backend::Postgres(postgres::PgStore::connect(url).await?),
+            (None, Some(path)) => Backend::Local(Mutex::new(Store::open(path)?)),
+            (None, None) => Backend::Local(Mutex::new(Store::in_memory())),
         };
-        Ok(Self::from_parts(store, options))
+        if options.retention_days.is_some() && options.database.is_none() {
+            return Err(StoreError::Options("retention needs a database"));
+        }
+        let retention_days = options.retention_days;
+        let state = Self::from_parts(store, options);
+        if let Some(days) = retention_days {
+            postgres::spawn_retention(Arc::downgrade(&state.inner), days);
+        }
+        Ok(state)
     }
 
     /// An in-memory node with default options.
     pub fn in_memory() -> Self {
-        Self::from_parts(Store::in_memory(), Options::default())
+        Self::from_parts(Backend::Local(Mutex::new(Store::in_memory())), Options::default())
     }
 
-    fn from_parts(store: Store, options: Options) -> Self {
+    fn from_parts(store: Backend, options: Options) -> Self {
         // broadcast::channel panics on 0 or absurd capacities.
         let (events, _) = broadcast::channel(options.stream_buffer.clamp(1, 1 << 20));
         let (shutdown, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
-                store: Mutex::new(store),
+                store,
                 faults: Mutex::new(Faults::new(FaultConfig {
                     seed: options.seed.unwrap_or(0),
                     ..FaultConfig::default()
@@ -148,9 +178,9 @@ impl AppState {
     }
 
     /// Request counters plus the stored envelope count.
-    pub fn stats(&self) -> Stats {
-        let envelopes = lock(&self.inner.store).len();
-        lock(&self.inner.counters).snapshot(envelopes)
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        let envelopes = self.inner.store.len().await?;
+        Ok(lock(&self.inner.counters).snapshot(envelopes))
     }
 
     /// Zeroes the request counters.
@@ -158,8 +188,8 @@ impl AppState {
         *lock(&self.inner.counters) = Counters::default();
     }
 
-    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
-        lock(&self.inner.store)
+    pub(crate) fn store(&self) -> &Backend {
+        &self.inner.store
     }
 
     pub(crate) fn fault_state(&self) -> MutexGuard<'_, Faults> {
@@ -170,9 +200,8 @@ impl AppState {
         lock(&self.inner.counters)
     }
 
-    /// Hands freshly stored envelopes to the open streams. Called with the
-    /// store lock held so streams see envelopes in the order they were
-    /// stored.
+    /// Hands freshly stored envelopes to the open streams. Called by the
+    /// store in the order it stored them.
     pub(crate) fn announce(&self, envelope: Arc<StoredEnvelope>) {
         // Err only means nobody is subscribed right now.
         let _ = self.inner.events.send(envelope);

@@ -27,6 +27,13 @@ struct Args {
     /// Keep envelopes in this append-only JSON-lines file (default: memory).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Keep envelopes in this PostgreSQL database instead
+    /// (postgres://user:password@host:port/dbname; no TLS). The schema is migrated at start.
+    #[arg(long, value_name = "URL", conflicts_with = "data")]
+    database: Option<String>,
+    /// With --database: delete envelopes stored more than DAYS days ago (at start, then hourly).
+    #[arg(long, value_name = "DAYS", requires = "database")]
+    retention_days: Option<u32>,
     /// Initial fault seed (all faults start off).
     #[arg(long)]
     seed: Option<u64>,
@@ -79,9 +86,11 @@ async fn run(args: Args) -> Result<(), String> {
         data: args.data,
         seed: args.seed,
         admin_token: args.admin_token,
+        database: args.database,
+        retention_days: args.retention_days,
         ..Options::default()
     };
-    let state = AppState::new(options).map_err(|e| e.to_string())?;
+    let state = AppState::new(options).await.map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -140,15 +140,11 @@ async fn publish(
     if fault == PublishFault::Fail {
         return Err(ApiError::unavailable("injected fault: publish failed, nothing stored"));
     }
-    {
-        let mut store = state.store();
-        let fresh = store
-            .insert(body.envelopes)
-            .map_err(|e| ApiError::internal(format!("could not persist envelopes: {e}")))?;
-        for env in fresh {
-            state.announce(env);
-        }
-    }
+    state
+        .store()
+        .publish(body.envelopes, |env| state.announce(env))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     if fault == PublishFault::DropAck {
         return Err(ApiError::unavailable(
             "injected fault: acknowledgement dropped (envelopes were stored)",
@@ -158,7 +154,7 @@ async fn publish(
 }
 
 /// Runs one (already validated) query and applies the duplicate fault.
-fn run_query(state: &AppState, req: &QueryRequest) -> QueryResponse {
+async fn run_query(state: &AppState, req: &QueryRequest) -> Result<QueryResponse, ApiError> {
     let paging = req.paging_info.clone().unwrap_or_default();
     let limit = match usize::try_from(paging.limit) {
         Ok(n) if (1..=MAX_PAGE_LIMIT).contains(&n) => n,
@@ -172,14 +168,18 @@ fn run_query(state: &AppState, req: &QueryRequest) -> QueryResponse {
         .cursor
         .and_then(|c| c.index)
         .map(|i| CursorKey { timestamp_ns: i.sender_time_ns, digest: i.digest });
-    let page = state.store().page(&PageQuery {
-        topics: &req.content_topics,
-        start_ns: req.start_time_ns,
-        end_ns: req.end_time_ns,
-        descending: direction.is_descending(),
-        cursor,
-        limit,
-    });
+    let page = state
+        .store()
+        .page(&PageQuery {
+            topics: &req.content_topics,
+            start_ns: req.start_time_ns,
+            end_ns: req.end_time_ns,
+            descending: direction.is_descending(),
+            cursor,
+            limit,
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let paging_info = match (page.more, page.envelopes.last()) {
         (true, Some(last)) => Some(PagingInfo {
             limit: limit as u64,
@@ -201,7 +201,7 @@ fn run_query(state: &AppState, req: &QueryRequest) -> QueryResponse {
         }
         envelopes.push(env.wire.clone());
     }
-    QueryResponse { envelopes, paging_info }
+    Ok(QueryResponse { envelopes, paging_info })
 }
 
 async fn query(
@@ -213,7 +213,7 @@ async fn query(
     let body: QueryRequest = read_json(req).await?;
     check_topics(&body.content_topics)?;
     state.counters().count_query_topics(&body.content_topics);
-    Ok(Json(run_query(&state, &body)))
+    Ok(Json(run_query(&state, &body).await?))
 }
 
 async fn batch_query(
@@ -233,7 +233,10 @@ async fn batch_query(
             counters.count_query_topics(&q.content_topics);
         }
     }
-    let responses = body.requests.iter().map(|q| run_query(&state, q)).collect();
+    let mut responses = Vec::with_capacity(body.requests.len());
+    for q in &body.requests {
+        responses.push(run_query(&state, q).await?);
+    }
     Ok(Json(BatchQueryResponse { responses }))
 }
 

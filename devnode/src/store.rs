@@ -37,6 +37,15 @@ pub enum StoreError {
         /// What was wrong with it.
         reason: String,
     },
+    /// New envelopes could not be appended to the data file.
+    #[error("could not persist envelopes: {0}")]
+    Append(io::Error),
+    /// The store options contradict each other.
+    #[error("{0}")]
+    Options(&'static str),
+    /// The PostgreSQL database failed or could not be reached.
+    #[error("database: {0}")]
+    Database(String),
 }
 
 /// A stored envelope, shared between the store, queries and subscribers.
@@ -50,7 +59,7 @@ pub(crate) struct StoredEnvelope {
 }
 
 impl StoredEnvelope {
-    fn new(env: EnvelopeIn) -> Self {
+    pub(crate) fn new(env: EnvelopeIn) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(env.content_topic.as_bytes());
         hasher.update(&env.message);

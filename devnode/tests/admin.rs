@@ -13,14 +13,14 @@ const B: &str = "/xmtp/0/b/proto";
 #[tokio::test]
 async fn health() {
     assert_eq!(
-        get(&node(), "/devnode/health").await,
+        get(&node().await, "/devnode/health").await,
         (axum::http::StatusCode::OK, json!({ "ok": true }))
     );
 }
 
 #[tokio::test]
 async fn stats_count_requests_and_reset() {
-    let app = node();
+    let app = node().await;
     let (_, fresh) = get(&app, "/devnode/stats").await;
     assert_eq!(
         fresh,
@@ -59,7 +59,7 @@ async fn stats_count_requests_and_reset() {
 
 #[tokio::test]
 async fn fault_config_round_trip_and_validation() {
-    let app = node();
+    let app = node().await;
     let (status, none) = get(&app, "/devnode/faults").await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -98,7 +98,7 @@ async fn fault_config_round_trip_and_validation() {
 async fn seed_option_and_typed_api() {
     let options =
         Options { seed: Some(77), admin_token: Some(ADMIN_TOKEN.into()), ..Options::default() };
-    let state = AppState::new(options).unwrap();
+    let state = AppState::new(options).await.unwrap();
     assert_eq!(state.faults(), FaultConfig { seed: 77, ..FaultConfig::default() });
     let app = app(state.clone());
     assert_eq!(get(&app, "/devnode/faults").await.1["seed"], json!(77));
@@ -107,5 +107,5 @@ async fn seed_option_and_typed_api() {
     );
     state.set_faults(FaultConfig { latency_ms: 1, ..FaultConfig::default() }).unwrap();
     assert_eq!(get(&app, "/devnode/faults").await.1["latencyMs"], json!(1));
-    assert_eq!(state.stats().envelopes, 0);
+    assert_eq!(state.stats().await.unwrap().envelopes, 0);
 }

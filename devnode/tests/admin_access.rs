@@ -50,7 +50,7 @@ async fn admin_routes_are_absent_without_a_token() {
 
 #[tokio::test]
 async fn a_missing_or_wrong_token_is_401_and_changes_nothing() {
-    let (state, app) = node_with_admin();
+    let (state, app) = node_with_admin().await;
     let wrong = format!("Bearer {ADMIN_TOKEN}x");
     let lower = format!("bearer {ADMIN_TOKEN}");
     let short = format!("Bearer {}", &ADMIN_TOKEN[1..]);
@@ -68,7 +68,7 @@ async fn a_missing_or_wrong_token_is_401_and_changes_nothing() {
 
 #[tokio::test]
 async fn an_admin_post_must_be_declared_json() {
-    let (state, app) = node_with_admin();
+    let (state, app) = node_with_admin().await;
     let auth = format!("Bearer {ADMIN_TOKEN}");
     for content_type in
         [None, Some("text/plain;charset=UTF-8"), Some("application/x-www-form-urlencoded")]
@@ -94,7 +94,7 @@ async fn an_admin_post_must_be_declared_json() {
 async fn a_cross_origin_simple_request_is_refused() {
     // What `fetch(node + "/devnode/faults", { method: "POST", mode: "no-cors", body })` sends
     // from any web page.
-    let app = node();
+    let app = node().await;
     let headers =
         [("origin", "https://evil.example"), ("content-type", "text/plain;charset=UTF-8")];
     let (status, body) =

@@ -15,7 +15,7 @@ async fn preflight(origin: &str, path: &str) -> Response<Body> {
         .header("access-control-request-headers", "content-type,x-client-version")
         .body(Body::empty())
         .unwrap();
-    node().oneshot(req).await.unwrap()
+    node().await.oneshot(req).await.unwrap()
 }
 
 fn header<'a>(resp: &'a Response<Body>, name: &str) -> Option<&'a str> {
@@ -59,7 +59,7 @@ async fn actual_requests_and_errors_carry_cors_headers() {
             .header("origin", "http://localhost:3000")
             .body(Body::empty())
             .unwrap();
-        let resp = node().oneshot(req).await.unwrap();
+        let resp = node().await.oneshot(req).await.unwrap();
         assert_eq!(resp.status(), status);
         assert_eq!(header(&resp, "access-control-allow-origin"), Some("http://localhost:3000"));
     }
@@ -67,6 +67,6 @@ async fn actual_requests_and_errors_carry_cors_headers() {
         .header("origin", "https://evil.example")
         .body(Body::empty())
         .unwrap();
-    let resp = node().oneshot(req).await.unwrap();
+    let resp = node().await.oneshot(req).await.unwrap();
     assert_eq!(header(&resp, "access-control-allow-origin"), None);
 }

@@ -22,7 +22,7 @@ async fn stored(app: &Router) -> u64 {
 
 #[tokio::test]
 async fn publish_fail_rate_one_fails_and_stores_nothing() {
-    let app = node();
+    let app = node().await;
     let mut lines = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     set_faults(&app, json!({ "publishFailRate": 1.0 })).await;
     let (status, body) =
@@ -39,7 +39,7 @@ async fn publish_fail_rate_one_fails_and_stores_nothing() {
 
 #[tokio::test]
 async fn drop_ack_rate_one_stores_but_answers_503() {
-    let app = node();
+    let app = node().await;
     let mut lines = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     set_faults(&app, json!({ "dropAckRate": 1.0 })).await;
     let (status, body) =
@@ -58,7 +58,7 @@ async fn drop_ack_rate_one_stores_but_answers_503() {
 
 #[tokio::test(start_paused = true)]
 async fn latency_delays_publish_and_queries() {
-    let app = node();
+    let app = node().await;
     set_faults(&app, json!({ "latencyMs": 1500 })).await;
     let started = tokio::time::Instant::now();
     publish(&app, vec![env(A, 1, b"x")]).await;
@@ -77,7 +77,7 @@ async fn latency_delays_publish_and_queries() {
 
 #[tokio::test]
 async fn duplicate_rate_one_doubles_query_results_and_stream_items() {
-    let app = node();
+    let app = node().await;
     publish(&app, (0..150).map(|i| env(A, i, format!("m{i}").as_bytes())).collect()).await;
     set_faults(&app, json!({ "duplicateRate": 1.0 })).await;
     let mut lines = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
@@ -106,7 +106,7 @@ async fn duplicate_rate_one_doubles_query_results_and_stream_items() {
 
 #[tokio::test]
 async fn reorder_rate_one_swaps_neighbours_in_streams() {
-    let app = node();
+    let app = node().await;
     set_faults(&app, json!({ "reorderRate": 1.0 })).await;
     let mut lines = subscribe(&app, "/message/v1/subscribe-all", json!({})).await;
     for (i, m) in ["a", "b", "c", "d"].iter().enumerate() {
@@ -125,7 +125,7 @@ async fn reorder_rate_one_swaps_neighbours_in_streams() {
 
 #[tokio::test]
 async fn stream_cut_after_ends_each_stream_after_n() {
-    let app = node();
+    let app = node().await;
     set_faults(&app, json!({ "streamCutAfter": 2 })).await;
     let mut one = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     let mut all = subscribe(&app, "/message/v1/subscribe-all", json!({})).await;
@@ -173,7 +173,7 @@ async fn run(app: &Router, config: &Value, run_id: u32) -> (Vec<u16>, Vec<usize>
 
 #[tokio::test]
 async fn same_seed_replays_the_same_decisions() {
-    let app = node();
+    let app = node().await;
     let config =
         json!({ "seed": 42, "publishFailRate": 0.5, "duplicateRate": 0.5, "reorderRate": 0.5 });
     let first = run(&app, &config, 1).await;

@@ -24,7 +24,7 @@ async fn post_raw(
 
 #[tokio::test]
 async fn malformed_json_is_400() {
-    let app = node();
+    let app = node().await;
     for path in [
         "/message/v1/publish",
         "/message/v1/query",
@@ -59,7 +59,7 @@ async fn malformed_json_is_400() {
 
 #[tokio::test]
 async fn bad_base64_is_400() {
-    let app = node();
+    let app = node().await;
     let (status, body) = post(
         &app,
         "/message/v1/publish",
@@ -79,7 +79,7 @@ async fn bad_base64_is_400() {
 
 #[tokio::test]
 async fn topic_without_prefix_is_400() {
-    let app = node();
+    let app = node().await;
     let (status, body) = post(
         &app,
         "/message/v1/publish",
@@ -106,7 +106,7 @@ async fn topic_without_prefix_is_400() {
 
 #[tokio::test]
 async fn message_over_one_mib_is_400() {
-    let app = node();
+    let app = node().await;
     let exactly = vec![7u8; MAX_MESSAGE_BYTES];
     publish(&app, vec![env(TOPIC, 1, &exactly)]).await;
     let over = vec![7u8; MAX_MESSAGE_BYTES + 1];
@@ -118,7 +118,7 @@ async fn message_over_one_mib_is_400() {
 
 #[tokio::test]
 async fn too_many_or_no_topics_is_400() {
-    let app = node();
+    let app = node().await;
     let topics: Vec<String> = (0..101).map(|i| format!("/xmtp/0/t{i}")).collect();
     for path in ["/message/v1/query", "/message/v1/subscribe"] {
         let (status, body) = post(&app, path, json!({ "contentTopics": topics })).await;
@@ -145,7 +145,7 @@ async fn too_many_or_no_topics_is_400() {
 
 #[tokio::test]
 async fn body_over_16_mib_is_413() {
-    let app = node();
+    let app = node().await;
     // With a Content-Length header (rejected before reading).
     let big = vec![b' '; MAX_BODY_BYTES + 1];
     let req = axum::http::Request::post("/message/v1/publish")
@@ -175,7 +175,7 @@ async fn body_over_16_mib_is_413() {
 
 #[tokio::test]
 async fn unknown_route_is_404_and_wrong_method_405() {
-    let app = node();
+    let app = node().await;
     let (status, body) = post(&app, "/message/v1/nope", json!({})).await;
     let message = assert_error(status, &body, 404, 5);
     assert!(message.contains("/message/v1/nope"), "{message}");

@@ -13,7 +13,7 @@ const TOPIC: &str = "/xmtp/0/dm-alice-bob/proto";
 
 /// 250 envelopes, three per timestamp so ties are ordered by digest.
 async fn seeded_node() -> (axum::Router, Vec<Value>) {
-    let app = node();
+    let app = node().await;
     let all: Vec<Value> =
         (0..250u64).map(|i| env(TOPIC, 1000 + i / 3, format!("msg-{i}").as_bytes())).collect();
     // Publish in chunks and out of order: the node must sort.
@@ -123,7 +123,7 @@ async fn limits_zero_and_over_100_are_clamped() {
 
 #[tokio::test]
 async fn multi_topic_query_merges_in_key_order() {
-    let app = node();
+    let app = node().await;
     let a = "/xmtp/0/a/proto";
     let b = "/xmtp/0/b/proto";
     let c = "/xmtp/0/c/proto";
@@ -144,7 +144,7 @@ async fn multi_topic_query_merges_in_key_order() {
 
 #[tokio::test]
 async fn batch_query_answers_each_request() {
-    let app = node();
+    let app = node().await;
     let a = "/xmtp/0/a/proto";
     let b = "/xmtp/0/b/proto";
     publish(&app, (0..5).map(|i| env(a, i, format!("a{i}").as_bytes())).collect()).await;
@@ -175,7 +175,7 @@ async fn batch_query_answers_each_request() {
 
 #[tokio::test]
 async fn exact_duplicate_publish_is_stored_once() {
-    let app = node();
+    let app = node().await;
     let e = env(TOPIC, 7, b"same");
     publish(&app, vec![e.clone(), e.clone()]).await;
     publish(&app, vec![e.clone()]).await;
@@ -189,7 +189,7 @@ async fn exact_duplicate_publish_is_stored_once() {
 
 #[tokio::test]
 async fn lenient_input_strict_output() {
-    let app = node();
+    let app = node().await;
     // Number timestamp, URL-safe unpadded base64, unknown fields.
     let (status, body) = post(
         &app,

@@ -12,8 +12,8 @@ use serde_json::json;
 
 const A: &str = "/xmtp/0/a/proto";
 
-fn open(path: &Path) -> Result<Router, StoreError> {
-    AppState::new(Options { data: Some(path.to_path_buf()), ..Options::default() }).map(app)
+async fn open(path: &Path) -> Result<Router, StoreError> {
+    AppState::new(Options { data: Some(path.to_path_buf()), ..Options::default() }).await.map(app)
 }
 
 async fn texts(app: &Router) -> Vec<String> {
@@ -26,13 +26,13 @@ async fn envelopes_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.jsonl");
     {
-        let node = open(&path).unwrap();
+        let node = open(&path).await.unwrap();
         publish(&node, vec![env(A, 1, b"one"), env(A, 2, b"two")]).await;
         publish(&node, vec![env(A, 3, b"three"), env(A, 1, b"one")]).await;
     }
     let lines = std::fs::read_to_string(&path).unwrap();
     assert_eq!(lines.lines().count(), 3, "duplicates are not appended: {lines}");
-    let node = open(&path).unwrap();
+    let node = open(&path).await.unwrap();
     assert_eq!(texts(&node).await, ["one", "two", "three"]);
     assert_eq!(get(&node, "/devnode/stats").await.1["envelopes"], json!(3));
     // Still deduplicated against what was loaded.
@@ -45,7 +45,7 @@ async fn torn_last_line_is_cut_off_and_appends_continue() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("node.jsonl");
     {
-        let node = open(&path).unwrap();
+        let node = open(&path).await.unwrap();
         publish(&node, vec![env(A, 1, b"one"), env(A, 2, b"two")]).await;
     }
     // A crash mid-append.
@@ -53,11 +53,11 @@ async fn torn_last_line_is_cut_off_and_appends_continue() {
     bytes.extend_from_slice(br#"{"contentTopic":"/xmtp/0/a/proto","timesta"#);
     std::fs::write(&path, &bytes).unwrap();
     {
-        let node = open(&path).unwrap();
+        let node = open(&path).await.unwrap();
         assert_eq!(texts(&node).await, ["one", "two"]);
         publish(&node, vec![env(A, 3, b"three")]).await;
     }
-    let node = open(&path).unwrap();
+    let node = open(&path).await.unwrap();
     assert_eq!(texts(&node).await, ["one", "two", "three"]);
 }
 
@@ -68,11 +68,11 @@ async fn complete_last_line_without_newline_is_kept() {
     let line = serde_json::to_string(&env(A, 1, b"one")).unwrap();
     std::fs::write(&path, line).unwrap();
     {
-        let node = open(&path).unwrap();
+        let node = open(&path).await.unwrap();
         assert_eq!(texts(&node).await, ["one"]);
         publish(&node, vec![env(A, 2, b"two")]).await;
     }
-    let node = open(&path).unwrap();
+    let node = open(&path).await.unwrap();
     assert_eq!(texts(&node).await, ["one", "two"]);
 }
 
@@ -82,7 +82,7 @@ async fn corrupt_line_in_the_middle_is_an_error() {
     let path = dir.path().join("node.jsonl");
     let good = serde_json::to_string(&env(A, 1, b"one")).unwrap();
     std::fs::write(&path, format!("{good}\nnot json\n{good}\n")).unwrap();
-    match open(&path) {
+    match open(&path).await {
         Err(StoreError::Corrupt { line, .. }) => assert_eq!(line, 2),
         other => panic!("expected a corrupt-file error, got {:?}", other.map(|_| ())),
     }
@@ -92,8 +92,8 @@ async fn corrupt_line_in_the_middle_is_an_error() {
 async fn missing_file_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fresh.jsonl");
-    let node = open(&path).unwrap();
+    let node = open(&path).await.unwrap();
     assert!(path.exists());
     assert!(texts(&node).await.is_empty());
-    assert!(open(&dir.path().join("no/such/dir/x.jsonl")).is_err());
+    assert!(open(&dir.path().join("no/such/dir/x.jsonl")).await.is_err());
 }

@@ -12,7 +12,7 @@ const B: &str = "/xmtp/0/b/proto";
 
 #[tokio::test]
 async fn subscribe_streams_envelopes_published_after_it_started() {
-    let app = node();
+    let app = node().await;
     publish(&app, vec![env(A, 1, b"before")]).await;
     let mut lines = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     lines.assert_quiet().await;
@@ -28,7 +28,7 @@ async fn subscribe_streams_envelopes_published_after_it_started() {
 
 #[tokio::test]
 async fn each_line_is_a_result_object() {
-    let app = node();
+    let app = node().await;
     let mut lines =
         subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A, B] })).await;
     publish(&app, vec![env(B, 9, b"x")]).await;
@@ -40,7 +40,7 @@ async fn each_line_is_a_result_object() {
 
 #[tokio::test]
 async fn subscribe_all_sees_every_topic() {
-    let app = node();
+    let app = node().await;
     let mut lines = subscribe(&app, "/message/v1/subscribe-all", json!({})).await;
     // An empty body is accepted as `{}` too.
     let resp = send(&app, axum::http::Method::POST, "/message/v1/subscribe-all", "").await;
@@ -57,7 +57,7 @@ async fn subscribe_all_sees_every_topic() {
 
 #[tokio::test]
 async fn several_subscribers_each_get_everything() {
-    let app = node();
+    let app = node().await;
     let mut one = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     let mut two = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     publish(&app, vec![env(A, 1, b"x")]).await;
@@ -67,7 +67,7 @@ async fn several_subscribers_each_get_everything() {
 
 #[tokio::test]
 async fn lagging_subscriber_stream_is_ended_not_skipped() {
-    let state = AppState::new(Options { stream_buffer: 4, ..Options::default() }).unwrap();
+    let state = AppState::new(Options { stream_buffer: 4, ..Options::default() }).await.unwrap();
     let app = app(state);
     let mut lines = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     for i in 0..10u64 {
@@ -91,7 +91,7 @@ async fn lagging_subscriber_stream_is_ended_not_skipped() {
 
 #[tokio::test]
 async fn client_going_away_does_not_hurt_the_node() {
-    let app = node();
+    let app = node().await;
     let lines = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     drop(lines);
     publish(&app, vec![env(A, 1, b"nobody listening")]).await;

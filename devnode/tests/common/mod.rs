@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: drive the Router in-process.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub(crate) mod postgres;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -16,15 +19,43 @@ use tower::ServiceExt as _;
 /// The admin token of [`node`]; [`send`] presents it on every request.
 pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
-/// A fresh in-memory node with its admin routes on (behind [`ADMIN_TOKEN`]).
-pub(crate) fn node() -> Router {
-    node_with_admin().1
+/// The store the nodes of this test binary use. The API suite files run on
+/// memory as their own binaries, and again as modules of `on_file.rs` and
+/// `on_postgres.rs`, whose crate names pick the store.
+fn store_options() -> Options {
+    match env!("CARGO_CRATE_NAME") {
+        "on_postgres" => Options { database: Some(String::new()), ..Options::default() },
+        "on_file" => {
+            // Kept (cargo's per-target temp dir), as the node outlives this call.
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("devnode-file-store");
+            std::fs::create_dir_all(&dir).unwrap();
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            // Each suite file has its own copy of this module: the module path keeps names apart.
+            let name =
+                format!("{}-{}-{n}.jsonl", std::process::id(), module_path!().replace("::", "_"));
+            let path = dir.join(name);
+            // A leftover of an earlier run with the same pid must not leak in.
+            let _ = std::fs::remove_file(&path);
+            Options { data: Some(path), ..Options::default() }
+        }
+        _ => Options::default(),
+    }
+}
+
+/// A fresh node with its admin routes on (behind [`ADMIN_TOKEN`]), on this
+/// binary's store.
+pub(crate) async fn node() -> Router {
+    node_with_admin().await.1
 }
 
 /// [`node`] and its state, to look into.
-pub(crate) fn node_with_admin() -> (AppState, Router) {
-    let options = Options { admin_token: Some(ADMIN_TOKEN.to_owned()), ..Options::default() };
-    let state = AppState::new(options).unwrap();
+pub(crate) async fn node_with_admin() -> (AppState, Router) {
+    let mut options = Options { admin_token: Some(ADMIN_TOKEN.to_owned()), ..store_options() };
+    if options.database.is_some() {
+        options.database = Some(postgres::fresh_database_url().await);
+    }
+    let state = AppState::new(options).await.unwrap();
     (state.clone(), app(state))
 }
 
