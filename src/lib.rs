@@ -23,6 +23,9 @@ mod from_js;
 // The decoders' fuzz targets: native tests only.
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod fuzz;
+#[cfg(any(test, feature = "test-export"))]
+#[doc(hidden)]
+pub mod fuzz_names;
 mod js;
 pub mod net;
 // Natively the steps run only in the simulator's tests.

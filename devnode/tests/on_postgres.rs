@@ -1,16 +1,5 @@
-//! The API suite again, on the PostgreSQL store: `common` picks the store from this
-//! binary's crate name.
+//! The API suite (`api/`) on the PostgreSQL store.
 //! Needs the PostgreSQL 15 server binaries (see `common/postgres.rs`).
-// Each suite file declares its own `mod common` so it also runs alone.
-#![allow(clippy::duplicate_mod)]
 
-#[path = "admin.rs"]
-mod admin;
-#[path = "faults.rs"]
-mod faults;
-#[path = "limits.rs"]
-mod limits;
-#[path = "message_api.rs"]
-mod message_api;
-#[path = "subscribe.rs"]
-mod subscribe;
+mod api;
+mod common;

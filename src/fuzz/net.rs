@@ -11,33 +11,10 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 use super::{bounded, check, fuzz, inputs};
+use crate::fuzz_names::API_NAMES;
 use crate::net::{
     BatchQueryResponse, LineBuffer, NetError, NodeErrorBody, QueryResponse, StreamLine,
 };
-
-/// Every name in the message API's JSON, for the random JSON.
-const API_NAMES: &[&str] = &[
-    "envelopes",
-    "pagingInfo",
-    "contentTopic",
-    "timestampNs",
-    "message",
-    "limit",
-    "cursor",
-    "direction",
-    "index",
-    "digest",
-    "senderTimeNs",
-    "responses",
-    "result",
-    "error",
-    "code",
-    "details",
-    "SORT_DIRECTION_ASCENDING",
-    "SORT_DIRECTION_DESCENDING",
-    "SORT_DIRECTION_UNSPECIFIED",
-    "/xmtp/0/inbox-a1/proto",
-];
 
 fn envelope(ns: Value, message: &str) -> Value {
     json!({"contentTopic": "/xmtp/0/inbox-a1/proto", "timestampNs": ns, "message": message})

@@ -56,68 +56,13 @@ impl Rng {
     }
 }
 
-/// Field names of the records and the API's JSON, so random objects hit real fields.
-const NAMES: &[&str] = &[
-    "key",
-    "value",
-    "address",
-    "installations_fetched_at_ms",
-    "rejected",
-    "revoked",
-    "id",
-    "state",
-    "bundle",
-    "expires_at_ms",
-    "last_notice_at_ms",
-    "installation_id",
-    "version",
-    "pickle",
-    "previous",
-    "peer_address",
-    "created_at_ms",
-    "convo_id",
-    "sender_address",
-    "sent_at_ms",
-    "content_type",
-    "content",
-    "failure",
-    "resends",
-    "seq",
-    "message_ids",
-    "payload",
-    "attempts",
-    "last_error",
-    "payload_hash",
-    "hash",
-    "order",
-    "received_at_ms",
-    "sender_installation_id",
-    "detail",
-    "notice_pending",
-    "digest",
-    "sender_time_ns",
-    "sealed",
-    "envelopes",
-    "contentTopic",
-    "timestampNs",
-    "message",
-    "pagingInfo",
-    "cursor",
-    "index",
-    "senderTimeNs",
-    "limit",
-    "direction",
-    "responses",
-    "code",
-    "details",
-    "result",
-    "error",
-    "RECEIVED",
-    "SENT",
-    "FAILED",
-    "PROCESSED",
-    "UNINITIALIZED",
-];
+/// A real field or state name of the records or the API's JSON, so random objects hit real
+/// fields.
+fn random_name(rng: &mut Rng) -> &'static str {
+    let (records, api) = (e2ee_sdk::fuzz_names::RECORD_NAMES, e2ee_sdk::fuzz_names::API_NAMES);
+    let i = rng.below((records.len() + api.len()) as u64) as usize;
+    records.get(i).copied().unwrap_or_else(|| api[i - records.len()])
+}
 
 fn random_number(rng: &mut Rng) -> f64 {
     let special = [
@@ -139,7 +84,7 @@ fn random_number(rng: &mut Rng) -> f64 {
 
 fn random_text(rng: &mut Rng) -> String {
     match rng.below(5) {
-        0 => NAMES[rng.below(NAMES.len() as u64) as usize].to_owned(),
+        0 => random_name(rng).to_owned(),
         1 => rng.next().to_string(),
         2 => "99999999999999999999999999".to_owned(),
         3 => "AAAA/+==".chars().take(rng.below(9) as usize).collect(),
@@ -163,7 +108,7 @@ fn random_value(rng: &mut Rng, depth: u32) -> JsValue {
         _ => {
             let object = Object::new();
             for _ in 0..rng.below(8) {
-                let name = NAMES[rng.below(NAMES.len() as u64) as usize];
+                let name = random_name(rng);
                 let _ = Reflect::set(&object, &name.into(), &random_value(rng, depth + 1));
             }
             object.into()

@@ -19,9 +19,9 @@ use tower::ServiceExt as _;
 /// The admin token of [`node`]; [`send`] presents it on every request.
 pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
-/// The store the nodes of this test binary use. The API suite files run on
-/// memory as their own binaries, and again as modules of `on_file.rs` and
-/// `on_postgres.rs`, whose crate names pick the store.
+/// The store the nodes of this test binary use: the API suite (`api/`) runs
+/// in `memory.rs`, `on_file.rs` and `on_postgres.rs`, whose crate names pick
+/// the store; every other test binary uses memory.
 fn store_options() -> Options {
     match env!("CARGO_CRATE_NAME") {
         "on_postgres" => Options { database: Some(String::new()), ..Options::default() },
@@ -31,9 +31,7 @@ fn store_options() -> Options {
             std::fs::create_dir_all(&dir).unwrap();
             static NEXT: AtomicUsize = AtomicUsize::new(0);
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            // Each suite file has its own copy of this module: the module path keeps names apart.
-            let name =
-                format!("{}-{}-{n}.jsonl", std::process::id(), module_path!().replace("::", "_"));
+            let name = format!("{}-{n}.jsonl", std::process::id());
             let path = dir.join(name);
             // A leftover of an earlier run with the same pid must not leak in.
             let _ = std::fs::remove_file(&path);

@@ -1,12 +1,9 @@
 //! Every fault switch, and seeded replay.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::time::Duration;
 
+use crate::common::*;
 use axum::Router;
-use common::*;
 use serde_json::{Value, json};
 
 const A: &str = "/xmtp/0/a/proto";

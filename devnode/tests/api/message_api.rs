@@ -1,12 +1,9 @@
 //! Publish, query (paging both ways, time bounds, limits, multi-topic
 //! merge), batch-query and the protobuf-JSON wire format.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::collections::HashSet;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const TOPIC: &str = "/xmtp/0/dm-alice-bob/proto";

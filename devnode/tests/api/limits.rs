@@ -1,12 +1,9 @@
 //! Every rejected input answers with the right status and a gRPC-style
 //! JSON error body, and never takes the node down.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use axum::body::Body;
 use axum::http::Method;
-use common::*;
 use devnode::{MAX_BODY_BYTES, MAX_MESSAGE_BYTES};
 use serde_json::{Value, json};
 

@@ -1,9 +1,6 @@
 //! Admin routes: health, stats and the fault config itself.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use devnode::{AppState, FaultConfig, Options, Stats, app};
 use serde_json::json;
 

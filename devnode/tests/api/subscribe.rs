@@ -1,9 +1,6 @@
 //! Subscribe and subscribe-all streams.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use devnode::{AppState, Options, app};
 use serde_json::json;
 

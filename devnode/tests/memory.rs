@@ -1,0 +1,4 @@
+//! The API suite (`api/`) on the in-memory store.
+
+mod api;
+mod common;
