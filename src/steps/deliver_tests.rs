@@ -9,7 +9,7 @@ use std::rc::Rc;
 use super::{
     Batch, FIRST_BATCH, MAX_BATCH, MAX_BATCH_BYTES, deliver_pending, deliver_within, next_batch,
 };
-use crate::steps::encrypt::probes::{CountingStore, Log, RecordingNode};
+use crate::steps::probes::{CountingStore, Log, RecordingNode};
 use crate::{
     engine::{MessageRecord, MessageState, OutboundPayloadRecord, OutboundPayloadState},
     error::SdkError,

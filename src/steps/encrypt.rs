@@ -333,9 +333,3 @@ fn corrupted(
 #[cfg(all(test, not(target_arch = "wasm32")))]
 #[path = "encrypt_tests.rs"]
 mod tests;
-
-/// A store and a node that log what a step asks of them (for this step's and the deliver
-/// step's tests).
-#[cfg(all(test, not(target_arch = "wasm32")))]
-#[path = "probes.rs"]
-pub(super) mod probes;

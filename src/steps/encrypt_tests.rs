@@ -11,7 +11,7 @@ use crate::{
     net::memory::MemoryNode,
     sim::block_on,
     steps::{
-        encrypt::probes::{CountingStore, Log},
+        probes::{CountingStore, Log},
         test_devices::{Device, NOW, Wallet, device},
     },
     store::store_names::{CONVERSATIONS, INSTALLATIONS, MESSAGES, SESSIONS, USERS},

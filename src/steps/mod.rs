@@ -26,6 +26,9 @@ mod hostile_contacts_tests;
 mod hostile_payloads_tests;
 pub(crate) mod identity;
 mod notice;
+/// A store and a node that log what a step asks of them, for the steps' tests.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod probes;
 mod process;
 pub(crate) mod processor;
 mod pull;

@@ -53,28 +53,60 @@ impl Log {
     pub(in crate::steps) fn count(&self, kind: &str, store: &str) -> usize {
         self.calls.borrow().iter().filter(|c| c.kind == kind && c.store == store).count()
     }
+
+    /// The reads (every call but a save) of `store`.
+    pub(in crate::steps) fn reads_of(&self, store: &str) -> usize {
+        self.calls.borrow().iter().filter(|c| c.kind != "save" && c.store == store).count()
+    }
+
+    /// The saves (transactions that write).
+    pub(in crate::steps) fn saves(&self) -> usize {
+        self.count("save", "")
+    }
 }
 
 /// Picks the reads that fail, given each as it is logged.
 type ReadFault = Box<dyn FnMut(&Call) -> bool>;
 
-/// A [`MemoryStore`] that logs each call, and fails the reads a test picks (the memory store
-/// fails saves itself).
+/// Picks the saves that fail, given the changes each would write.
+type SaveFault = Box<dyn FnMut(&Changes) -> bool>;
+
+/// A [`MemoryStore`] that logs each call, fails the reads and saves a test picks, and lets
+/// "another writer" commit just before the next save (the memory store also fails saves
+/// itself).
 #[derive(Clone)]
 pub(in crate::steps) struct CountingStore {
     pub(in crate::steps) inner: MemoryStore,
     pub(in crate::steps) log: Rc<Log>,
     read_fault: Rc<RefCell<Option<ReadFault>>>,
+    save_fault: Rc<RefCell<Option<SaveFault>>>,
+    racing: Rc<RefCell<Option<Changes>>>,
 }
 
 impl CountingStore {
     pub(in crate::steps) fn new(inner: &MemoryStore, log: &Rc<Log>) -> Self {
-        Self { inner: inner.clone(), log: log.clone(), read_fault: Rc::default() }
+        Self {
+            inner: inner.clone(),
+            log: log.clone(),
+            read_fault: Rc::default(),
+            save_fault: Rc::default(),
+            racing: Rc::default(),
+        }
     }
 
     /// Fails each read for which `fault` answers `true` (with [`StoreError::Transaction`]).
     pub(in crate::steps) fn fail_reads_when(&self, fault: impl FnMut(&Call) -> bool + 'static) {
         *self.read_fault.borrow_mut() = Some(Box::new(fault));
+    }
+
+    /// Fails each save for whose changes `fault` answers `true`, writing nothing.
+    pub(in crate::steps) fn fail_saves_when(&self, fault: impl FnMut(&Changes) -> bool + 'static) {
+        *self.save_fault.borrow_mut() = Some(Box::new(fault));
+    }
+
+    /// Commits `changes` just before the next save, as another writer would.
+    pub(in crate::steps) fn race_next_save(&self, changes: Changes) {
+        *self.racing.borrow_mut() = Some(changes);
     }
 
     /// Logs a call; a read the fault picks fails.
@@ -149,6 +181,14 @@ impl Store for CountingStore {
     async fn save(&self, changes: Changes) -> Result<(), StoreError> {
         if !changes.is_empty() {
             self.note("save", "")?;
+        }
+        let racing = self.racing.borrow_mut().take();
+        if let Some(racing) = racing {
+            self.inner.save(racing).await?;
+        }
+        let fails = self.save_fault.borrow_mut().as_mut().is_some_and(|fault| fault(&changes));
+        if fails {
+            return Err(StoreError::Transaction("injected: this save fails".into()));
         }
         self.inner.save(changes).await
     }

@@ -4,10 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use prost::Message as _;
-use serde::Serialize;
 
 use super::process_received;
 use crate::{
@@ -20,109 +19,17 @@ use crate::{
     sim::block_on,
     steps::{
         hostile_payloads_tests::{chat, publish_to, sign_payload},
+        probes::CountingStore,
         processor,
         test_devices::{Device, NOW, quiet_pair},
     },
-    store::{Changes, Record, Store, StoreError, memory::MemoryStore},
+    store::{Changes, Record, Store},
     wire::{InboxPayload, Invite, Plaintext, PlaintextKind, Topic, payload_hash},
 };
 
-/// A store that counts what the steps ask of it, and can fail or race their saves.
-struct Counting<'a> {
-    inner: &'a MemoryStore,
-    /// Reads (`get`, `get_many`, index reads) per object store.
-    reads: RefCell<Vec<&'static str>>,
-    saves: Cell<u32>,
-    /// Saves that would mark this payload `PROCESSED` fail (a payload that cannot be
-    /// stored).
-    failing: Option<String>,
-    /// Saved by "another writer" just before the next save.
-    racing: RefCell<Option<Changes>>,
-}
-
-impl<'a> Counting<'a> {
-    fn new(inner: &'a MemoryStore) -> Self {
-        Self {
-            inner,
-            reads: RefCell::default(),
-            saves: Cell::new(0),
-            failing: None,
-            racing: RefCell::default(),
-        }
-    }
-
-    fn reads_of(&self, store: &str) -> usize {
-        self.reads.borrow().iter().filter(|s| **s == store).count()
-    }
-
-    fn read<R: Record>(&self) {
-        self.reads.borrow_mut().push(R::STORE);
-    }
-}
-
-impl Store for Counting<'_> {
-    async fn get<R: Record>(&self, key: &R::Key) -> Result<Option<R>, StoreError> {
-        self.read::<R>();
-        self.inner.get(key).await
-    }
-    async fn get_many<R: Record>(&self, keys: &[R::Key]) -> Result<Vec<Option<R>>, StoreError> {
-        self.read::<R>();
-        self.inner.get_many(keys).await
-    }
-    async fn by_index_each<R: Record, K: Serialize>(
-        &self,
-        index: &str,
-        keys: &[K],
-    ) -> Result<Vec<Vec<R>>, StoreError> {
-        self.read::<R>();
-        self.inner.by_index_each(index, keys).await
-    }
-    async fn all<R: Record>(&self) -> Result<Vec<R>, StoreError> {
-        self.read::<R>();
-        self.inner.all().await
-    }
-    async fn by_index<R: Record>(
-        &self,
-        index: &str,
-        lower: &(impl Serialize + ?Sized),
-        upper: &(impl Serialize + ?Sized),
-        limit: Option<u32>,
-    ) -> Result<Vec<R>, StoreError> {
-        self.read::<R>();
-        self.inner.by_index(index, lower, upper, limit).await
-    }
-    async fn by_index_newest_first<R: Record>(
-        &self,
-        index: &str,
-        lower: &(impl Serialize + ?Sized),
-        upper: &(impl Serialize + ?Sized),
-        limit: u32,
-    ) -> Result<Vec<R>, StoreError> {
-        self.read::<R>();
-        self.inner.by_index_newest_first(index, lower, upper, limit).await
-    }
-    async fn starting_at<R: Record>(
-        &self,
-        from: &R::Key,
-        limit: Option<u32>,
-    ) -> Result<Vec<R>, StoreError> {
-        self.read::<R>();
-        self.inner.starting_at(from, limit).await
-    }
-    async fn save(&self, changes: Changes) -> Result<(), StoreError> {
-        self.saves.set(self.saves.get() + 1);
-        let racing = self.racing.borrow_mut().take();
-        if let Some(racing) = racing {
-            self.inner.save(racing).await?;
-        }
-        let written = format!("{changes:?}");
-        if self.failing.as_ref().is_some_and(|h| written.contains(h.as_str()))
-            && written.contains("\"PROCESSED\"")
-        {
-            return Err(StoreError::Transaction("injected: this payload cannot be stored".into()));
-        }
-        self.inner.save(changes).await
-    }
+/// A store over `device`'s that logs what the steps ask of it.
+fn counting(device: &Device) -> CountingStore {
+    CountingStore::new(&device.store, &Rc::default())
 }
 
 /// Alice sends `count` messages ("m0", "m1", …) that Bob's inbox stores but does not process.
@@ -144,7 +51,7 @@ fn stored_at_bob(node: &MemoryNode, alice: &Device, bob: &Device, count: u64) ->
     waiting
 }
 
-fn process_at(bob: &Device, store: &Counting<'_>, node: &MemoryNode, now: u64) {
+fn process_at(bob: &Device, store: &CountingStore, node: &MemoryNode, now: u64) {
     let clock = move || now;
     let ctx = bob.local.context(store, node, &clock);
     block_on(process_received(&ctx)).unwrap();
@@ -169,11 +76,11 @@ fn a_group_from_one_sender_is_one_save_and_one_read_of_its_sessions() {
     stored_at_bob(&node, &alice, &bob, 5);
     let before = session_of(&bob, &alice);
 
-    let counting = Counting::new(&bob.store);
+    let counting = counting(&bob);
     process_at(&bob, &counting, &node, NOW + 102);
-    assert_eq!(counting.saves.get(), 1, "one transaction for the group");
-    assert_eq!(counting.reads_of(SessionRecord::STORE), 1, "the sessions read once");
-    assert_eq!(counting.reads_of(MessageRecord::STORE), 1, "the messages read at once");
+    assert_eq!(counting.log.saves(), 1, "one transaction for the group");
+    assert_eq!(counting.log.reads_of(SessionRecord::STORE), 1, "the sessions read once");
+    assert_eq!(counting.log.reads_of(MessageRecord::STORE), 1, "the messages read at once");
     for i in 0..5 {
         assert_eq!(bob.message(&format!("m{i}")).unwrap().state, MessageState::Received);
     }
@@ -190,7 +97,13 @@ fn a_payload_that_errors_is_refused_without_blocking_its_group() {
     let waiting = stored_at_bob(&node, &alice, &bob, 4);
     let doomed = bob.inbound().into_iter().find(|p| p.hash == waiting[1]).unwrap();
 
-    let counting = Counting { failing: Some(doomed.hash.clone()), ..Counting::new(&bob.store) };
+    let counting = counting(&bob);
+    // Saves that would mark this payload `PROCESSED` fail (a payload that cannot be stored).
+    let hash = doomed.hash.clone();
+    counting.fail_saves_when(move |changes| {
+        let written = format!("{changes:?}");
+        written.contains(hash.as_str()) && written.contains("\"PROCESSED\"")
+    });
     process_at(&bob, &counting, &node, NOW + 102);
     let shown: Vec<MessageRecord> = block_on(bob.store.all::<MessageRecord>()).unwrap();
     assert_eq!(shown.len(), 4, "hello and the three others: {shown:?}");
@@ -218,11 +131,11 @@ fn a_conflict_mid_group_redoes_it_with_nothing_doubled() {
     let mut racing = Changes::new();
     racing.put(&processed(&first, InboundPayloadState::Processed, None)).unwrap();
     racing.put(&SessionRecord { version: session.version + 1, ..session.clone() }).unwrap();
-    let counting = Counting::new(&bob.store);
-    *counting.racing.borrow_mut() = Some(racing);
+    let counting = counting(&bob);
+    counting.race_next_save(racing);
     process_at(&bob, &counting, &node, NOW + 102);
 
-    assert_eq!(counting.saves.get(), 2, "the conflicting commit, then the redone one");
+    assert_eq!(counting.log.saves(), 2, "the conflicting commit, then the redone one");
     assert!(states(&bob).iter().all(|s| *s == (InboundPayloadState::Processed, None)));
     let shown: Vec<MessageRecord> = block_on(bob.store.all::<MessageRecord>()).unwrap();
     assert_eq!(shown.len(), 3, "hello and the two the group still had: {shown:?}");
@@ -272,9 +185,9 @@ fn a_repair_and_its_marker_in_one_group() {
     bob.local.faults.hold_inbound.set(false);
     assert_eq!(states(&bob).iter().filter(|s| s.0 == InboundPayloadState::Received).count(), 2);
 
-    let counting = Counting::new(&bob.store);
+    let counting = counting(&bob);
     process_at(&bob, &counting, &node, NOW + 202);
-    assert_eq!(counting.saves.get(), 1, "one group");
+    assert_eq!(counting.log.saves(), 1, "one group");
     let failed = bob.inbound().into_iter().find(|p| p.hash == broken).unwrap();
     assert_eq!(
         (failed.state, failed.failure),
