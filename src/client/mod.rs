@@ -72,6 +72,11 @@ impl<'de> Deserialize<'de> for NodeUrlOption {
             fn visit_str<E: serde::de::Error>(self, url: &str) -> Result<Self::Value, E> {
                 Ok(NodeUrlOption(vec![url.to_owned()]))
             }
+            // Said without the number: serde's default message would format a float, which
+            // brings float formatting into the wasm.
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Err(E::custom("invalid type: number, expected a URL or a list of URLs"))
+            }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut list: A,
