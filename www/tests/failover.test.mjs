@@ -167,8 +167,11 @@ async function checkArrived(sender, receiver) {
   );
 }
 
-/** Runs `burst` and kills `replica` once `KILL_AFTER` of its sends resolved. */
-async function burstAndKill(sender, tag, replica) {
+/**
+ * Runs `burst` and kills `replica` once `KILL_AFTER` of its sends resolved; says how many of
+ * them `receiver` showed by then.
+ */
+async function burstAndKill(sender, receiver, tag, replica, t) {
   let done = false;
   const burst = sender.burst(tag).finally(() => {
     done = true;
@@ -176,6 +179,8 @@ async function burstAndKill(sender, tag, replica) {
   await until(() => sender.promised.length >= KILL_AFTER || done, `${KILL_AFTER} sends resolved`);
   await replica.kill();
   const killedAt = sender.promised.length;
+  const shown = (await receiver.messages()).filter((m) => m.sender === sender.address).length;
+  t.diagnostic(`${replica.name} killed after ${killedAt} of ${sender.name}'s sends; ${receiver.name} showed ${shown}`);
   await burst;
   assert.ok(killedAt < BURST, `${replica.name} died mid-burst (after ${killedAt} of ${BURST} sends)`);
 }
@@ -210,7 +215,7 @@ after(async () => {
   for (const replica of replicas) await replica.kill();
 });
 
-test("a client streaming from a replica that is killed goes on from the other, losing and doubling nothing", { timeout: 5 * STEP_MS }, async () => {
+test("a client streaming from a replica that is killed goes on from the other, losing and doubling nothing", { timeout: 5 * STEP_MS }, async (t) => {
   const [r1, r2] = replicas;
   const a = new Side(browser, "A", [r1.url, r2.url]);
   const b = new Side(browser, "B", [r2.url, r1.url]);
@@ -223,14 +228,14 @@ test("a client streaming from a replica that is killed goes on from the other, l
 
   try {
     // B → A; A's stream is on replica 1, which dies mid-burst.
-    await burstAndKill(b, "first", r1);
+    await burstAndKill(b, a, "first", r1, t);
     await checkArrived(b, a);
     assert.equal(await a.nodeUrl(), r2.url, "A went on from replica 2");
     assert.equal(await b.nodeUrl(), r2.url, "B stayed on replica 2");
 
     // A → B: replica 1 back on its port; replica 2, which both use now, dies mid-burst.
     await r1.start();
-    await burstAndKill(a, "second", r2);
+    await burstAndKill(a, b, "second", r2, t);
     await checkArrived(a, b);
     assert.equal(await a.nodeUrl(), r1.url, "A's publishes failed over to replica 1");
     assert.equal(await b.nodeUrl(), r1.url, "B went on from replica 1");
