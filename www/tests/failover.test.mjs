@@ -18,7 +18,6 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { after, before, test } from "node:test";
 import { launch, saveScreenshot, url } from "./browser.mjs";
 
@@ -33,18 +32,6 @@ const STEP_MS = 60_000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A free loopback port (asked of the kernel, then released for the replica to take). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** Polls `check` every 200 ms until it returns a truthy value, failing with `what` at `ms`. */
 async function until(check, what, ms = STEP_MS) {
   const deadline = Date.now() + ms;
@@ -56,12 +43,12 @@ async function until(check, what, ms = STEP_MS) {
   }
 }
 
-/** One devnode replica on `database`, at a port it keeps across restarts. */
+/** One devnode replica on `database`: a free port at its first start, kept across restarts. */
 class Replica {
-  constructor(name, port) {
+  constructor(name) {
     this.name = name;
-    this.port = port;
-    this.url = `http://127.0.0.1:${port}`;
+    this.port = 0;
+    this.url = null;
     this.log = "";
     this.process = null;
   }
@@ -80,6 +67,11 @@ class Replica {
     await until(async () => {
       const code = await Promise.race([exited.then((c) => `exited ${c}`), sleep(0)]);
       assert.ok(!code, `${this.name} ${code}: ${this.log}`);
+      // It prints the address it took: "devnode listening on http://127.0.0.1:PORT".
+      const port = /devnode listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(this.log)?.[1];
+      if (!port) return false;
+      this.port = Number(port);
+      this.url = `http://127.0.0.1:${port}`;
       const health = await fetch(`${this.url}/devnode/health`, { signal: AbortSignal.timeout(2000) }).catch(
         () => null,
       );
@@ -116,10 +108,8 @@ class Side {
     const page = new URL("tests/failover.html", url);
     page.search = new URLSearchParams({ node: this.nodeUrls.join(","), key: this.key, name: this.name }).toString();
     await this.page.goto(page.href);
-    await this.page.waitForSelector('#status:not([data-state="loading"])', { timeout: STEP_MS });
-    const status = await this.page.getAttribute("#status", "data-state");
-    assert.equal(status, "ok", `${this.name}'s page: ${await this.page.textContent("#error")}`);
-    this.address = await this.call(() => globalThis.failover.address);
+    await this.page.waitForFunction(() => globalThis.failover, null, { timeout: STEP_MS });
+    this.address = await this.call(() => globalThis.failover.start());
     assert.deepEqual(await this.call(() => globalThis.failover.nodeUrls), this.nodeUrls);
   }
 
@@ -202,7 +192,7 @@ before(async () => {
   );
   assert.ok(url, "DEMO_URL (the served www/) is set by `cargo xtask test`");
   for (const name of ["replica 1", "replica 2"]) {
-    const replica = new Replica(name, await freePort());
+    const replica = new Replica(name);
     replicas.push(replica);
     await replica.start();
   }
@@ -239,7 +229,12 @@ test("a client streaming from a replica that is killed goes on from the other, l
     await checkArrived(a, b);
     assert.equal(await a.nodeUrl(), r1.url, "A's publishes failed over to replica 1");
     assert.equal(await b.nodeUrl(), r1.url, "B went on from replica 1");
-    for (const side of [a, b]) assert.deepEqual(side.errors, [], `no page errors at ${side.name}`);
+    for (const side of [a, b]) {
+      assert.deepEqual(side.errors, [], `no page errors at ${side.name}`);
+      // The replicas are one node: with one of them up, it never was unreachable.
+      const events = await side.call(() => globalThis.failover.nodeEvents);
+      assert.deepEqual(events, [], `no node events at ${side.name}`);
+    }
   } finally {
     for (const side of [a, b]) await saveScreenshot(side.page, `failover-${side.name}.png`).catch(() => {});
   }
