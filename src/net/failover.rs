@@ -25,8 +25,9 @@ impl NodeUrls {
         let mut urls: Vec<String> =
             urls.iter().map(|url| url.trim_end_matches('/').to_owned()).collect();
         if urls.is_empty() {
-            // Callers check the list; an empty one fails every request as not a URL.
-            urls.push(String::new());
+            // Callers check the list. Were one empty, every request fails with no answer (a
+            // reserved name that never resolves) rather than going to the page's own origin.
+            urls.push("http://no-node-url.invalid".to_owned());
         }
         Self { urls, in_use: Cell::new(0) }
     }
@@ -167,6 +168,11 @@ mod tests {
         let (_, tried) = request(&urls, &answers);
         assert_eq!(tried, ["http://c", "http://a"], "round robin");
         assert_eq!(urls.in_use().0, 1);
+    }
+
+    #[test]
+    fn an_empty_list_is_a_url_that_never_answers() {
+        assert_eq!(NodeUrls::new(&[]).in_use(), (0, "http://no-node-url.invalid"));
     }
 
     #[test]

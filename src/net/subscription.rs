@@ -130,6 +130,7 @@ impl Subscription {
         opened
     }
 
+    /// Opens the stream at the node's `url`.
     async fn open(&mut self, url: &str) -> Result<(), NetError> {
         let body = json::encode(&SubscribeRequest { content_topics: self.topics.clone() })?;
         let mut deadline = Deadline::start(self.client.timeout_ms())?;
