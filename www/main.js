@@ -28,15 +28,17 @@ function isLoopback(url) {
 /**
  * The node: ?node= if it is on this machine, or if the visitor confirms another (a crafted
  * link must not quietly route their messages through a node of its choosing: a node sees who
- * writes to whom, and when); null when they decline.
+ * writes to whom, and when); null when they decline. A comma-separated list is a node's
+ * replicas, which the client fails over between.
  */
 function chooseNode() {
   const asked = params.get("node") ?? "http://127.0.0.1:5555";
-  if (isLoopback(asked)) return asked;
+  const urls = asked.split(",").map((url) => url.trim());
+  if (urls.every(isLoopback)) return urls.length === 1 ? urls[0] : urls;
   const question =
     `This link asks the demo to use the node ${asked}, which is not on this machine. ` +
     "That node would see who you write to and when. Use it?";
-  return confirm(question) ? asked : null;
+  return confirm(question) ? (urls.length === 1 ? urls[0] : urls) : null;
 }
 
 /** Where the throwaway wallet's private key is kept. */

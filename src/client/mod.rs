@@ -47,7 +47,7 @@ extern "C" {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Options {
-    node_url: String,
+    node_url: NodeUrlOption,
     db_name: String,
     refresh_threshold_ms: Option<u64>,
     pickle_key: Option<serde_bytes::ByteBuf>,
@@ -55,6 +55,41 @@ struct Options {
     signer_timeout_ms: Option<u32>,
     #[serde(default)]
     delete_sent_payloads: bool,
+}
+
+/// `nodeUrl`: one URL, or a list of replicas' URLs (JS `string | string[]`).
+#[derive(Debug, PartialEq, Eq)]
+struct NodeUrlOption(Vec<String>);
+
+impl<'de> Deserialize<'de> for NodeUrlOption {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = NodeUrlOption;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a URL or a list of URLs")
+            }
+            fn visit_str<E: serde::de::Error>(self, url: &str) -> Result<Self::Value, E> {
+                Ok(NodeUrlOption(vec![url.to_owned()]))
+            }
+            // Said without the number: serde's default message would format a float, which
+            // brings float formatting into the wasm.
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Err(E::custom("invalid type: number, expected a URL or a list of URLs"))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut list: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut urls = Vec::new();
+                while let Some(url) = list.next_element()? {
+                    urls.push(url);
+                }
+                Ok(NodeUrlOption(urls))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// A messaging client: one account on one installation (browser profile).
@@ -157,10 +192,17 @@ impl Client {
         self.inner.local().own.borrow().revoked
     }
 
-    /// The node's base URL.
+    /// The node's base URL in use now: of several `nodeUrl`s, the one requests go to until it
+    /// fails (then the next one is).
     #[wasm_bindgen(getter, js_name = nodeUrl)]
     pub fn node_url(&self) -> String {
         self.inner.runtime.node.base_url().to_owned()
+    }
+
+    /// Every URL of the node, in the order given to `create` (one unless a list was).
+    #[wasm_bindgen(getter, js_name = nodeUrls, unchecked_return_type = "string[]")]
+    pub fn node_urls(&self) -> js_sys::Array {
+        self.inner.runtime.node.urls().iter().map(|url| JsValue::from_str(url)).collect()
     }
 
     /// The IndexedDB database's name.
@@ -352,16 +394,23 @@ fn read_options(options: ClientOptions) -> Result<OpenOptions, SdkError> {
     if options.db_name.is_empty() {
         return Err(SdkError::new(ErrorCode::InvalidArgument, "dbName must not be empty"));
     }
-    check_node_url(&options.node_url).map_err(|e| SdkError::new(ErrorCode::InvalidArgument, e))?;
+    let urls: Vec<&str> = options.node_url.0.iter().map(String::as_str).collect();
+    if urls.is_empty() {
+        return Err(SdkError::new(ErrorCode::InvalidArgument, "nodeUrl must not be an empty list"));
+    }
+    for url in &urls {
+        check_node_url(url).map_err(|e| SdkError::new(ErrorCode::InvalidArgument, e))?;
+    }
     let app_key = match &options.pickle_key {
         None => None,
         Some(bytes) => Some(PickleKey::from_slice(bytes).ok_or_else(|| {
             SdkError::new(ErrorCode::InvalidArgument, "pickleKey must be 32 bytes")
         })?),
     };
+    let node = NodeClient::with_urls(&urls);
     let node = match options.request_timeout_ms {
-        Some(ms) => NodeClient::new(&options.node_url).with_timeout_ms(ms),
-        None => NodeClient::new(&options.node_url),
+        Some(ms) => node.with_timeout_ms(ms),
+        None => node,
     };
     Ok(OpenOptions {
         node,

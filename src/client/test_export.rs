@@ -140,7 +140,10 @@ impl Client {
 
 fn options_json(options: Options) -> Value {
     serde_json::json!({
-        "nodeUrl": options.node_url,
+        "nodeUrl": match options.node_url.0.as_slice() {
+            [one] => Value::from(one.as_str()),
+            list => Value::from(list.to_vec()),
+        },
         "dbName": options.db_name,
         "refreshThresholdMs": options.refresh_threshold_ms,
         "pickleKey": options.pickle_key.map(|key| key.into_vec()),

@@ -18,8 +18,10 @@ export interface ClientOptions {
   /** The wallet; asked to sign once per installation (and to revoke one). */
   signer: Signer;
   /** Base URL of a node serving the XMTP message API v1, e.g. `"http://127.0.0.1:5555"`:
-   * an absolute `http:` or `https:` URL (anything else is `INVALID_ARGUMENT`). */
-  nodeUrl: string;
+   * an absolute `http:` or `https:` URL (anything else is `INVALID_ARGUMENT`). Or a non-empty
+   * list of such URLs, replicas serving the same data: requests go to one until it fails (no
+   * answer, or a 5xx), then are retried once on the next, which is used from then on. */
+  nodeUrl: string | string[];
   /** Name of the IndexedDB database: one per account and browser profile. */
   dbName: string;
   /** How old an account's installation list may be before it is fetched again (ms, default 300000). */

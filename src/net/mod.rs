@@ -7,6 +7,7 @@
 
 mod api;
 mod error;
+mod failover;
 mod json;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 pub(crate) mod memory;

@@ -1,4 +1,5 @@
-//! [`NodeClient`]: one node's message API v1 over `fetch`.
+//! [`NodeClient`]: one node's message API v1 over `fetch`, at one URL or several that fail
+//! over (see [`super::failover`]).
 
 use std::{
     cell::{Cell, RefCell},
@@ -8,6 +9,7 @@ use std::{
 use gloo_net::http::Request;
 use gloo_timers::callback::Timeout;
 use serde::{Serialize, de::DeserializeOwned};
+use wasm_bindgen::JsValue;
 use web_sys::{AbortController, AbortSignal};
 
 use super::{
@@ -15,6 +17,7 @@ use super::{
     api::{
         BatchQueryRequest, BatchQueryResponse, Envelope, NodeErrorBody, QueryRequest, QueryResponse,
     },
+    failover::NodeUrls,
     json,
     node_state::NodeSeen,
     subscription::Subscription,
@@ -26,10 +29,12 @@ use crate::{js::describe, wire::Topic};
 const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 const _: () = assert!(MAX_ANSWER_BYTES == 16 << 20, "update the TooLarge text");
 
-/// A client of one node. Cheap to clone; holds no connection.
+/// A client of one node (at one URL, or several replicas that serve the same data). Cheap to
+/// clone; holds no connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeClient {
-    base_url: String,
+    /// Shared by the clones, so a URL found down is left by all of them.
+    urls: Rc<NodeUrls>,
     timeout_ms: u32,
     /// What this client's requests (and its clones') found since the processors last
     /// settled the node's state.
@@ -47,8 +52,14 @@ impl NodeClient {
 
     /// A client of the node at `base_url` (for example `http://127.0.0.1:5555`).
     pub fn new(base_url: &str) -> Self {
+        Self::with_urls(&[base_url])
+    }
+
+    /// A client of the node at `urls` (replicas serving the same data): requests go to the
+    /// first until it fails, then fail over to the next (see [`super::failover`]).
+    pub fn with_urls(urls: &[&str]) -> Self {
         Self {
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            urls: Rc::new(NodeUrls::new(urls)),
             timeout_ms: Self::DEFAULT_TIMEOUT_MS,
             seen: Rc::default(),
         }
@@ -60,9 +71,18 @@ impl NodeClient {
         self
     }
 
-    /// The node's base URL, without a trailing slash.
+    /// The base URL in use now, without a trailing slash.
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        self.urls.in_use().1
+    }
+
+    /// Every URL of the node, in the order given.
+    pub fn urls(&self) -> &[String] {
+        self.urls.all()
+    }
+
+    pub(super) fn node_urls(&self) -> &NodeUrls {
+        &self.urls
     }
 
     /// What the requests found since the last call (the processors settle the node's
@@ -125,18 +145,24 @@ impl NodeClient {
         self.seen.borrow_mut().record_failure(path, error);
     }
 
-    /// The body of a successful answer to a POST of `body`. Not generic, so each answer type
-    /// adds only its decoding, not another copy of the request's state machine.
+    /// The body of a successful answer to a POST of `body`, failing over to the next URL if
+    /// need be. Not generic, so each answer type adds only its decoding, not another copy of
+    /// the request's state machine. The node's state sees one outcome: the list is one node,
+    /// unreachable only when every URL tried failed.
     async fn post_text(&self, path: &'static str, body: String) -> Result<String, NetError> {
-        let outcome = self.answer_text(path, body).await;
+        // One JS string, handed to each attempt without copying the (up to 8 MiB) body.
+        let body = JsValue::from(body);
+        let outcome = self.urls.fail_over(|url| self.answer_text(url, path, &body)).await;
         self.seen.borrow_mut().record(path, &outcome);
         outcome
     }
 
-    async fn answer_text(&self, path: &str, body: String) -> Result<String, NetError> {
+    async fn answer_text(&self, url: &str, path: &str, body: &JsValue) -> Result<String, NetError> {
         let deadline = Deadline::start(self.timeout_ms)?;
-        let response =
-            self.send(path, body, &deadline.signal()).await.map_err(|e| deadline.classify(e))?;
+        let response = self
+            .send(url, path, body, &deadline.signal())
+            .await
+            .map_err(|e| deadline.classify(e))?;
         let text = response.text().await.map_err(|e| deadline.classify(e))?;
         if text.len() > MAX_ANSWER_BYTES {
             return Err(NetError::TooLarge("more than 16 MiB".into()));
@@ -150,17 +176,18 @@ impl NodeClient {
         Ok(text)
     }
 
-    /// Starts a POST of a JSON body; the answer's body is left unread.
+    /// Starts a POST of a JSON body to `url`; the answer's body is left unread.
     pub(super) async fn send(
         &self,
+        url: &str,
         path: &str,
-        body: String,
+        body: &JsValue,
         signal: &AbortSignal,
     ) -> Result<gloo_net::http::Response, gloo_net::Error> {
-        Request::post(&format!("{}{path}", self.base_url))
+        Request::post(&format!("{url}{path}"))
             .header("Content-Type", "application/json")
             .abort_signal(Some(signal))
-            .body(body)?
+            .body(body.clone())?
             .send()
             .await
     }

@@ -3,7 +3,9 @@
 //!
 //! Each (re)connection is reported as [`SubscriptionEvent::Connected`] *after* the stream is
 //! open, so a caller that then pulls the topic from its saved cursor misses nothing that was
-//! published while it was away.
+//! published while it was away. A node of several URLs: each connection goes to the URL in
+//! use, and a connection that fails over (see [`super::failover`]) moves every request of the
+//! client to the next URL, so the reconnection (and its catch-up pull) goes there.
 
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use web_sys::ReadableStreamDefaultReader;
 use super::{
     NetError,
     api::{Envelope, NodeErrorBody, StreamLine, SubscribeRequest},
+    failover::fails_over,
     json,
     node::{Deadline, NodeClient},
 };
@@ -38,6 +41,8 @@ pub struct Subscription {
     client: NodeClient,
     topics: Vec<String>,
     stream: Option<OpenStream>,
+    /// The position of the URL the stream was opened at (see [`super::failover::NodeUrls`]).
+    connected_to: usize,
     lines: LineBuffer,
     backoff: Backoff,
     /// Consecutive failures since the last envelope: the next connect waits first.
@@ -64,6 +69,7 @@ impl Subscription {
             client,
             topics,
             stream: None,
+            connected_to: 0,
             lines: LineBuffer::default(),
             backoff: Backoff::default(),
             failures: 0,
@@ -112,11 +118,25 @@ impl Subscription {
             }
         }
         self.failures += 1;
+        let (at, url) = self.client.node_urls().in_use();
+        let url = url.to_owned();
+        self.connected_to = at;
+        let opened = self.open(&url).await;
+        if let Err(error) = &opened {
+            if fails_over(error) {
+                self.client.node_urls().fail_over_from(at);
+            }
+        }
+        opened
+    }
+
+    /// Opens the stream at the node's `url`.
+    async fn open(&mut self, url: &str) -> Result<(), NetError> {
         let body = json::encode(&SubscribeRequest { content_topics: self.topics.clone() })?;
         let mut deadline = Deadline::start(self.client.timeout_ms())?;
         let response = self
             .client
-            .send("/message/v1/subscribe", body, &deadline.signal())
+            .send(url, "/message/v1/subscribe", &body.into(), &deadline.signal())
             .await
             .map_err(|e| deadline.classify(e))?;
         if !response.ok() {
@@ -160,9 +180,15 @@ impl Subscription {
                 self.drop_stream();
                 Ok(())
             }
+            Err(_) if self.closed => {
+                self.drop_stream();
+                Err(NetError::Aborted)
+            }
+            // The connection broke: its URL is down, so the reconnection goes to the next.
             Err(e) => {
                 self.drop_stream();
-                Err(if self.closed { NetError::Aborted } else { NetError::Network(describe(&e)) })
+                self.client.node_urls().fail_over_from(self.connected_to);
+                Err(NetError::Network(describe(&e)))
             }
         }
     }

@@ -13,6 +13,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 mod at_rest;
 mod client;
 mod codecs;
+mod failover;
 mod first_hour;
 mod fuzz;
 mod hostile_contacts;
