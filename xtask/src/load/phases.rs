@@ -263,17 +263,28 @@ pub(super) async fn deliver(
     Ok(Delivery { by_replica, achieved_rate })
 }
 
+/// Publishes in flight at once at most by the delivery phase's publisher: a publish that
+/// waits for its commit longer than a tick must not hold back the next tick's.
+const STEADY_CONNECTIONS: usize = 8;
+
 /// The delivery phase's publisher: a batch every 10 ms, each envelope stamped with the time
-/// its request leaves. Returns how many envelopes each subscriber's topic got, and the rate.
+/// its request leaves, sent on the first free one of a few connections. Returns how many
+/// envelopes each subscriber's topic got, and the rate reached.
 async fn publish_steadily(url: &str, scale: Scale, tag: &str) -> Result<(Vec<usize>, f64)> {
-    let mut connection = Connection::open(url).await?;
+    let (free, mut next_free) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..STEADY_CONNECTIONS {
+        let _ = free.send(Connection::open(url).await?);
+    }
     let per_tick = (scale.rate / 100).max(1);
     let ticks = scale.rate_seconds as usize * 100;
     let mut expected = vec![0; scale.subscribers];
     let mut interval = tokio::time::interval(Duration::from_millis(10));
+    let mut in_flight = JoinSet::new();
     let started = Instant::now();
     for tick in 0..ticks {
         interval.tick().await;
+        let mut connection =
+            next_free.recv().await.ok_or("the steady publisher's connections are gone")?;
         let base = now_ns();
         let envelopes: Vec<Value> = (0..per_tick)
             .map(|i| {
@@ -283,9 +294,19 @@ async fn publish_steadily(url: &str, scale: Scale, tag: &str) -> Result<(Vec<usi
                 envelope(&format!("{tag}-live-{s}"), base, n, scale)
             })
             .collect();
-        let body = json!({ "envelopes": envelopes }).to_string();
-        connection.post(PUBLISH, body.into()).await?;
+        let body = Bytes::from(json!({ "envelopes": envelopes }).to_string());
+        let free = free.clone();
+        in_flight.spawn(async move {
+            connection.post(PUBLISH, body).await?;
+            let _ = free.send(connection);
+            Ok(())
+        });
+        // A failed publish ends the phase now rather than after the last tick.
+        while let Some(done) = in_flight.try_join_next() {
+            done.map_err(|e| format!("a publish task failed: {e}"))??;
+        }
     }
+    join_all(in_flight).await?;
     let rate = (ticks * per_tick) as f64 / started.elapsed().as_secs_f64();
     Ok((expected, rate))
 }

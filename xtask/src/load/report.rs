@@ -97,14 +97,17 @@ fn markdown(report: &Value) -> String {
         "yes",
     );
     table += &row(
-        format!("steady publisher reached (envelopes/s of {})", s["rate"]),
+        format!(
+            "steady publisher reached (envelopes/s of {})",
+            number(s["rate"].as_f64().unwrap_or(0.0))
+        ),
         &|r| spread(r, &|f| f["delivery_rate_per_s"].as_f64()),
         "",
     );
     table += &row(
         format!(
             "delivery p50 / p99 (ms), {} subscribers held, on the publishing replica",
-            s["subscribers"]
+            number(s["subscribers"].as_f64().unwrap_or(0.0))
         ),
         &|r| delivery(r, 0),
         "",
@@ -124,7 +127,7 @@ fn markdown(report: &Value) -> String {
         "{MARKER}\n## Node load (devnode over HTTP)\n\n\
          Written by `cargo xtask bench` (alone: `--load-only`); the raw numbers of every run \
          are in `benchmarks-node.json`.\n\n\
-         - mode: **{mode}**, {runs} runs of each setup, medians (min–max)\n\
+         - mode: **{mode}**, {runs} run(s) of each setup, medians (min–max)\n\
          - date: {date}\n- commit: `{commit}`\n\
          - machine: {cores} cores, 1-minute load average {before} before and {after} after \
          (the load generator and PostgreSQL share the cores with the node{loaded})\n\
@@ -137,7 +140,7 @@ fn markdown(report: &Value) -> String {
          alternate between them (each cursor used on the other replica). Delivery: \
          {subscribers} streams (one topic each, spread over the replicas) are open before \
          a publisher on the first replica sends {rate} envelopes/s for {seconds} s (a batch \
-         every 10 ms); latency is from just before the publish request to the subscriber \
+         every 10 ms, up to 8 in flight); latency is from just before the publish request to the subscriber \
          reading the line. What has not arrived {grace} ms after the last publish counts as \
          not delivered.\n",
         runs = c["runs"],
