@@ -118,7 +118,7 @@ impl Cluster {
             data = self.data().display(),
             dir = self.dir.display(),
         );
-        #[expect(clippy::zombie_processes, reason = "the watchdog must outlive this process")]
+        // Never waited for: the watchdog must outlive this process.
         Command::new("sh")
             .args(["-c", &stop])
             .stdin(Stdio::null())
