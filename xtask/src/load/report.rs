@@ -226,13 +226,8 @@ fn counts(runs: &[&Value]) -> String {
             .sum()
     };
     let (received, expected) = (sum("received"), sum("expected"));
-    let text = format!(
-        "{} / {} ({}, {})",
-        number(received as f64),
-        number(expected as f64),
-        sum("doubled"),
-        sum("ended")
-    );
+    let text =
+        format!("{} / {} ({}, {})", count(received), count(expected), sum("doubled"), sum("ended"));
     if received == expected { text } else { format!("**{text}**") }
 }
 
@@ -243,29 +238,36 @@ fn median(sorted: &[f64]) -> f64 {
 
 /// Three significant digits, thousands separated: 123,456 · 1,234 · 12.3 · 1.23 · 0.123.
 fn number(value: f64) -> String {
-    if value.abs() >= 1000.0 {
-        let digits = format!("{:.0}", value.round());
-        let (sign, digits) = digits.strip_prefix('-').map_or(("", digits.as_str()), |d| ("-", d));
-        let mut out = String::new();
-        for (i, c) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(c);
-        }
-        format!("{sign}{out}")
-    } else if value.abs() >= 100.0 {
+    let size = value.abs();
+    if size >= 999.5 {
+        let sign = if value < 0.0 { "-" } else { "" };
+        format!("{sign}{}", count(size.round() as u64))
+    } else if size >= 99.95 {
         format!("{value:.0}")
-    } else if value.abs() >= 10.0 {
+    } else if size >= 9.995 {
         format!("{value:.1}")
-    } else if value.abs() >= 1.0 {
+    } else if size >= 0.9995 {
         format!("{value:.2}")
     } else {
         format!("{value:.3}")
     }
 }
 
+/// A whole number, thousands separated.
+fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -275,17 +277,19 @@ mod tests {
         assert_eq!(number(1_234.0), "1,234");
         assert_eq!(number(999.6), "1,000");
         assert_eq!(number(12.345), "12.3");
+        assert_eq!(number(99.96), "100");
+        assert_eq!(count(2_000), "2,000");
         assert_eq!(number(0.1234), "0.123");
     }
 
     #[test]
     fn the_section_replaces_its_old_self_and_keeps_the_page_table() {
         let dir = std::env::temp_dir().join(format!("xtask-report-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string()).unwrap_or_default();
-        std::fs::write(dir.join(MARKDOWN), "# Benchmarks\n\npage table\n").unwrap_or_default();
-        put_section(&dir, &format!("{MARKER}\nfirst\n")).unwrap_or_default();
-        put_section(&dir, &format!("{MARKER}\nsecond\n")).unwrap_or_default();
-        let text = std::fs::read_to_string(dir.join(MARKDOWN)).unwrap_or_default();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(MARKDOWN), "# Benchmarks\n\npage table\n").unwrap();
+        put_section(&dir, &format!("{MARKER}\nfirst\n")).unwrap();
+        put_section(&dir, &format!("{MARKER}\nsecond\n")).unwrap();
+        let text = std::fs::read_to_string(dir.join(MARKDOWN)).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(text, format!("# Benchmarks\n\npage table\n\n{MARKER}\nsecond\n"));
     }
