@@ -1,6 +1,7 @@
-//! `cargo xtask bench [--quick] [--runs N]`: the SDK's figures against raw baselines measured
-//! in the same page and run (see README's Benchmarks). Not part of `cargo xtask test`: it
-//! reports, it never fails on a number.
+//! `cargo xtask bench [--quick] [--runs N] [--load-only | --page-only]`: the SDK's figures
+//! against raw baselines measured in the same page and run (see README's Benchmarks), then the
+//! node load benchmark (`load/`). Not part of `cargo xtask test`: it reports, it never fails
+//! on a number.
 //!
 //! It builds the release package with the `bench` feature (the bare Olm baseline) into
 //! `www/bench/pkg/` (served with the page; `pkg/` stays the package apps install), starts a
@@ -14,8 +15,8 @@ use std::{
 };
 
 use crate::{
-    Result, USAGE, build_package,
-    process::{Admin, Devnode, cmd},
+    Result, USAGE, build_package, load,
+    process::{Admin, Devnode, cmd, target_dir},
     serve, tools,
 };
 
@@ -25,7 +26,8 @@ const BENCH_PKG: &str = "www/bench/pkg";
 /// The command: `args` are what follows `bench`. Stops devnode and the site on the way out,
 /// also when the driver fails.
 pub(crate) fn bench(root: &Path, args: &[String]) -> Result {
-    let quick = args.iter().any(|a| a == "--quick");
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let (quick, load_only, page_only) = (flag("--quick"), flag("--load-only"), flag("--page-only"));
     let runs = match args.iter().position(|a| a == "--runs") {
         Some(i) => Some(
             args.get(i + 1)
@@ -36,12 +38,35 @@ pub(crate) fn bench(root: &Path, args: &[String]) -> Result {
         None => None,
     };
     if let Some(unknown) = args.iter().enumerate().find_map(|(i, a)| {
-        let known = a == "--quick" || a == "--runs" || (i > 0 && args[i - 1] == "--runs");
+        let known = ["--quick", "--runs", "--load-only", "--page-only"].contains(&a.as_str())
+            || (i > 0 && args[i - 1] == "--runs");
         (!known).then_some(a)
     }) {
         return Err(format!("unknown bench argument {unknown}\n{USAGE}"));
     }
+    if load_only && page_only {
+        return Err(format!("--load-only and --page-only exclude each other\n{USAGE}"));
+    }
+    if !load_only {
+        page(root, quick, runs)?;
+        // The page part rewrites BENCHMARKS.md whole: the node section of the last load run
+        // goes back in (a new one replaces it below).
+        load::restore_section(root)?;
+    }
+    if !page_only {
+        let started = Instant::now();
+        let runs = runs.unwrap_or(if quick { 1 } else { 3 });
+        load::load(root, quick, runs, &commit(root))?;
+        println!(
+            "\nBENCHMARKS.md (node section) and benchmarks-node.json written in {:.0?}",
+            started.elapsed()
+        );
+    }
+    Ok(())
+}
 
+/// The page part: the SDK in headless Chromium against a devnode.
+fn page(root: &Path, quick: bool, runs: Option<u32>) -> Result {
     let started = Instant::now();
     tools::ensure(root, tools::Need::Test)?;
     build(root)?;
@@ -76,7 +101,7 @@ fn build(root: &Path) -> Result {
     cmd("cargo", &["build", "--lib", "--release", "--target", wasm_target, "--features", "bench"])
         .dir(root)
         .run()?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |d| root.join(d));
+    let target = target_dir(root);
     let mut hasher = DefaultHasher::new();
     for input in [
         target.join(wasm_target).join("release/e2ee_sdk.wasm"),
@@ -103,7 +128,7 @@ fn build(root: &Path) -> Result {
 fn commit(root: &Path) -> String {
     let head = cmd("git", &["rev-parse", "HEAD"]).dir(root).output();
     let changes = cmd("git", &["status", "--porcelain", "--", "."])
-        .args(&[":!BENCHMARKS.md", ":!benchmarks.json"])
+        .args(&[":!BENCHMARKS.md", ":!benchmarks.json", ":!benchmarks-node.json"])
         .dir(root)
         .output();
     match (head, changes) {

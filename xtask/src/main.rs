@@ -9,10 +9,12 @@
 //!
 //! And two more, not part of the test command: `cargo xtask sim [--seeds N] [--from S]
 //! [--jobs J]`, the simulator's long run (the test command runs its short run), and
-//! `cargo xtask bench [--quick] [--runs N]`, the benchmarks (see `bench.rs`).
+//! `cargo xtask bench [--quick] [--runs N] [--load-only | --page-only]`, the benchmarks of the
+//! SDK in a page and of the node under load (see `bench.rs`, `load/`).
 
 mod bench;
 mod fuzz;
+mod load;
 mod process;
 mod serve;
 mod size;
@@ -24,12 +26,13 @@ use std::{
     time::Instant,
 };
 
-use process::{Admin, Devnode, cmd};
+use process::{Admin, Devnode, build_devnode, cmd};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
 const USAGE: &str = "usage: cargo xtask <demo [--node-port N] [--www-port N] [--admin-token T] \
-                     | test | sim [--seeds N] [--from S] [--jobs J] | bench [--quick] [--runs N]>";
+                     | test | sim [--seeds N] [--from S] [--jobs J] \
+                     | bench [--quick] [--runs N] [--load-only | --page-only]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -91,16 +94,22 @@ fn test() -> Result {
             .env("DEVNODE_ADMIN_TOKEN", devnode.admin_token())
             .run()
     })?;
+    // The fail-over page test runs its own devnode replicas on one database of this cluster
+    // (about 3 s to create and start). Dropping it stops it, also when a step fails.
+    let postgres = steps.run("start a throwaway PostgreSQL", pgtmp::Cluster::start)?;
     steps.run("demo page end-to-end (Playwright)", || {
         let site = serve::Site::start(&root, "127.0.0.1:0")?;
         cmd("node", &["--test", "www/tests/"])
             .dir(&root)
             .env("DEMO_URL", &format!("{}/?node={}", site.url(), devnode.url()))
             .env("DEVNODE_ADMIN_TOKEN", devnode.admin_token())
+            .env("DEVNODE_DATABASE_URL", &postgres.create_database()?)
+            .env_os("DEVNODE_BIN", build_devnode(&root)?.as_os_str())
             .env("CHROMIUM", tools::CHROMIUM)
             .run()
     })?;
     drop(devnode);
+    postgres.stop()?;
     steps.report();
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::{
     io::{BufRead, BufReader, Read},
-    path::Path,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
 };
 
@@ -66,6 +66,17 @@ impl Cmd {
     }
 }
 
+/// Builds devnode (debug) and returns the binary's path.
+pub(crate) fn build_devnode(root: &Path) -> Result<PathBuf> {
+    cmd("cargo", &["build", "--quiet", "-p", "devnode"]).dir(root).run()?;
+    Ok(target_dir(root).join("debug/devnode"))
+}
+
+/// Where cargo puts its output: CARGO_TARGET_DIR (relative to the root) if set.
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |d| root.join(d))
+}
+
 /// A devnode child process, stopped when dropped (also when a step fails).
 pub(crate) struct Devnode {
     child: Child,
@@ -86,18 +97,23 @@ impl Devnode {
     /// Builds and starts devnode on `listen` (port 0 picks a free port) and reads the URL
     /// it prints.
     pub(crate) fn start(root: &Path, listen: &str, admin: Admin) -> Result<Self> {
-        cmd("cargo", &["build", "--quiet", "-p", "devnode"]).dir(root).run()?;
-        // Where cargo put it: CARGO_TARGET_DIR (relative to the root) if set.
-        let target =
-            std::env::var_os("CARGO_TARGET_DIR").map_or(root.join("target"), |d| root.join(d));
-        let binary = target.join("debug/devnode");
+        Self::spawn(&build_devnode(root)?, listen, admin, &[])
+    }
+
+    /// Starts an already built devnode `binary` with more arguments (`--database URL`).
+    pub(crate) fn spawn(
+        binary: &Path,
+        listen: &str,
+        admin: Admin,
+        more_args: &[&str],
+    ) -> Result<Self> {
         let admin_token = match admin {
             Admin::Off => None,
             Admin::Token(token) => Some(token),
             Admin::RandomToken => Some(random_token()),
         };
-        let mut command = Command::new(&binary);
-        command.args(["--listen", listen]);
+        let mut command = Command::new(binary);
+        command.args(["--listen", listen]).args(more_args);
         if let Some(token) = &admin_token {
             command.args(["--admin-token", token]);
         }

@@ -19,7 +19,7 @@ const WASM_PACK_VERSION: &str = "0.15.1";
 pub(crate) enum Need {
     /// Build the package and serve it.
     Demo,
-    /// Everything `Demo` needs, plus Chromium and its driver.
+    /// Everything `Demo` needs, plus Chromium and its driver, and PostgreSQL 15's server.
     Test,
 }
 
@@ -42,6 +42,11 @@ pub(crate) fn ensure(root: &Path, need: Need) -> Result {
         }
         if !Path::new(CHROMEDRIVER).exists() {
             debian.push("chromium-driver");
+        }
+        // devnode's PostgreSQL tests, the fail-over page test and the node load benchmark
+        // start throwaway clusters of it (`pgtmp`).
+        if !Path::new(pgtmp::BIN_DIR).join("initdb").exists() {
+            debian.push("postgresql-15");
         }
     }
     if !debian.is_empty() {
