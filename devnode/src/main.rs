@@ -1,12 +1,13 @@
 //! The `devnode` binary: serves the XMTP message API v1 on a local address.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
-use devnode::{AppState, Options};
+use clap::{Parser, ValueEnum};
+use devnode::{AllowedOrigins, AppState, Options, Rate, RateLimits};
+use tracing_subscriber::EnvFilter;
 
 /// Local XMTP message API v1 node (HTTP/JSON) with fault injection.
 #[derive(Debug, Parser)]
@@ -37,15 +38,61 @@ struct Args {
     /// Initial fault seed (all faults start off).
     #[arg(long)]
     seed: Option<u64>,
+    /// An origin whose web pages may use the node (CORS), as browsers send it:
+    /// https://app.example.com. Repeatable; `*` allows any. Default: loopback pages only.
+    #[arg(long, value_name = "ORIGIN")]
+    allow_origin: Vec<String>,
+    /// Message API requests allowed per second per client IP (IPv6: per /64); over it, 429.
+    /// Default: off.
+    #[arg(long, value_name = "PER_SEC")]
+    rate_limit_ip: Option<f64>,
+    /// Requests one client IP may send at once above --rate-limit-ip (default: the rate).
+    #[arg(long, value_name = "N", requires = "rate_limit_ip", default_value_t = 0)]
+    rate_limit_ip_burst: u32,
+    /// Publish, query and subscribe requests allowed per second per content topic; over
+    /// it, 429. Default: off.
+    #[arg(long, value_name = "PER_SEC")]
+    rate_limit_topic: Option<f64>,
+    /// Requests one topic may take at once above --rate-limit-topic (default: the rate).
+    #[arg(long, value_name = "N", requires = "rate_limit_topic", default_value_t = 0)]
+    rate_limit_topic_burst: u32,
+    /// Behind a proxy or load balancer: rate-limit by the last X-Forwarded-For address (the
+    /// one the proxy appended) instead of the peer address. Only if every request passes
+    /// that proxy.
+    #[arg(long)]
+    trust_forwarded_for: bool,
+    /// Log format on stderr; the level comes from RUST_LOG (default: info; `debug` logs
+    /// every request).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event (for log collectors).
+    Json,
+}
+
+/// Logs to stderr (stdout carries only the address line).
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    init_logs(args.log_format);
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("devnode: {message}");
+            tracing::error!("{message}");
             ExitCode::FAILURE
         }
     }
@@ -63,9 +110,9 @@ async fn run(args: Args) -> Result<(), String> {
                 args.listen
             ));
         }
-        eprintln!(
-            "devnode: WARNING: listening on {}, not a loopback address: anyone who can reach it \
-             can read and write every topic{}",
+        tracing::warn!(
+            "WARNING: listening on {}, not a loopback address: anyone who can reach it can \
+             read and write every topic{}",
             args.listen,
             if args.admin_token.is_some() {
                 ", and the admin token crosses the network in clear text"
@@ -80,14 +127,25 @@ async fn run(args: Args) -> Result<(), String> {
                 "--admin-token needs at least {MIN_TOKEN_LEN} visible ASCII characters"
             ));
         }
-        eprintln!("devnode: admin routes on (/devnode/faults, /devnode/stats/reset)");
+        tracing::info!("admin routes on (/devnode/faults, /devnode/stats/reset)");
     }
+    let allow_origins = AllowedOrigins::from_flags(&args.allow_origin)?;
+    let rate = |flag: &str, per_second: Option<f64>, burst: u32| {
+        per_second.map(|r| Rate::new(r, burst).map_err(|e| format!("--{flag}: {e}"))).transpose()
+    };
+    let rate_limits = RateLimits {
+        per_ip: rate("rate-limit-ip", args.rate_limit_ip, args.rate_limit_ip_burst)?,
+        per_topic: rate("rate-limit-topic", args.rate_limit_topic, args.rate_limit_topic_burst)?,
+        trust_forwarded_for: args.trust_forwarded_for,
+    };
     let options = Options {
         data: args.data,
         seed: args.seed,
         admin_token: args.admin_token,
         database: args.database,
         retention_days: args.retention_days,
+        allow_origins,
+        rate_limits,
         ..Options::default()
     };
     let state = AppState::new(options).await.map_err(|e| e.to_string())?;
@@ -101,9 +159,12 @@ async fn run(args: Args) -> Result<(), String> {
         .and_then(|()| stdout.flush())
         .map_err(|e| format!("cannot write to stdout: {e}"))?;
     drop(stdout);
+    tracing::info!(address = %bound, "listening");
     devnode::serve(listener, state, shutdown_signal())
         .await
-        .map_err(|e| format!("server error: {e}"))
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Resolves on ctrl-c or SIGTERM.
@@ -126,7 +187,7 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        () = ctrl_c => tracing::info!("ctrl-c: shutting down"),
+        () = terminate => tracing::info!("SIGTERM: shutting down"),
     }
 }
