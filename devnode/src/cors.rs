@@ -48,7 +48,9 @@ impl AllowedOrigins {
     pub(crate) fn allows(&self, origin: &[u8]) -> bool {
         match self {
             Self::Loopback => is_loopback_origin(origin),
-            Self::Listed(origins) => origins.iter().any(|o| o.as_bytes().eq_ignore_ascii_case(origin)),
+            Self::Listed(origins) => {
+                origins.iter().any(|o| o.as_bytes().eq_ignore_ascii_case(origin))
+            }
             Self::Any => true,
         }
     }
@@ -67,7 +69,10 @@ fn is_origin(value: &str) -> bool {
     };
     let host_ok = !host.is_empty()
         && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.[]:".contains(&b));
-    host_ok && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok())
+    host_ok
+        && port.is_none_or(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+        })
 }
 
 /// The CORS layer wrapped around every route, including the fallback, so
@@ -152,7 +157,8 @@ mod tests {
         let origins = flags(&["https://app.example.com", "http://Chat.Example:8080"]).unwrap();
         assert!(origins.allows(b"https://app.example.com"));
         assert!(origins.allows(b"http://chat.example:8080"));
-        for other in ["http://app.example.com", "https://app.example.com:443", "http://localhost:3000"]
+        for other in
+            ["http://app.example.com", "https://app.example.com:443", "http://localhost:3000"]
         {
             assert!(!origins.allows(other.as_bytes()), "{other}");
         }

@@ -10,8 +10,8 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt as _;
 use axum::routing::post;
+use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 

@@ -38,7 +38,8 @@ async fn metrics_count_requests_envelopes_and_streams() {
     assert_eq!(status, 400);
     let (status, _) = get(&app, "/no/such/route").await;
     assert_eq!(status, 404);
-    let mut stream = subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
+    let mut stream =
+        subscribe(&app, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
     state.metrics().notification();
     state.metrics().notification();
 
@@ -55,7 +56,8 @@ async fn metrics_count_requests_envelopes_and_streams() {
     assert_eq!(sample(&text, subscribed), Some(1.0), "{text}");
     let latency = r#"devnode_request_duration_seconds_count{route="/message/v1/query"}"#;
     assert_eq!(sample(&text, latency), Some(2.0), "{text}");
-    let all_buckets = r#"devnode_request_duration_seconds_bucket{le="+Inf",route="/message/v1/publish"}"#;
+    let all_buckets =
+        r#"devnode_request_duration_seconds_bucket{le="+Inf",route="/message/v1/publish"}"#;
     assert_eq!(sample(&text, all_buckets), Some(2.0), "{text}");
     assert_eq!(sample(&text, "devnode_envelopes_stored_total"), Some(3.0), "{text}");
     assert_eq!(sample(&text, "devnode_open_streams"), Some(1.0), "{text}");

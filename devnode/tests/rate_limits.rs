@@ -92,7 +92,8 @@ async fn forwarded_for_is_used_only_when_trusted() {
     assert_limited(second, "1").await;
 
     // Trusted: the address the proxy appended (the last one) is the client.
-    let limits = RateLimits { per_ip: Some(rate), trust_forwarded_for: true, ..RateLimits::default() };
+    let limits =
+        RateLimits { per_ip: Some(rate), trust_forwarded_for: true, ..RateLimits::default() };
     let app = limited_node(limits).await;
     for client in ["198.51.100.1", "198.51.100.2"] {
         let resp = from_peer(&app, proxy, &via(client), query, query_body(&[A])).await;
