@@ -153,6 +153,7 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let bound = listener.local_addr().map_err(|e| format!("cannot read bound address: {e}"))?;
+    let shutdown = shutdown_signal()?;
     // Scripts and tests parse this exact line to learn the real port.
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "devnode listening on http://{bound}")
@@ -160,34 +161,33 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot write to stdout: {e}"))?;
     drop(stdout);
     tracing::info!(address = %bound, "listening");
-    devnode::serve(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    devnode::serve(listener, state, shutdown).await.map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Resolves on ctrl-c or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            // No handler could be installed: rely on SIGTERM alone.
-            std::future::pending::<()>().await;
-        }
-    };
+/// Registers for SIGINT (ctrl-c) and SIGTERM right away, so a signal sent
+/// as soon as the address line is out (before the server first polls) still
+/// shuts down gracefully; the future resolves on the first of them.
+fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let register = |kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
+        let mut interrupt = register(SignalKind::interrupt())?;
+        let mut terminate = register(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+                _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("ctrl-c: shutting down"),
-        () = terminate => tracing::info!("SIGTERM: shutting down"),
+        })
     }
+    #[cfg(not(unix))]
+    Ok(async {
+        // Without a handler there is no graceful path to wait for.
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("ctrl-c: shutting down");
+        }
+    })
 }

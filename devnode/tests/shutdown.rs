@@ -111,7 +111,7 @@ async fn sigint_exits_zero_and_logs_the_shutdown_as_json() {
         stderr.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let messages: Vec<&str> =
         events.iter().filter_map(|e| e["fields"]["message"].as_str()).collect();
-    for wanted in ["listening", "ctrl-c: shutting down", "stopped"] {
+    for wanted in ["listening", "SIGINT: shutting down", "stopped"] {
         assert!(messages.contains(&wanted), "{wanted:?} not in {messages:?}");
     }
     assert!(events.iter().all(|e| e["level"].is_string() && e["timestamp"].is_string()));
