@@ -146,6 +146,8 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::{AllowedOrigins, is_loopback_origin};
 
     fn flags(values: &[&str]) -> Result<AllowedOrigins, String> {

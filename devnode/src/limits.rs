@@ -224,6 +224,8 @@ impl<K: Hash + Eq + Copy> Buckets<K> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use std::net::IpAddr;
     use std::time::Duration;
 

@@ -202,6 +202,8 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use axum::http::StatusCode;
 
     use super::{LimitKind, Metrics};
