@@ -198,3 +198,35 @@ async fn weak_admin_tokens_are_refused() {
         assert!(stderr.contains("--admin-token"), "{token:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn rate_limit_by_peer_address_over_real_tcp() {
+    let (mut child, addr) = start(&["--rate-limit-ip", "0.5", "--rate-limit-ip-burst", "2"]).await;
+    let host = addr.to_string();
+    let json = [("Content-Type", "application/json")];
+    let query = json!({ "contentTopics": [TOPIC] }).to_string();
+    for _ in 0..2 {
+        let (status, body) = http(addr, "POST", "/message/v1/query", &host, &json, &query).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = http(addr, "POST", "/message/v1/query", &host, &json, &query).await;
+    assert_eq!((status, &body["code"]), (429, &json!(8)), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("retry in 2 s"), "{body}");
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_operability_flags_are_refused() {
+    for (args, flag) in [
+        (&["--allow-origin", "https://app.example.com/"][..], "--allow-origin"),
+        (&["--rate-limit-ip", "0"][..], "--rate-limit-ip"),
+        (&["--rate-limit-topic=-3"][..], "--rate-limit-topic"),
+    ] {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let (status, stderr, stdout) = run_to_exit(&all).await;
+        assert!(!status.success(), "{args:?}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: nothing is served");
+    }
+}
