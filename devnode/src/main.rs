@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use devnode::{AllowedOrigins, AppState, Options, Rate, RateLimits};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Local XMTP message API v1 node (HTTP/JSON) with fault injection.
 #[derive(Debug, Parser)]
@@ -75,13 +77,25 @@ enum LogFormat {
     Json,
 }
 
-/// Logs to stderr (stdout carries only the address line).
+/// Logs to stderr (stdout carries only the address line). `RUST_LOG` takes
+/// `level` and `target=level` items (`info,devnode=debug`); tracing's regex
+/// filter syntax is left out, as it would double the logging code's build.
 fn init_logs(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let from_env = std::env::var("RUST_LOG").ok().map(|v| v.parse::<Targets>().map_err(|e| (v, e)));
+    let filter = match &from_env {
+        Some(Ok(targets)) => targets.clone(),
+        _ => Targets::new().with_default(LevelFilter::INFO),
+    };
+    let registry = tracing_subscriber::registry().with(filter);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Text => {
+            registry.with(layer.with_ansi(std::io::stderr().is_terminal())).init();
+        }
+        LogFormat::Json => registry.with(layer.json().with_current_span(true)).init(),
+    }
+    if let Some(Err((value, e))) = from_env {
+        tracing::warn!("ignoring RUST_LOG={value:?} ({e}); logging at info");
     }
 }
 

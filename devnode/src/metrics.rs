@@ -190,11 +190,8 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
     let elapsed = started.elapsed();
     let status = response.status();
     span.in_scope(|| {
-        tracing::debug!(
-            status = status.as_u16(),
-            latency_ms = elapsed.as_secs_f64() * 1e3,
-            "answered"
-        );
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        tracing::debug!(status = status.as_u16(), latency_us, "answered");
     });
     state.metrics().observe(&route, status, elapsed.as_secs_f64());
     response
