@@ -2,8 +2,10 @@
 //! `{"code": <grpc code>, "message": "...", "details": []}` with the HTTP
 //! status grpc-gateway maps that code to.
 
+use std::time::Duration;
+
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -26,6 +28,8 @@ pub(crate) struct ApiError {
     pub(crate) status: StatusCode,
     pub(crate) code: Code,
     pub(crate) message: String,
+    /// Sent as `retry-after`, in whole seconds.
+    retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -37,7 +41,7 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), retry_after_secs: None }
     }
 
     /// INVALID_ARGUMENT (3) -> 400.
@@ -71,6 +75,21 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, Code::ResourceExhausted, message)
     }
 
+    /// RESOURCE_EXHAUSTED (8) -> 429 with `retry-after`: a rate limit; the
+    /// same request will pass after `wait`.
+    pub(crate) fn rate_limited(message: &str, wait: Duration) -> Self {
+        // Rounded up: retrying a little late passes, a little early does not.
+        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        Self {
+            retry_after_secs: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                Code::ResourceExhausted,
+                format!("{message}; retry in {secs} s"),
+            )
+        }
+    }
+
     /// UNIMPLEMENTED (12) for a known path hit with the wrong method -> 405.
     pub(crate) fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, Code::Unimplemented, message)
@@ -89,7 +108,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if self.code == Code::Internal {
+            // The client only learns that something broke; the operator needs the cause.
+            tracing::error!(message = %self.message, "internal error");
+        }
         let body = ErrorBody { code: self.code as i32, message: &self.message, details: [] };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }

@@ -14,6 +14,8 @@ mod cors;
 mod error;
 mod faults;
 mod host;
+mod limits;
+mod metrics;
 mod postgres;
 mod routes;
 mod stats;
@@ -30,12 +32,16 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
+pub use cors::AllowedOrigins;
 pub use faults::FaultConfig;
+pub use limits::{Rate, RateLimits};
+pub use metrics::Metrics;
 pub use stats::{RequestCounts, Stats};
 pub use store::StoreError;
 
 use backend::Backend;
 use faults::Faults;
+use limits::Limiter;
 use stats::Counters;
 use store::{Store, StoredEnvelope};
 
@@ -73,6 +79,10 @@ pub struct Options {
     /// With `database`: delete envelopes stored more than this many days ago
     /// (checked at start and hourly); `None` keeps them forever.
     pub retention_days: Option<u32>,
+    /// Origins whose pages may read the answers (CORS); loopback by default.
+    pub allow_origins: AllowedOrigins,
+    /// Per-IP and per-topic rate limits; off by default.
+    pub rate_limits: RateLimits,
 }
 
 impl Default for Options {
@@ -84,6 +94,8 @@ impl Default for Options {
             admin_token: None,
             database: None,
             retention_days: None,
+            allow_origins: AllowedOrigins::default(),
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -103,6 +115,10 @@ pub(crate) struct Inner {
     events: broadcast::Sender<Arc<StoredEnvelope>>,
     shutdown: watch::Sender<bool>,
     admin_token: Option<String>,
+    // Operability: metrics, rate limits, CORS policy.
+    metrics: Metrics,
+    limiter: Limiter,
+    allow_origins: AllowedOrigins,
 }
 
 /// Locks a mutex; a panic elsewhere must not take the whole node down, and
@@ -155,6 +171,9 @@ impl AppState {
                 events,
                 shutdown,
                 admin_token: options.admin_token,
+                metrics: Metrics::default(),
+                limiter: Limiter::new(&options.rate_limits),
+                allow_origins: options.allow_origins,
             }),
         }
     }
@@ -186,6 +205,15 @@ impl AppState {
     /// Zeroes the request counters.
     pub fn reset_stats(&self) {
         *lock(&self.inner.counters) = Counters::default();
+    }
+
+    /// The node's Prometheus metrics (served at `GET /metrics`).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub(crate) fn limiter(&self) -> &Limiter {
+        &self.inner.limiter
     }
 
     pub(crate) fn store(&self) -> &Backend {
@@ -222,20 +250,26 @@ impl AppState {
 }
 
 /// The full HTTP surface: message API v1, the public `/devnode/` routes, the
-/// admin routes if the state has an admin token, JSON 404/405, CORS.
+/// admin routes if the state has an admin token, `/metrics`, JSON 404/405,
+/// CORS, rate limits, and the request metrics and log spans.
 pub fn app(state: AppState) -> Router {
     let admin = match state.admin_token() {
         Some(_) => admin::admin_router(&state),
         None => Router::new(),
     };
+    let origins = state.inner.allow_origins.clone();
+    let message_api = routes::router()
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), limits::limit_by_ip));
     Router::new()
-        .merge(routes::router())
+        .merge(message_api)
         .merge(admin::public_router())
         .merge(admin)
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(cors::layer())
-        .layer(axum::middleware::from_fn(cors::strip_for_foreign_origins))
+        .layer(cors::layer(origins.clone()))
+        .layer(axum::middleware::from_fn_with_state(origins, cors::strip_for_foreign_origins))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }
 
@@ -256,10 +290,13 @@ where
     let signal_state = state.clone();
     let signal = async move {
         shutdown.await;
+        tracing::info!("shutting down: no new connections, ending streams, finishing requests");
         signal_state.shutdown();
         let _ = fired_tx.send(());
     };
-    let server = axum::serve(listener, router).with_graceful_shutdown(signal).into_future();
+    // The peer address feeds the per-IP rate limit.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(signal).into_future();
     let deadline = async move {
         match fired_rx.await {
             Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
@@ -269,6 +306,9 @@ where
     };
     tokio::select! {
         result = server => result,
-        () = deadline => Ok(()),
+        () = deadline => {
+            tracing::warn!("requests still running {SHUTDOWN_GRACE:?} after shutdown; leaving them");
+            Ok(())
+        }
     }
 }

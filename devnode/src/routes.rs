@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use futures_util::StreamExt as _;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -20,6 +21,7 @@ use crate::api::{
 };
 use crate::error::ApiError;
 use crate::faults::PublishFault;
+use crate::limits::limit_topics;
 use crate::store::{CursorKey, PageQuery};
 use crate::stream::{self, TopicFilter};
 use crate::{AppState, MAX_BODY_BYTES, MAX_MESSAGE_BYTES, MAX_PAGE_LIMIT, MAX_TOPICS};
@@ -135,6 +137,7 @@ async fn publish(
             )));
         }
     }
+    limit_topics(&state, body.envelopes.iter().map(|e| e.content_topic.as_str()))?;
     // Decided only for valid requests, so bad ones do not shift the replay.
     let fault = state.fault_state().publish();
     if fault == PublishFault::Fail {
@@ -142,7 +145,10 @@ async fn publish(
     }
     state
         .store()
-        .publish(body.envelopes, |env| state.announce(env))
+        .publish(body.envelopes, |env| {
+            state.metrics().envelopes_stored(1);
+            state.announce(env);
+        })
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     if fault == PublishFault::DropAck {
@@ -212,6 +218,7 @@ async fn query(
     injected_latency(&state).await;
     let body: QueryRequest = read_json(req).await?;
     check_topics(&body.content_topics)?;
+    limit_topics(&state, body.content_topics.iter().map(String::as_str))?;
     state.counters().count_query_topics(&body.content_topics);
     Ok(Json(run_query(&state, &body).await?))
 }
@@ -227,6 +234,7 @@ async fn batch_query(
         check_topics(&q.content_topics)
             .map_err(|e| ApiError::invalid(format!("requests[{i}]: {}", e.message)))?;
     }
+    limit_topics(&state, body.requests.iter().flat_map(|q| &q.content_topics).map(String::as_str))?;
     {
         let mut counters = state.counters();
         for q in &body.requests {
@@ -244,6 +252,7 @@ async fn subscribe(State(state): State<AppState>, req: Request) -> Result<Respon
     state.counters().requests.subscribe += 1;
     let body: SubscribeRequest = read_json(req).await?;
     check_topics(&body.content_topics)?;
+    limit_topics(&state, body.content_topics.iter().map(String::as_str))?;
     let topics: HashSet<String> = body.content_topics.into_iter().collect();
     Ok(open_stream(&state, TopicFilter::Topics(topics)))
 }
@@ -263,7 +272,12 @@ async fn subscribe_all(State(state): State<AppState>, req: Request) -> Result<Re
 fn open_stream(state: &AppState, filter: TopicFilter) -> Response {
     let (rx, shutdown) = state.listen();
     let faults = state.fault_state().open_stream();
-    let body = Body::from_stream(stream::lines(rx, shutdown, filter, faults));
+    // Dropped with the body, however the stream ends.
+    let open = state.metrics().stream_opened();
+    let lines = stream::lines(rx, shutdown, filter, faults).inspect(move |_| {
+        let _ = &open;
+    });
+    let body = Body::from_stream(lines);
     let mut response = body.into_response();
     response
         .headers_mut()

@@ -70,3 +70,46 @@ async fn actual_requests_and_errors_carry_cors_headers() {
     let resp = node().await.oneshot(req).await.unwrap();
     assert_eq!(header(&resp, "access-control-allow-origin"), None);
 }
+
+/// A memory node with `--allow-origin` values.
+async fn node_allowing(origins: &[&str]) -> axum::Router {
+    let values: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
+    let allow_origins = devnode::AllowedOrigins::from_flags(&values).unwrap();
+    let options = devnode::Options { allow_origins, ..devnode::Options::default() };
+    devnode::app(devnode::AppState::new(options).await.unwrap())
+}
+
+async fn preflight_on(app: &axum::Router, origin: &str) -> Response<Body> {
+    let req = Request::options("/message/v1/publish")
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .body(Body::empty())
+        .unwrap();
+    app.clone().oneshot(req).await.unwrap()
+}
+
+#[tokio::test]
+async fn allow_origin_replaces_the_loopback_default() {
+    let app = node_allowing(&["https://chat.example.com", "http://intranet.example:8080"]).await;
+    for origin in ["https://chat.example.com", "http://intranet.example:8080"] {
+        let resp = preflight_on(&app, origin).await;
+        assert_eq!(header(&resp, "access-control-allow-origin"), Some(origin));
+        assert!(header(&resp, "access-control-allow-methods").unwrap().contains("POST"));
+    }
+    for origin in ["http://localhost:3000", "https://evil.example", "http://chat.example.com"] {
+        let resp = preflight_on(&app, origin).await;
+        let cors: Vec<_> =
+            resp.headers().keys().filter(|k| k.as_str().starts_with("access-control-")).collect();
+        assert!(cors.is_empty(), "{origin}: {cors:?}");
+    }
+}
+
+#[tokio::test]
+async fn allow_origin_star_allows_every_origin() {
+    let app = node_allowing(&["*"]).await;
+    for origin in ["https://anything.example", "http://localhost:3000"] {
+        let resp = preflight_on(&app, origin).await;
+        assert_eq!(header(&resp, "access-control-allow-origin"), Some(origin));
+    }
+}
