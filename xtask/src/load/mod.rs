@@ -144,3 +144,17 @@ fn load_average() -> Value {
         .and_then(|s| s.split_whitespace().next().and_then(|l| l.parse::<f64>().ok()))
         .map_or(Value::Null, |l| json!(l))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank_and_null_when_nothing_was_measured() {
+        let values: Vec<f64> = (1..=200).rev().map(f64::from).collect();
+        assert_eq!(percentile(&values, 50.0), json!(100.0));
+        assert_eq!(percentile(&values, 99.0), json!(198.0));
+        assert_eq!(percentile(&[7.0], 99.0), json!(7.0));
+        assert_eq!(percentile(&[], 50.0), Value::Null);
+    }
+}
