@@ -248,3 +248,53 @@ async fn health_reports_the_database() {
     let reason = body["reason"].as_str().unwrap();
     assert!(reason.contains(name), "the reason names the missing database: {reason}");
 }
+
+/// The body of the first health answer with status `want`, polling for up to 5 s.
+async fn wait_for_health(node: &Router, want: StatusCode) -> Value {
+    for _ in 0..100 {
+        let (status, body) = get(node, "/devnode/health").await;
+        if status == want {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("health never answered {want}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_end_when_the_listener_stays_away_and_work_again_after() {
+    let url = fresh_database_url().await;
+    let (_, node) = replica(&url).await;
+    let name = url.rsplit('/').next().unwrap();
+    let cluster = admin_connection(&url.replace(&format!("/{name}"), "/postgres")).await;
+    let mut stream =
+        subscribe(&node, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
+    // The listener is cut off and cannot come back (the pool keeps its connections).
+    cluster.batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await.unwrap();
+    let killed: i64 = cluster
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = 'devnode-listener' AND datname = $1",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1);
+    let body = wait_for_health(&node, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(body["reason"].as_str().unwrap().contains("listener"), "{body}");
+    // Published meanwhile: the stream cannot be told in time, so it ends.
+    publish(&node, vec![env(A, 1, b"while away")]).await;
+    assert_eq!(stream.next(Duration::from_secs(10)).await, Next::End);
+
+    cluster.batch_execute(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await.unwrap();
+    wait_for_health(&node, StatusCode::OK).await;
+    let mut again =
+        subscribe(&node, "/message/v1/subscribe", json!({ "contentTopics": [A] })).await;
+    publish(&node, vec![env(A, 2, b"back")]).await;
+    assert_eq!(texts(&mut again, 1).await, ["back"]);
+    again.assert_quiet().await;
+    // Nothing was lost: a query has both.
+    let body = query(&node, json!({ "contentTopics": [A] })).await;
+    assert_eq!(texts_of(&body), ["while away", "back"]);
+}
