@@ -11,7 +11,7 @@
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{Method, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -105,8 +105,17 @@ async fn reset_stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiEr
     get_stats(State(state)).await
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({ "ok": true }))
+/// 200 `{"status":"ok","store":…}` when the store answers (PostgreSQL: a
+/// query through the pool, and the notification listener connected), 503
+/// `{"status":"unavailable","reason":…}` otherwise, for load balancers.
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    match state.store().check().await {
+        Ok(store) => (StatusCode::OK, Json(json!({ "status": "ok", "store": store }))),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "reason": reason })),
+        ),
+    }
 }
 
 #[cfg(test)]

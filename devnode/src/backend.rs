@@ -19,8 +19,10 @@ pub(crate) enum Backend {
 }
 
 impl Backend {
-    /// Stores envelopes, skipping exact duplicates, and hands each newly
-    /// stored one to `announce` in the order it was stored.
+    /// Stores envelopes, skipping exact duplicates. Each newly stored one
+    /// reaches this process's streams in the order it was stored: handed to
+    /// `announce` here for a local store; through the listener of every
+    /// replica for PostgreSQL, before this returns.
     pub(crate) async fn publish(
         &self,
         envelopes: Vec<EnvelopeIn>,
@@ -33,9 +35,17 @@ impl Backend {
                 let fresh = store.insert(envelopes).map_err(StoreError::Append)?;
                 fresh.into_iter().for_each(announce);
             }
-            Self::Postgres(store) => store.publish(envelopes, announce).await?,
+            Self::Postgres(store) => store.publish(envelopes).await?,
         }
         Ok(())
+    }
+
+    /// The store's kind if it answers; why not otherwise.
+    pub(crate) async fn check(&self) -> Result<&'static str, String> {
+        match self {
+            Self::Local(_) => Ok("local"),
+            Self::Postgres(store) => store.check().await.map(|()| "postgres"),
+        }
     }
 
     /// Reads one page of a query.

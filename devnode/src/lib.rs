@@ -16,6 +16,7 @@ mod faults;
 mod host;
 mod limits;
 mod metrics;
+mod notify;
 mod postgres;
 mod routes;
 mod stats;
@@ -44,6 +45,7 @@ use faults::Faults;
 use limits::Limiter;
 use stats::Counters;
 use store::{Store, StoredEnvelope};
+use stream::Event;
 
 /// Largest accepted request body: 16 MiB (larger answers 413, code 8).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -112,7 +114,7 @@ pub(crate) struct Inner {
     store: Backend,
     faults: Mutex<Faults>,
     counters: Mutex<Counters>,
-    events: broadcast::Sender<Arc<StoredEnvelope>>,
+    events: broadcast::Sender<Event>,
     shutdown: watch::Sender<bool>,
     admin_token: Option<String>,
     // Operability: metrics, rate limits, CORS policy.
@@ -132,11 +134,15 @@ impl AppState {
     /// schema) or loads `options.data`, if given. Must run inside a Tokio
     /// runtime (retention runs as a task on it).
     pub async fn new(options: Options) -> Result<Self, StoreError> {
+        let events = event_channel(&options);
         let store = match (&options.database, &options.data) {
             (Some(_), Some(_)) => {
                 return Err(StoreError::Options("give a database or a data file, not both"));
             }
-            (Some(url), None) => Backend::Postgres(postgres::PgStore::connect(url).await?),
+            // On PostgreSQL the store's listener feeds the streams.
+            (Some(url), None) => {
+                Backend::Postgres(postgres::PgStore::connect(url, events.clone()).await?)
+            }
             (None, Some(path)) => Backend::Local(Mutex::new(Store::open(path)?)),
             (None, None) => Backend::Local(Mutex::new(Store::in_memory())),
         };
@@ -144,7 +150,7 @@ impl AppState {
             return Err(StoreError::Options("retention needs a database"));
         }
         let retention_days = options.retention_days;
-        let state = Self::from_parts(store, options);
+        let state = Self::from_parts(store, events, options);
         if let Some(days) = retention_days {
             postgres::spawn_retention(Arc::downgrade(&state.inner), days);
         }
@@ -153,12 +159,12 @@ impl AppState {
 
     /// An in-memory node with default options.
     pub fn in_memory() -> Self {
-        Self::from_parts(Backend::Local(Mutex::new(Store::in_memory())), Options::default())
+        let options = Options::default();
+        let events = event_channel(&options);
+        Self::from_parts(Backend::Local(Mutex::new(Store::in_memory())), events, options)
     }
 
-    fn from_parts(store: Backend, options: Options) -> Self {
-        // broadcast::channel panics on 0 or absurd capacities.
-        let (events, _) = broadcast::channel(options.stream_buffer.clamp(1, 1 << 20));
+    fn from_parts(store: Backend, events: broadcast::Sender<Event>, options: Options) -> Self {
         let (shutdown, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
@@ -232,13 +238,11 @@ impl AppState {
     /// store in the order it stored them.
     pub(crate) fn announce(&self, envelope: Arc<StoredEnvelope>) {
         // Err only means nobody is subscribed right now.
-        let _ = self.inner.events.send(envelope);
+        let _ = self.inner.events.send(Event::Envelope(envelope));
     }
 
     /// Receivers a new subscribe stream listens on.
-    pub(crate) fn listen(
-        &self,
-    ) -> (broadcast::Receiver<Arc<StoredEnvelope>>, watch::Receiver<bool>) {
+    pub(crate) fn listen(&self) -> (broadcast::Receiver<Event>, watch::Receiver<bool>) {
         (self.inner.events.subscribe(), self.inner.shutdown.subscribe())
     }
 
@@ -247,6 +251,12 @@ impl AppState {
     pub fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
     }
+}
+
+/// The channel that feeds subscribe streams, holding `stream_buffer` events.
+fn event_channel(options: &Options) -> broadcast::Sender<Event> {
+    // broadcast::channel panics on 0 or absurd capacities.
+    broadcast::channel(options.stream_buffer.clamp(1, 1 << 20)).0
 }
 
 /// The full HTTP surface: message API v1, the public `/devnode/` routes, the

@@ -12,15 +12,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
+use tokio::sync::broadcast;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
 
 use crate::api::EnvelopeIn;
+use crate::notify::{self, Feed};
 use crate::store::{Page, PageQuery, StoreError, StoredEnvelope};
+use crate::stream::Event;
 
 /// Schema migrations, applied in order; `schema_version` records how many ran.
 /// Append only: never edit one that has shipped.
-const MIGRATIONS: &[&str] = &["CREATE TABLE envelopes (
+const MIGRATIONS: &[&str] = &[
+    // 1: the envelopes.
+    "CREATE TABLE envelopes (
         topic text NOT NULL,
         timestamp_ns bigint NOT NULL,
         digest bytea NOT NULL,
@@ -28,11 +33,32 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE envelopes (
         stored_at timestamptz NOT NULL DEFAULT now(),
         CONSTRAINT envelopes_key UNIQUE (topic, timestamp_ns, digest)
     );
-    CREATE INDEX envelopes_stored_at ON envelopes (stored_at);"];
+    CREATE INDEX envelopes_stored_at ON envelopes (stored_at);",
+    // 2: the feed's position (see `notify.rs`): existing rows get numbers too.
+    "ALTER TABLE envelopes ADD COLUMN seq bigserial;
+    CREATE UNIQUE INDEX envelopes_seq ON envelopes (seq);",
+];
 
 /// Serializes migrations between replicas starting at once (an arbitrary
 /// constant, "devnode" in ASCII, naming its advisory lock).
 const MIGRATION_LOCK: i64 = 0x0064_6576_6e6f_6465;
+
+/// Held by each publish from before its rows take their `seq` until commit,
+/// so `seq` order is commit order across replicas (see `notify.rs`).
+const PUBLISH_LOCK: i64 = MIGRATION_LOCK + 1;
+
+/// Stores a batch and announces it, in one statement (one round trip, its
+/// own transaction). The lock comes first: its CTE is joined to the rows,
+/// so it is taken before the first row is formed and takes its `seq`.
+/// Exact duplicates are skipped; an all-duplicate batch notifies nothing.
+const PUBLISH: &str = "WITH publish_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($5)),
+    stored AS (
+        INSERT INTO envelopes (topic, timestamp_ns, digest, message)
+        SELECT batch.* FROM UNNEST($1::text[], $2::bigint[], $3::bytea[], $4::bytea[]) AS batch
+            CROSS JOIN publish_lock
+        ON CONFLICT DO NOTHING
+        RETURNING seq)
+    SELECT max(seq), pg_notify($6, max(seq)::text) FROM stored HAVING count(*) > 0";
 
 /// Connections a node keeps open at most.
 const POOL_SIZE: usize = 16;
@@ -44,14 +70,12 @@ const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 #[derive(Debug)]
 pub(crate) struct PgStore {
     pool: Pool,
-    /// Publishes of this process run one at a time so subscribers see them
-    /// in commit order. A second replica will get its envelopes through
-    /// LISTEN/NOTIFY instead: `publish` already yields exactly what it stored.
-    publish_order: tokio::sync::Mutex<()>,
+    /// Hands what any replica stores to this process's streams.
+    feed: Feed,
 }
 
 /// The error with its causes: tokio-postgres says only "db error" at the top.
-fn db_err(e: impl std::error::Error) -> StoreError {
+pub(crate) fn db_err(e: impl std::error::Error) -> StoreError {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -71,61 +95,43 @@ fn from_sql_ts(ts: i64) -> u64 {
     (ts as u64) ^ (1 << 63)
 }
 
+/// The envelope whose topic, timestamp and message are columns `first`,
+/// `first + 1` and `first + 2` of `row`.
+pub(crate) fn envelope_from_row(row: &Row, first: usize) -> StoredEnvelope {
+    StoredEnvelope::new(EnvelopeIn {
+        content_topic: row.get(first),
+        timestamp_ns: from_sql_ts(row.get(first + 1)),
+        message: row.get(first + 2),
+    })
+}
+
 impl PgStore {
-    /// Connects to `url` (`postgres://user:pass@host:port/db`, no TLS) and
-    /// brings the schema up to date.
-    pub(crate) async fn connect(url: &str) -> Result<Self, StoreError> {
+    /// Connects to `url` (`postgres://user:pass@host:port/db`, no TLS),
+    /// brings the schema up to date and starts the listener that feeds
+    /// `events` (the process's streams).
+    pub(crate) async fn connect(
+        url: &str,
+        events: broadcast::Sender<Event>,
+    ) -> Result<Self, StoreError> {
         let config: tokio_postgres::Config = url.parse().map_err(db_err)?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig { recycling_method: RecyclingMethod::Fast },
         );
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(db_err)?;
-        let store = Self { pool, publish_order: tokio::sync::Mutex::new(()) };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let mut client = self.pool.get().await.map_err(db_err)?;
-        let tx = client.transaction().await.map_err(db_err)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(db_err)?;
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
-            .await
-            .map_err(db_err)?;
-        let row = tx.query_opt("SELECT version FROM schema_version", &[]).await.map_err(db_err)?;
-        let done = match row {
-            Some(row) => usize::try_from(row.get::<_, i32>(0)).map_err(db_err)?,
-            None => {
-                tx.execute("INSERT INTO schema_version VALUES (0)", &[]).await.map_err(db_err)?;
-                0
-            }
-        };
-        if done > MIGRATIONS.len() {
-            return Err(StoreError::Database(format!(
-                "schema version {done} is newer than this devnode ({})",
-                MIGRATIONS.len()
-            )));
-        }
-        for migration in &MIGRATIONS[done..] {
-            tx.batch_execute(migration).await.map_err(db_err)?;
-        }
-        let version = i32::try_from(MIGRATIONS.len()).map_err(db_err)?;
-        tx.execute("UPDATE schema_version SET version = $1", &[&version]).await.map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        migrate(&pool).await?;
+        let feed = Feed::start(&config, events).await?;
+        Ok(Self { pool, feed })
     }
 
     /// Stores a batch in one statement; a row already there (or twice in the
-    /// batch) is an exact duplicate and skipped. Announces the new ones in
-    /// input order.
-    pub(crate) async fn publish(
-        &self,
-        envelopes: Vec<EnvelopeIn>,
-        announce: impl Fn(Arc<StoredEnvelope>),
-    ) -> Result<(), StoreError> {
+    /// batch) is an exact duplicate and skipped. Returns once the new ones
+    /// reached this process's streams (through the listener, like those of
+    /// every other replica).
+    pub(crate) async fn publish(&self, envelopes: Vec<EnvelopeIn>) -> Result<(), StoreError> {
         let mut seen = HashSet::new();
-        // The stored form keeps only the base64 wire text; the raw bytes go to the table.
+        // The digest is the stored envelope's; the raw bytes go to the table.
         let (batch, messages): (Vec<StoredEnvelope>, Vec<Vec<u8>>) = envelopes
             .into_iter()
             .map(|e| {
@@ -142,27 +148,13 @@ impl PgStore {
         let digests: Vec<&[u8]> = batch.iter().map(|e| &e.digest[..]).collect();
 
         let client = self.pool.get().await.map_err(db_err)?;
-        let _order = self.publish_order.lock().await;
-        let rows = client
-            .query(
-                "INSERT INTO envelopes (topic, timestamp_ns, digest, message)
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bytea[], $4::bytea[])
-                 ON CONFLICT DO NOTHING
-                 RETURNING topic, timestamp_ns, digest",
-                &[&topics, &timestamps, &digests, &messages],
-            )
-            .await
-            .map_err(db_err)?;
-        let mut stored = HashSet::with_capacity(rows.len());
-        for row in &rows {
-            let digest: &[u8] = row.get(2);
-            stored.insert((row.get::<_, String>(0), from_sql_ts(row.get(1)), digest.to_vec()));
-        }
-        for envelope in batch {
-            let key = (envelope.topic.clone(), envelope.timestamp_ns, envelope.digest.to_vec());
-            if stored.contains(&key) {
-                announce(Arc::new(envelope));
-            }
+        let statement = client.prepare_cached(PUBLISH).await.map_err(db_err)?;
+        let params: [&(dyn ToSql + Sync); 6] =
+            [&topics, &timestamps, &digests, &messages, &PUBLISH_LOCK, &notify::CHANNEL];
+        let stored = client.query_opt(&statement, &params).await.map_err(db_err)?;
+        drop(client);
+        if let Some(row) = stored {
+            self.feed.reached(row.get(0)).await;
         }
         Ok(())
     }
@@ -201,16 +193,8 @@ impl PgStore {
         }
         let client = self.pool.get().await.map_err(db_err)?;
         let rows = client.query(&sql, &params).await.map_err(db_err)?;
-        let mut envelopes: Vec<Arc<StoredEnvelope>> = rows
-            .into_iter()
-            .map(|row| {
-                Arc::new(StoredEnvelope::new(EnvelopeIn {
-                    content_topic: row.get(0),
-                    timestamp_ns: from_sql_ts(row.get(1)),
-                    message: row.get(2),
-                }))
-            })
-            .collect();
+        let mut envelopes: Vec<Arc<StoredEnvelope>> =
+            rows.iter().map(|row| Arc::new(envelope_from_row(row, 0))).collect();
         let more = envelopes.len() > q.limit;
         envelopes.truncate(q.limit);
         Ok(Page { envelopes, more })
@@ -221,6 +205,16 @@ impl PgStore {
         let client = self.pool.get().await.map_err(db_err)?;
         let row = client.query_one("SELECT count(*) FROM envelopes", &[]).await.map_err(db_err)?;
         usize::try_from(row.get::<_, i64>(0)).map_err(db_err)
+    }
+
+    /// `Ok` when the database answers through the pool and the listener is
+    /// connected; otherwise why not. No timeout of its own: a database that
+    /// does not answer fails the caller's (a load balancer's) check timeout,
+    /// and a timer here would fire early under tests' paused clocks.
+    pub(crate) async fn check(&self) -> Result<(), String> {
+        let client = self.pool.get().await.map_err(|e| db_err(e).to_string())?;
+        client.query_one("SELECT 1", &[]).await.map_err(|e| db_err(e).to_string())?;
+        self.feed.check()
     }
 
     /// Deletes envelopes stored more than `days` days ago; returns how many.
@@ -234,6 +228,36 @@ impl PgStore {
             .await
             .map_err(db_err)
     }
+}
+
+/// Brings the schema up to date; replicas starting at once take turns.
+async fn migrate(pool: &Pool) -> Result<(), StoreError> {
+    let mut client = pool.get().await.map_err(db_err)?;
+    let tx = client.transaction().await.map_err(db_err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(db_err)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+        .await
+        .map_err(db_err)?;
+    let row = tx.query_opt("SELECT version FROM schema_version", &[]).await.map_err(db_err)?;
+    let done = match row {
+        Some(row) => usize::try_from(row.get::<_, i32>(0)).map_err(db_err)?,
+        None => {
+            tx.execute("INSERT INTO schema_version VALUES (0)", &[]).await.map_err(db_err)?;
+            0
+        }
+    };
+    if done > MIGRATIONS.len() {
+        return Err(StoreError::Database(format!(
+            "schema version {done} is newer than this devnode ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for migration in &MIGRATIONS[done..] {
+        tx.batch_execute(migration).await.map_err(db_err)?;
+    }
+    let version = i32::try_from(MIGRATIONS.len()).map_err(db_err)?;
+    tx.execute("UPDATE schema_version SET version = $1", &[&version]).await.map_err(db_err)?;
+    tx.commit().await.map_err(db_err)
 }
 
 /// Runs retention now and then every [`RETENTION_EVERY`], for as long as the

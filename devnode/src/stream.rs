@@ -19,6 +19,17 @@ use crate::api::StreamItem;
 use crate::faults::StreamFaults;
 use crate::store::StoredEnvelope;
 
+/// What the node's broadcast carries to its streams.
+#[derive(Debug, Clone)]
+pub(crate) enum Event {
+    /// A newly stored envelope.
+    Envelope(Arc<StoredEnvelope>),
+    /// The feed lost envelopes it cannot deliver in time (its PostgreSQL
+    /// listener was away too long): every open stream ends, as a lagging
+    /// one does, so that no subscriber misses one silently.
+    FeedGap,
+}
+
 /// Which envelopes a stream carries: some topics, or all of them.
 #[derive(Debug)]
 pub(crate) enum TopicFilter {
@@ -27,7 +38,7 @@ pub(crate) enum TopicFilter {
 }
 
 struct Subscription {
-    rx: broadcast::Receiver<Arc<StoredEnvelope>>,
+    rx: broadcast::Receiver<Event>,
     shutdown: watch::Receiver<bool>,
     filter: TopicFilter,
     faults: StreamFaults,
@@ -39,13 +50,13 @@ struct Subscription {
 }
 
 /// Builds the stream of lines. It ends when the node shuts down, when the
-/// subscriber lags, or when the `streamCutAfter` fault says so (an envelope
+/// subscriber lags, when the node's feed has a gap, or when the `streamCutAfter` fault says so (an envelope
 /// held back by the reorder fault is then never sent, as with a real cut
 /// connection). When the client goes away hyper drops the stream, at the
 /// latest when writing the next line fails; until then an idle stream costs
 /// only a parked broadcast receiver.
 pub(crate) fn lines(
-    rx: broadcast::Receiver<Arc<StoredEnvelope>>,
+    rx: broadcast::Receiver<Event>,
     shutdown: watch::Receiver<bool>,
     filter: TopicFilter,
     faults: StreamFaults,
@@ -80,7 +91,8 @@ impl Subscription {
                 // Also fires if the node state is gone: end either way.
                 _ = self.shutdown.wait_for(|down| *down) => return None,
                 received = self.rx.recv() => match received {
-                    Ok(env) => env,
+                    Ok(Event::Envelope(env)) => env,
+                    Ok(Event::FeedGap) => return None,
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         eprintln!(
                             "devnode: subscriber fell {missed} envelopes behind; ending its stream"

@@ -44,7 +44,7 @@ async fn admin_routes_are_absent_without_a_token() {
         assert_error(status.try_into().unwrap(), &body, 404, 5);
     }
     // The public ones stay.
-    assert_eq!(get(&app, "/devnode/health").await.1, json!({ "ok": true }));
+    assert_eq!(get(&app, "/devnode/health").await.1, json!({ "status": "ok", "store": "local" }));
     assert_eq!(get(&app, "/devnode/stats").await.0, 200);
 }
 

@@ -101,7 +101,7 @@ async fn loopback_bind_answers_only_its_own_host_names() {
     for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")]
     {
         let (status, body) = http(addr, "GET", "/devnode/health", &host, &[], "").await;
-        assert_eq!((status, body), (200, json!({ "ok": true })), "{host}");
+        assert_eq!((status, body), (200, json!({ "status": "ok", "store": "local" })), "{host}");
     }
     // A page whose own name was made to resolve to 127.0.0.1 (DNS rebinding) sends its name.
     let query = json!({ "contentTopics": [TOPIC] }).to_string();

@@ -1,7 +1,8 @@
 //! What only the PostgreSQL store has to get right: the schema survives a
 //! restart (migrations run again harmlessly), the full `u64` timestamp range
-//! keeps its order in a signed column, duplicates are stored once, and
-//! retention deletes by the time an envelope was stored.
+//! keeps its order in a signed column, duplicates are stored once,
+//! retention deletes by the time an envelope was stored, and a database of
+//! an older schema is upgraded with its envelopes.
 //! Needs the PostgreSQL 15 server binaries (see `common/postgres.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -87,4 +88,45 @@ async fn retention_deletes_what_was_stored_before_the_cutoff() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("retention did not delete the envelope stored three days ago");
+}
+
+#[tokio::test]
+async fn a_database_of_schema_1_is_upgraded_with_its_envelopes_numbered() {
+    let url = fresh_database_url().await;
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    // What migration 1 left, with an envelope stored by that devnode.
+    db.batch_execute(
+        "CREATE TABLE schema_version (version integer NOT NULL);
+         INSERT INTO schema_version VALUES (1);
+         CREATE TABLE envelopes (
+             topic text NOT NULL, timestamp_ns bigint NOT NULL, digest bytea NOT NULL,
+             message bytea NOT NULL, stored_at timestamptz NOT NULL DEFAULT now(),
+             CONSTRAINT envelopes_key UNIQUE (topic, timestamp_ns, digest));
+         CREATE INDEX envelopes_stored_at ON envelopes (stored_at);",
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO envelopes (topic, timestamp_ns, digest, message) VALUES ($1, $2, $3, $4)",
+        &[&TOPIC, &(1i64 ^ i64::MIN), &vec![0u8; 32], &b"stored before".to_vec()],
+    )
+    .await
+    .unwrap();
+
+    let (_, node) = open(&url).await;
+    let version: i32 =
+        db.query_one("SELECT version FROM schema_version", &[]).await.unwrap().get(0);
+    assert_eq!(version, 2);
+    let unnumbered: i64 =
+        db.query_one("SELECT count(*) FROM envelopes WHERE seq IS NULL", &[]).await.unwrap().get(0);
+    assert_eq!(unnumbered, 0);
+    let mut lines =
+        subscribe(&node, "/message/v1/subscribe", json!({ "contentTopics": [TOPIC] })).await;
+    publish(&node, vec![env(TOPIC, 2, b"stored after")]).await;
+    assert_eq!(text_of(&lines.envelope().await), "stored after");
+    lines.assert_quiet().await;
+    let body = query(&node, json!({ "contentTopics": [TOPIC] })).await;
+    let texts: Vec<String> = body["envelopes"].as_array().unwrap().iter().map(text_of).collect();
+    assert_eq!(texts, ["stored before", "stored after"]);
 }
