@@ -135,13 +135,17 @@ impl AppState {
     /// runtime (retention runs as a task on it).
     pub async fn new(options: Options) -> Result<Self, StoreError> {
         let events = event_channel(&options);
+        let metrics = Metrics::default();
         let store = match (&options.database, &options.data) {
             (Some(_), Some(_)) => {
                 return Err(StoreError::Options("give a database or a data file, not both"));
             }
             // On PostgreSQL the store's listener feeds the streams.
             (Some(url), None) => {
-                Backend::Postgres(postgres::PgStore::connect(url, events.clone()).await?)
+                let notifications = metrics.notifications();
+                Backend::Postgres(
+                    postgres::PgStore::connect(url, events.clone(), notifications).await?,
+                )
             }
             (None, Some(path)) => Backend::Local(Mutex::new(Store::open(path)?)),
             (None, None) => Backend::Local(Mutex::new(Store::in_memory())),
@@ -150,7 +154,7 @@ impl AppState {
             return Err(StoreError::Options("retention needs a database"));
         }
         let retention_days = options.retention_days;
-        let state = Self::from_parts(store, events, options);
+        let state = Self::from_parts(store, events, metrics, options);
         if let Some(days) = retention_days {
             postgres::spawn_retention(Arc::downgrade(&state.inner), days);
         }
@@ -161,10 +165,16 @@ impl AppState {
     pub fn in_memory() -> Self {
         let options = Options::default();
         let events = event_channel(&options);
-        Self::from_parts(Backend::Local(Mutex::new(Store::in_memory())), events, options)
+        let store = Backend::Local(Mutex::new(Store::in_memory()));
+        Self::from_parts(store, events, Metrics::default(), options)
     }
 
-    fn from_parts(store: Backend, events: broadcast::Sender<Event>, options: Options) -> Self {
+    fn from_parts(
+        store: Backend,
+        events: broadcast::Sender<Event>,
+        metrics: Metrics,
+        options: Options,
+    ) -> Self {
         let (shutdown, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
@@ -177,7 +187,7 @@ impl AppState {
                 events,
                 shutdown,
                 admin_token: options.admin_token,
-                metrics: Metrics::default(),
+                metrics,
                 limiter: Limiter::new(&options.rate_limits),
                 allow_origins: options.allow_origins,
             }),

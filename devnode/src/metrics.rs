@@ -117,9 +117,15 @@ impl Metrics {
     }
 
     /// Counts one notification received (PostgreSQL `NOTIFY` of envelopes
-    /// stored by any replica). For the replica listener to call.
+    /// stored by any replica).
     pub fn notification(&self) {
         self.notifications.inc();
+    }
+
+    /// The notification counter itself, for the replica listener's task
+    /// (which outlives no `AppState` but cannot borrow one).
+    pub(crate) fn notifications(&self) -> Counter {
+        self.notifications.clone()
     }
 
     /// Counts envelopes this replica newly stored.

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Statement};
@@ -75,15 +76,22 @@ impl Feed {
     pub(crate) async fn start(
         config: &Config,
         events: broadcast::Sender<Event>,
+        notifications: Counter,
     ) -> Result<Self, StoreError> {
         let mut config = config.clone();
         config.application_name(APPLICATION_NAME);
-        let connection = Connection::open(&config).await.map_err(db_err)?;
+        let connection = Connection::open(&config, &notifications).await.map_err(db_err)?;
         let head = connection.head().await.map_err(db_err)?;
         let (state_tx, state) = watch::channel(FeedState { delivered: head, down: None });
         let (stop, stopped) = oneshot::channel();
-        let listener =
-            Listener { config, events, state: state_tx, last_seen: head, gave_up: false };
+        let listener = Listener {
+            config,
+            events,
+            notifications,
+            state: state_tx,
+            last_seen: head,
+            gave_up: false,
+        };
         tokio::spawn(listener.run(connection, stopped));
         Ok(Self { state, _stop: stop })
     }
@@ -117,13 +125,15 @@ struct Connection {
 }
 
 impl Connection {
-    async fn open(config: &Config) -> Result<Self, tokio_postgres::Error> {
+    async fn open(config: &Config, notifications: &Counter) -> Result<Self, tokio_postgres::Error> {
         let (client, mut connection) = config.connect(NoTls).await?;
+        let notifications = notifications.clone();
         let (wake, wakes) = mpsc::channel(1);
         tokio::spawn(async move {
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
             while let Some(Ok(message)) = messages.next().await {
                 if let AsyncMessage::Notification(_) = message {
+                    notifications.inc();
                     // Full: a wake-up is already pending, which covers this one.
                     let _ = wake.try_send(());
                 }
@@ -146,6 +156,8 @@ impl Connection {
 struct Listener {
     config: Config,
     events: broadcast::Sender<Event>,
+    /// Counts the notifications received (`devnode_notifications_total`).
+    notifications: Counter,
     state: watch::Sender<FeedState>,
     last_seen: i64,
     /// Streams were ended for an outage; on reconnect, start from the head.
@@ -161,7 +173,9 @@ impl Listener {
             let session = async {
                 let connection = match connection.take() {
                     Some(c) => c,
-                    None => Connection::open(&self.config).await.map_err(db_err)?,
+                    None => {
+                        Connection::open(&self.config, &self.notifications).await.map_err(db_err)?
+                    }
                 };
                 self.follow(connection, &mut down_since, &mut backoff).await
             };
@@ -236,7 +250,7 @@ impl Listener {
 
     fn end_streams(&mut self, reason: &str) {
         if self.events.receiver_count() > 0 {
-            eprintln!("devnode: ending all streams: {reason}");
+            tracing::warn!(%reason, "ending all streams");
         }
         let _ = self.events.send(Event::FeedGap);
         self.gave_up = true;

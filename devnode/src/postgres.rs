@@ -20,6 +20,7 @@ use crate::api::EnvelopeIn;
 use crate::notify::{self, Feed};
 use crate::store::{Page, PageQuery, StoreError, StoredEnvelope};
 use crate::stream::Event;
+use prometheus_client::metrics::counter::Counter;
 
 /// Schema migrations, applied in order; `schema_version` records how many ran.
 /// Append only: never edit one that has shipped.
@@ -112,6 +113,7 @@ impl PgStore {
     pub(crate) async fn connect(
         url: &str,
         events: broadcast::Sender<Event>,
+        notifications: Counter,
     ) -> Result<Self, StoreError> {
         let config: tokio_postgres::Config = url.parse().map_err(db_err)?;
         let manager = Manager::from_config(
@@ -121,7 +123,7 @@ impl PgStore {
         );
         let pool = Pool::builder(manager).max_size(POOL_SIZE).build().map_err(db_err)?;
         migrate(&pool).await?;
-        let feed = Feed::start(&config, events).await?;
+        let feed = Feed::start(&config, events, notifications).await?;
         Ok(Self { pool, feed })
     }
 
@@ -269,8 +271,8 @@ pub(crate) fn spawn_retention(store: std::sync::Weak<crate::Inner>, days: u32) {
             if let crate::backend::Backend::Postgres(pg) = &inner.store {
                 match pg.expire(days).await {
                     Ok(0) => {}
-                    Ok(n) => eprintln!("devnode: retention deleted {n} envelopes"),
-                    Err(e) => eprintln!("devnode: retention failed: {e}"),
+                    Ok(n) => tracing::info!(deleted = n, "retention"),
+                    Err(e) => tracing::error!(error = %e, "retention failed"),
                 }
             }
             drop(inner);

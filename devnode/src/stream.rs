@@ -94,9 +94,7 @@ impl Subscription {
                     Ok(Event::Envelope(env)) => env,
                     Ok(Event::FeedGap) => return None,
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        eprintln!(
-                            "devnode: subscriber fell {missed} envelopes behind; ending its stream"
-                        );
+                        tracing::warn!(missed, "subscriber fell behind; ending its stream");
                         return None;
                     }
                     Err(broadcast::error::RecvError::Closed) => return None,

@@ -3,29 +3,10 @@
 
 mod common;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::Method;
 use common::*;
-use http_body_util::BodyExt as _;
 use serde_json::json;
 
 const A: &str = "/xmtp/0/metrics-a/proto";
-
-/// Scrapes and returns the exposition text, checking its content type.
-async fn scrape(app: &Router) -> String {
-    let resp = send(app, Method::GET, "/metrics", Body::empty()).await;
-    assert_eq!(resp.status(), 200);
-    let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
-
-/// The value of the sample named exactly `series` (name plus labels).
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
 
 #[tokio::test]
 async fn metrics_count_requests_envelopes_and_streams() {

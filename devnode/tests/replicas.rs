@@ -64,6 +64,11 @@ async fn what_one_replica_stores_the_other_queries_and_streams() {
     let mut back = subscribe(&one, "/message/v1/subscribe", json!({ "contentTopics": [B] })).await;
     publish(&other, vec![env(B, 4, b"back")]).await;
     assert_eq!(texts(&mut back, 1).await, ["back"]);
+    // Each replica counted the notifications of both replicas' publishes.
+    for node in [&one, &other] {
+        let counted = sample(&scrape(node).await, "devnode_notifications_total");
+        assert!(counted >= Some(3.0), "{counted:?}");
+    }
 }
 
 #[tokio::test]

@@ -235,3 +235,18 @@ pub(crate) async fn subscribe(app: &Router, path: &str, body: Value) -> Lines {
 pub(crate) fn text_of(envelope: &Value) -> String {
     String::from_utf8(unb64(envelope["message"].as_str().unwrap())).unwrap()
 }
+
+/// Scrapes and returns the exposition text, checking its content type.
+pub(crate) async fn scrape(app: &Router) -> String {
+    let resp = send(app, Method::GET, "/metrics", Body::empty()).await;
+    assert_eq!(resp.status(), 200);
+    let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// The value of the sample named exactly `series` (name plus labels).
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
