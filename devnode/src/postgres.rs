@@ -194,7 +194,10 @@ impl PgStore {
             params.push(digest);
         }
         let client = self.pool.get().await.map_err(db_err)?;
-        let rows = client.query(&sql, &params).await.map_err(db_err)?;
+        // Four statements in all (order × cursor), prepared once per pooled
+        // connection: a page is then one round trip, not two.
+        let statement = client.prepare_cached(&sql).await.map_err(db_err)?;
+        let rows = client.query(&statement, &params).await.map_err(db_err)?;
         let mut envelopes: Vec<Arc<StoredEnvelope>> =
             rows.iter().map(|row| Arc::new(envelope_from_row(row, 0))).collect();
         let more = envelopes.len() > q.limit;
