@@ -41,10 +41,7 @@ impl Cmd {
     /// Runs to completion, failing unless it exits 0.
     pub(crate) fn run(mut self) -> Result {
         println!("$ {}", self.describe());
-        let started = std::time::Instant::now();
         let status = self.0.status().map_err(|e| format!("cannot run {}: {e}", self.describe()))?;
-        // Where the test command's time goes (CI has a limit): every step says what it took.
-        println!("  ({} s: {})", started.elapsed().as_secs(), self.describe());
         if status.success() {
             Ok(())
         } else {
