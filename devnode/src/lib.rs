@@ -244,8 +244,9 @@ impl AppState {
         lock(&self.inner.counters)
     }
 
-    /// Hands freshly stored envelopes to the open streams. Called by the
-    /// store in the order it stored them.
+    /// Hands a freshly stored envelope to the open streams, in the order the
+    /// memory or file store stored them (on PostgreSQL the listener feeds the
+    /// streams instead, see `notify.rs`).
     pub(crate) fn announce(&self, envelope: Arc<StoredEnvelope>) {
         // Err only means nobody is subscribed right now.
         let _ = self.inner.events.send(Event::Envelope(envelope));
